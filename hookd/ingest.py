@@ -1,0 +1,126 @@
+"""Ingest: validate posted events, decide their deliveries (fan-out), commit them.
+
+Pure validation lives in :func:`parse_event`; :func:`accept` turns valid events into outbox
+rows, one delivery per subscribed, enabled endpoint, and commits them in one store call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hookd.endpoints import EndpointTable
+from hookd.errors import HookdError
+from hookd.ids import new_id
+from hookd.registry import Event
+from hookd.store import Accepted, NewDelivery, NewEvent
+
+MAX_BATCH = 1000
+_TYPE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
+_ID = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
+_FIELDS = {"type", "data", "id", "timestamp"}
+
+
+class InvalidEvent(HookdError):
+    """A posted event is malformed; ``field`` names where."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Posted:
+    """A valid posted event before it has an id or deliveries."""
+
+    type: str
+    data: Any
+    id: str | None
+    timestamp: str | None  # normalized RFC 3339 when given
+
+
+def parse_event(value: Any, prefix: str = "") -> Posted:
+    """Check one posted event object; raise InvalidEvent naming the field."""
+    if not isinstance(value, dict):
+        raise InvalidEvent(
+            "an event is a JSON object with type and data", prefix.rstrip(".") or None
+        )
+    for key in value:
+        if key not in _FIELDS:
+            raise InvalidEvent(
+                f"unknown field {key!r} (expected type, data, id, timestamp)", prefix + key
+            )
+    kind = value.get("type")
+    if not isinstance(kind, str) or not _TYPE.match(kind):
+        raise InvalidEvent(
+            "type is required: a string of 1-256 characters without spaces", prefix + "type"
+        )
+    if "data" not in value:
+        raise InvalidEvent("data is required (any JSON value)", prefix + "data")
+    event_id = value.get("id")
+    if event_id is not None and (not isinstance(event_id, str) or not _ID.match(event_id)):
+        raise InvalidEvent("id must be a string of 1-128 characters without spaces", prefix + "id")
+    stamp = value.get("timestamp")
+    if stamp is not None:
+        stamp = normalize_timestamp(stamp, prefix + "timestamp")
+    return Posted(type=kind, data=value["data"], id=event_id, timestamp=stamp)
+
+
+def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
+    if not isinstance(value, str):
+        raise InvalidEvent("timestamp must be an RFC 3339 string", field)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
+        raise InvalidEvent(
+            f"timestamp must be RFC 3339 with a zone, like 2026-01-02T03:04:05Z, got {value!r}",
+            field,
+        )
+    return format_timestamp(parsed)
+
+
+def format_timestamp(moment: datetime | float) -> str:
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def content_hash(posted: Posted) -> str:
+    canon = json.dumps(
+        [posted.type, posted.data, posted.timestamp], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def prepare(
+    posted: Posted, endpoints: EndpointTable, *, now: float, idempotency_key: str | None = None
+) -> NewEvent:
+    """An outbox row for one event, its deliveries decided now (SPEC: fan-out at ingest)."""
+    event_id = posted.id or new_id("evt")
+    timestamp = posted.timestamp or format_timestamp(now)
+    event = Event(id=event_id, type=posted.type, timestamp=timestamp, data=posted.data)
+    deliveries = tuple(
+        NewDelivery(id=new_id("dlv"), endpoint=ep.id) for ep in endpoints.route(event)
+    )
+    return NewEvent(
+        id=event_id,
+        type=posted.type,
+        timestamp=timestamp,
+        data=json.dumps(posted.data, separators=(",", ":"), ensure_ascii=False),
+        content_hash=content_hash(posted),
+        idem_key=posted.id or idempotency_key,
+        deliveries=deliveries,
+    )
+
+
+def answer(accepted: Accepted) -> dict[str, Any]:
+    return {
+        "id": accepted.id,
+        "deliveries": [{"id": d.id, "endpoint": d.endpoint} for d in accepted.deliveries],
+    }

@@ -1,0 +1,33 @@
+"""What the HTTP handlers share with the rest of the daemon: one object, built in daemon.run()."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hookd.config import Config
+from hookd.endpoints import EndpointTable
+from hookd.metrics import Metrics
+from hookd.registry import Registry
+from hookd.secretbox import SecretBox
+from hookd.store import SQLiteStore
+
+if TYPE_CHECKING:
+    from hookd.dispatcher import Dispatcher
+    from hookd.scheduler import Scheduler
+
+
+@dataclass(kw_only=True, eq=False)
+class State:
+    config: Config
+    registry: Registry
+    store: SQLiteStore
+    endpoints: EndpointTable
+    metrics: Metrics = field(default_factory=Metrics)
+    box: SecretBox | None = None
+    scheduler: Scheduler | None = None
+    dispatcher: Dispatcher | None = None
+    draining: bool = False
+    started_at: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.monotonic)

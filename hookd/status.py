@@ -1,0 +1,70 @@
+"""Status routes: ``/v1/status`` (JSON for people and the CLI) and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hookd import __version__
+from hookd.metrics import CONTENT_TYPE
+from hookd.server import json_response, state_of
+from hookd.state import State
+
+
+async def snapshot(state: State) -> dict[str, Any]:
+    """The SPEC §7 status document."""
+    counts = await state.store.counts_by_status()
+    scheduled = len(state.scheduler.wheel) if state.scheduler is not None else 0
+    in_flight = state.dispatcher.pending_attempts() if state.dispatcher is not None else 0
+    return {
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
+        "draining": state.draining,
+        "deliveries": counts,
+        "scheduled": scheduled,
+        "in_flight": in_flight,
+        "endpoints": [
+            {
+                "id": ep.id,
+                "url": ep.config.url,
+                "enabled": ep.enabled,
+                "disabled_reason": ep.disabled_reason,
+                "consecutive_failures": ep.consecutive_failures,
+                "source": ep.source,
+            }
+            for ep in state.endpoints
+        ],
+        "db_bytes": state.store.db_bytes(),
+    }
+
+
+def gauges(state: State) -> dict[str, float]:
+    wheel = len(state.scheduler.wheel) if state.scheduler is not None else 0
+    return {
+        "hookd_deliveries_pending": state.store.pending,
+        "hookd_deliveries_scheduled": wheel,
+        "hookd_deliveries_in_flight": (
+            state.dispatcher.pending_attempts() if state.dispatcher is not None else 0
+        ),
+        "hookd_endpoints": len(state.endpoints),
+        "hookd_endpoints_disabled": sum(1 for ep in state.endpoints if not ep.enabled),
+        "hookd_wheel_size": wheel,
+        "hookd_database_bytes": state.store.db_bytes(),
+    }
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return json_response(await snapshot(state_of(request)))
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    state = state_of(request)
+    body = state.metrics.render(state.store.stats.batch_sizes)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/status", get_status)
+    app.router.add_get("/metrics", get_metrics)

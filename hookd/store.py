@@ -1,0 +1,692 @@
+"""The durable outbox: events, deliveries, attempts and endpoint state in one SQLite file.
+
+All writes go through one connection and one task, the *writer*: callers queue an operation and
+await its future; the writer takes everything queued, runs it in one ``BEGIN IMMEDIATE``
+transaction and commits once, so concurrent requests share one fsync (group commit). Reads use
+separate connections (WAL lets them run beside the writer). Every SQL statement of hookd lives in
+this module, behind the methods of :class:`SQLiteStore`; a PostgreSQL store would implement the
+same methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+import structlog
+
+from hookd.errors import StoreError
+
+log = structlog.get_logger("hookd.store")
+
+T = TypeVar("T")
+MAX_BATCH_OPS = 2000  # operations folded into one transaction at most
+_CHUNK = 500  # bound parameters per IN (...) list
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the outbox
+    """
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        data TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        idem_key TEXT UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX events_created ON events(created_at);
+    CREATE TABLE endpoints (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL CHECK (source IN ('config', 'api')),
+        spec TEXT NOT NULL DEFAULT '{}',
+        secrets TEXT NOT NULL DEFAULT '[]',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE deliveries (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL,
+        endpoint_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempt_count INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        last_status_code INTEGER,
+        last_error TEXT,
+        origin TEXT NOT NULL DEFAULT 'ingest',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, seq);
+    CREATE INDEX deliveries_event ON deliveries(event_id);
+    CREATE TABLE attempts (
+        delivery_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        status_code INTEGER,
+        latency_ms REAL NOT NULL,
+        error TEXT,
+        response_body TEXT,
+        request_headers TEXT,
+        PRIMARY KEY (delivery_id, n)
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewDelivery:
+    id: str
+    endpoint: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewEvent:
+    id: str
+    type: str
+    timestamp: str
+    data: str  # JSON text
+    content_hash: str
+    idem_key: str | None
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Accepted:
+    """The answer for one event: new (``created``) or the original one (a repeat)."""
+
+    id: str
+    deliveries: tuple[NewDelivery, ...]
+    created: bool
+
+
+class Conflict(StoreError):
+    """An event id (or Idempotency-Key) was reused with different content."""
+
+    def __init__(self, index: int, key: str) -> None:
+        self.index = index
+        self.key = key
+        super().__init__(f"event {key!r} was already accepted with different content")
+
+
+class OverCapacity(StoreError):
+    """Accepting the events would pass ``limits.max_pending``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """A due delivery with its event, as the dispatcher needs it."""
+
+    id: str
+    event_id: str
+    endpoint: str
+    event_type: str
+    event_timestamp: str
+    data: str
+    status: str
+    attempt_count: int
+    next_attempt_at: float | None
+    seq: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptResult:
+    """One finished attempt with the delivery's new state (and the endpoint's), written together."""
+
+    delivery_id: str
+    n: int
+    started_at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_body: str | None
+    request_headers: str | None
+    status: Literal["pending", "succeeded", "failed"]
+    next_attempt_at: float | None
+    endpoint: str
+    endpoint_failures: int | None = None  # new consecutive_failures, when it changed
+    disable_reason: str | None = None  # set when this result disables the endpoint
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EndpointRow:
+    id: str
+    source: str
+    spec: dict[str, Any]
+    secrets: list[dict[str, Any]]
+    enabled: bool
+    disabled_reason: str | None
+    consecutive_failures: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(kw_only=True, slots=True)
+class _Op:
+    kind: Literal["ingest", "exec", "fn"]
+    future: asyncio.Future[Any]
+    events: Sequence[NewEvent] = ()
+    statements: Sequence[tuple[str, Sequence[Any]]] = ()
+    fn: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None
+    pending_delta: int = 0
+
+
+@dataclass(kw_only=True, slots=True)
+class CommitStats:
+    commits: int = 0
+    ops: int = 0
+    last_batch: int = 0
+    batch_sizes: list[int] = field(default_factory=list)  # drained by metrics
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class SQLiteStore:
+    """The outbox on one SQLite file. ``open()`` migrates; ``close()`` drains the writer."""
+
+    def __init__(self, path: Path, *, synchronous: str = "full", max_pending: int = 1_000_000):
+        self.path = path
+        self.synchronous = synchronous
+        self.max_pending = max_pending
+        self.pending = 0  # deliveries in status 'pending'; the writer keeps it exact
+        self.stats = CommitStats()
+        self._db: aiosqlite.Connection | None = None
+        self._read: aiosqlite.Connection | None = None
+        self._admin: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[_Op] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- lifecycle
+
+    async def open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await self._connect()
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            await self._migrate(self._db)
+            self._read = await self._connect()
+            self._admin = await self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self.pending = await self.count_pending()
+        self._writer = asyncio.create_task(self._write_loop(), name="store.writer")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA foreign_keys=OFF")
+        return db
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} has schema version {version}, newer than this hookd "
+                f"({len(MIGRATIONS)}); upgrade hookd"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={number}")
+                await db.commit()
+            except BaseException:
+                await db.rollback()
+                raise
+            log.info("store.migrated", version=number)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._queue.join()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        for attr in ("_read", "_admin", "_db"):
+            conn = getattr(self, attr)
+            if conn is not None:
+                setattr(self, attr, None)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._read is None:
+            raise StoreError("the store is not open")
+        return self._read
+
+    @property
+    def admin(self) -> aiosqlite.Connection:
+        if self._admin is None:
+            raise StoreError("the store is not open")
+        return self._admin
+
+    # -- the writer: group commit
+
+    def _submit(self, op: _Op) -> asyncio.Future[Any]:
+        if self._writer is None or self._writer.done():
+            raise StoreError("the store is not open")
+        self._queue.put_nowait(op)
+        return op.future
+
+    def _new_op(self, kind: Literal["ingest", "exec", "fn"], **kw: Any) -> _Op:
+        return _Op(kind=kind, future=asyncio.get_running_loop().create_future(), **kw)
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH_OPS and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # the batch failed as a whole: retry each op alone
+                if len(batch) == 1:
+                    _fail(batch[0], exc)
+                else:
+                    for op in batch:
+                        try:
+                            await self._commit([op])
+                        except Exception as single:
+                            _fail(op, single)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Op]) -> None:
+        db = self._db
+        assert db is not None
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            results: dict[int, Any] = {}
+            ingests = [op for op in batch if op.kind == "ingest"]
+            if ingests:
+                results.update(await self._apply_ingests(db, ingests))
+            grouped: dict[str, list[Sequence[Any]]] = {}
+            for op in batch:
+                if op.kind == "exec":
+                    for sql, params in op.statements:
+                        grouped.setdefault(sql, []).append(params)
+            for sql, rows in grouped.items():
+                await db.executemany(sql, rows)
+            for op in batch:
+                if op.kind == "fn":
+                    assert op.fn is not None
+                    results[id(op)] = await op.fn(db)
+            await db.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await db.rollback()
+            raise
+        self.stats.commits += 1
+        self.stats.ops += len(batch)
+        self.stats.last_batch = len(batch)
+        if len(self.stats.batch_sizes) < 100_000:
+            self.stats.batch_sizes.append(len(batch))
+        for op in batch:
+            result = results.get(id(op))
+            if isinstance(result, Exception):
+                _fail(op, result)
+                continue
+            self.pending += op.pending_delta
+            if not op.future.done():
+                op.future.set_result(result)
+
+    async def _apply_ingests(self, db: aiosqlite.Connection, ops: list[_Op]) -> dict[int, Any]:
+        keys = [e.idem_key for op in ops for e in op.events if e.idem_key is not None]
+        known: dict[str, tuple[str, str]] = {}  # idem_key -> (event id, content hash)
+        for chunk in _chunks(keys):
+            sql = (
+                f"SELECT idem_key, id, content_hash FROM events WHERE idem_key IN ({_marks(chunk)})"
+            )
+            async with db.execute(sql, chunk) as cur:
+                async for row in cur:
+                    known[row[0]] = (row[1], row[2])
+        repeats = {event_id for event_id, _ in known.values()}
+        originals = await _deliveries_of(db, sorted(repeats)) if repeats else {}
+        results: dict[int, Any] = {}
+        fresh: dict[str, tuple[NewDelivery, ...]] = {}  # events created earlier in this batch
+        event_rows: list[tuple[Any, ...]] = []
+        delivery_rows: list[tuple[Any, ...]] = []
+        pending = self.pending
+        now = time.time()
+        for op in ops:
+            answers: list[Accepted] = []
+            new_events: list[NewEvent] = []
+            staged: dict[str, tuple[str, str]] = {}
+            error: Exception | None = None
+            for index, event in enumerate(op.events):
+                key = event.idem_key
+                seen = known.get(key) or staged.get(key) if key else None
+                if seen is None:
+                    answers.append(Accepted(id=event.id, deliveries=event.deliveries, created=True))
+                    new_events.append(event)
+                    if key:
+                        staged[key] = (event.id, event.content_hash)
+                elif seen[1] != event.content_hash:
+                    error = Conflict(index, key or event.id)
+                    break
+                else:
+                    original = originals.get(seen[0]) or fresh.get(seen[0])
+                    if original is None:  # repeated inside this very request
+                        original = next(a.deliveries for a in answers if a.id == seen[0])
+                    answers.append(Accepted(id=seen[0], deliveries=original, created=False))
+            count = sum(len(e.deliveries) for e in new_events)
+            if error is None and count and pending + count > self.max_pending:
+                error = OverCapacity(
+                    f"{pending} deliveries are pending; accepting {count} more would pass "
+                    f"limits.max_pending ({self.max_pending})"
+                )
+            if error is not None:
+                results[id(op)] = error
+                continue
+            pending += count
+            op.pending_delta = count
+            known.update(staged)
+            for event in new_events:
+                fresh[event.id] = event.deliveries
+                event_rows.append(
+                    (
+                        event.id,
+                        event.type,
+                        event.timestamp,
+                        event.data,
+                        event.content_hash,
+                        event.idem_key,
+                        now,
+                    )
+                )
+                for d in event.deliveries:
+                    delivery_rows.append((d.id, event.id, d.endpoint, event.type, now, now, now))
+            results[id(op)] = answers
+        if event_rows:
+            await db.executemany(
+                "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                event_rows,
+            )
+        if delivery_rows:
+            await db.executemany(
+                "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
+                " next_attempt_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                delivery_rows,
+            )
+        return results
+
+    async def run(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` inside the writer's next transaction (for rare, admin-sized writes)."""
+        result: T = await self._submit(self._new_op("fn", fn=fn))
+        return result
+
+    # -- ingest
+
+    async def ingest(self, events: Sequence[NewEvent]) -> list[Accepted]:
+        """Commit events and their deliveries atomically. Raises Conflict or OverCapacity."""
+        answers: list[Accepted] = await self._submit(self._new_op("ingest", events=events))
+        return answers
+
+    async def find_event_answer(self, idem_key: str) -> tuple[str, str] | None:
+        async with self.reader.execute(
+            "SELECT id, content_hash FROM events WHERE idem_key = ?", (idem_key,)
+        ) as cur:
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else None
+
+    # -- the delivery path
+
+    async def due(self, *, start: float, end: float, limit: int) -> list[tuple[str, float]]:
+        """Pending deliveries of enabled endpoints due in [start, end), soonest first."""
+        sql = (
+            "SELECT d.id, d.next_attempt_at FROM deliveries d"
+            " JOIN endpoints e ON e.id = d.endpoint_id AND e.enabled = 1"
+            " WHERE d.status = 'pending' AND d.next_attempt_at >= ? AND d.next_attempt_at < ?"
+            " ORDER BY d.next_attempt_at LIMIT ?"
+        )
+        async with self.reader.execute(sql, (start, end, limit)) as cur:
+            return [(row[0], row[1]) for row in await cur.fetchall()]
+
+    async def jobs(self, ids: Sequence[str]) -> list[Job]:
+        """Load deliveries with their events, in the order of ``seq`` (ingest order)."""
+        out: list[Job] = []
+        for chunk in _chunks(list(ids)):
+            sql = (
+                "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
+                " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
+                " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                f" WHERE d.id IN ({_marks(chunk)})"
+            )
+            async with self.reader.execute(sql, chunk) as cur:
+                out.extend(_job(row) for row in await cur.fetchall())
+        out.sort(key=lambda j: j.seq)
+        return out
+
+    async def fifo_head(self, endpoint: str) -> Job | None:
+        """The oldest pending delivery of an endpoint (``ordering: fifo`` runs only this one)."""
+        sql = (
+            "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
+            " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
+            " FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
+        )
+        async with self.reader.execute(sql, (endpoint,)) as cur:
+            row = await cur.fetchone()
+        return _job(row) if row else None
+
+    async def record(self, results: Sequence[AttemptResult]) -> None:
+        """Write attempts, delivery states and endpoint counters in one transaction."""
+        statements: list[tuple[str, Sequence[Any]]] = []
+        now = time.time()
+        delta = 0
+        for r in results:
+            statements.append(
+                (
+                    "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
+                    " latency_ms, error, response_body, request_headers)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.delivery_id,
+                        r.n,
+                        r.started_at,
+                        r.status_code,
+                        r.latency_ms,
+                        r.error,
+                        r.response_body,
+                        r.request_headers,
+                    ),
+                )
+            )
+            statements.append(
+                (
+                    "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
+                    " last_status_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                    (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id),
+                )
+            )
+            if r.endpoint_failures is not None:
+                statements.append(
+                    (
+                        "UPDATE endpoints SET consecutive_failures = ?,"
+                        " enabled = CASE WHEN ? IS NULL THEN enabled ELSE 0 END,"
+                        " disabled_reason = COALESCE(?, disabled_reason), updated_at = ?"
+                        " WHERE id = ?",
+                        (r.endpoint_failures, r.disable_reason, r.disable_reason, now, r.endpoint),
+                    )
+                )
+            if r.status != "pending":
+                delta -= 1
+        op = self._new_op("exec", statements=statements, pending_delta=delta)
+        await self._submit(op)
+
+    # -- endpoints
+
+    async def endpoints(self) -> list[EndpointRow]:
+        async with self.admin.execute("SELECT * FROM endpoints ORDER BY created_at, id") as cur:
+            return [_endpoint(row) for row in await cur.fetchall()]
+
+    async def endpoint(self, endpoint_id: str) -> EndpointRow | None:
+        async with self.admin.execute(
+            "SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _endpoint(row) if row else None
+
+    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> None:
+        """Make the table's ``config`` rows match the YAML: add new ids, drop removed ones.
+
+        State (enabled, failures) of ids that stay is kept. A YAML id that an API endpoint
+        already uses takes that row over as ``config``.
+        """
+        wanted = list(ids)
+
+        async def apply(db: aiosqlite.Connection) -> None:
+            now = time.time()
+            await db.executemany(
+                "INSERT INTO endpoints (id, source, created_at, updated_at)"
+                " VALUES (?, 'config', ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]'",
+                [(i, now, now) for i in wanted],
+            )
+            await db.execute(
+                "DELETE FROM endpoints WHERE source = 'config'"
+                f" AND id NOT IN ({_marks(wanted) if wanted else 'NULL'})",
+                wanted,
+            )
+
+        await self.run(apply)
+
+    async def set_endpoint_enabled(
+        self, endpoint_id: str, enabled: bool, reason: str | None = None
+    ) -> bool:
+        async def apply(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(
+                "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
+                " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
+                " updated_at = ? WHERE id = ?",
+                (int(enabled), None if enabled else reason, int(enabled), time.time(), endpoint_id),
+            )
+            return cur.rowcount > 0
+
+        return await self.run(apply)
+
+    # -- counts
+
+    async def count_pending(self) -> int:
+        async with self.reader.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending'"
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def counts_by_status(self) -> dict[str, int]:
+        out = {"pending": 0, "succeeded": 0, "failed": 0}
+        async with self.admin.execute(
+            "SELECT status, count(*) FROM deliveries GROUP BY status"
+        ) as cur:
+            for row in await cur.fetchall():
+                out[row[0]] = int(row[1])
+        return out
+
+    async def ping(self) -> None:
+        """Prove the database answers and accepts a write transaction."""
+        await self.run(_noop)
+
+    def db_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                total += Path(f"{self.path}{suffix}").stat().st_size
+        return total
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _noop(db: aiosqlite.Connection) -> None:
+    return None
+
+
+def _fail(op: _Op, exc: BaseException) -> None:
+    if not op.future.done():
+        if not isinstance(exc, StoreError):
+            wrapped = StoreError(f"database write failed: {exc}")
+            wrapped.__cause__ = exc
+            exc = wrapped
+        op.future.set_exception(exc)
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ", ".join("?" * len(items))
+
+
+async def _deliveries_of(
+    db: aiosqlite.Connection, event_ids: list[str]
+) -> dict[str, tuple[NewDelivery, ...]]:
+    out: dict[str, list[NewDelivery]] = {i: [] for i in event_ids}
+    for chunk in _chunks(event_ids):
+        sql = (
+            "SELECT event_id, id, endpoint_id FROM deliveries"
+            f" WHERE event_id IN ({_marks(chunk)}) AND origin = 'ingest' ORDER BY seq"
+        )
+        async with db.execute(sql, chunk) as cur:
+            async for row in cur:
+                out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        seq=row["seq"],
+        id=row["id"],
+        event_id=row["event_id"],
+        endpoint=row["endpoint_id"],
+        event_type=row["event_type"],
+        status=row["status"],
+        attempt_count=row["attempt_count"],
+        next_attempt_at=row["next_attempt_at"],
+        event_timestamp=row["timestamp"],
+        data=row["data"],
+    )
+
+
+def _endpoint(row: sqlite3.Row) -> EndpointRow:
+    return EndpointRow(
+        id=row["id"],
+        source=row["source"],
+        spec=json.loads(row["spec"]),
+        secrets=json.loads(row["secrets"]),
+        enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"],
+        consecutive_failures=row["consecutive_failures"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
