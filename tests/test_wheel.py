@@ -52,7 +52,9 @@ def drain(clock: FakeClock, wheel: TimerWheel[str]) -> list[tuple[str, float]]:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_schedule_then_pop_fires_in_due_order_and_never_early(shape: tuple[float, int, int]) -> None:
+def test_schedule_then_pop_fires_in_due_order_and_never_early(
+    shape: tuple[float, int, int],
+) -> None:
     clock, wheel = make(shape)
     wheel.schedule("c", 1003.0)
     wheel.schedule("a", 1001.0)
