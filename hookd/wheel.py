@@ -135,20 +135,13 @@ class TimerWheel(Generic[K]):
         """A time at or before the earliest due time held (exact for the nearest bucket)."""
         if not self._where:
             return None
-        best: float | None = None
+        cascade = self._next_cascade()
         offset = self._first_set(self._occupied[0], self._cur % self._slots)
-        if offset is not None:
+        if offset is not None and (cascade is None or self._cur + offset < cascade):
             bucket = self._buckets[0][(self._cur + offset) % self._slots]
-            best = min(when for when, _ in bucket.entries.values())
-        for level in range(1, self._levels):
-            tick = self._cascade_tick(level)
-            if tick is not None:
-                start = self._start_of(tick)
-                best = start if best is None else min(best, start)
-        if self._overflow.entries:
-            start = self._start_of(self._overflow_tick())
-            best = start if best is None else min(best, start)
-        return best
+            return min(when for when, _ in bucket.entries.values())
+        assert cascade is not None
+        return self._start_of(cascade)
 
     async def run(self, fire: Callable[[list[K]], None]) -> None:
         """Fire due keys forever; sleep until the next wakeup, or until ``schedule`` wakes us.
@@ -240,10 +233,15 @@ class TimerWheel(Generic[K]):
 
     def _next_event(self) -> int | None:
         """The first tick after ``_cur`` with a bucket to expire, cascade or rescan."""
-        best: int | None = None
+        best = self._next_cascade()
         offset = self._first_set(self._occupied[0], (self._cur + 1) % self._slots)
-        if offset is not None:
+        if offset is not None and (best is None or self._cur + 1 + offset < best):
             best = self._cur + 1 + offset
+        return best
+
+    def _next_cascade(self) -> int | None:
+        """The first tick after ``_cur`` at which a higher level or the overflow moves down."""
+        best: int | None = None
         for level in range(1, self._levels):
             tick = self._cascade_tick(level)
             if tick is not None and (best is None or tick < best):

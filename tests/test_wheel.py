@@ -1,4 +1,4 @@
-"""Timer wheel: unit cases on a fake clock, a property test against a heap, and the real run loop."""
+"""Timer wheel: unit cases on a fake clock, a property test against a heap, the real run loop."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_reschedule_replaces_the_due_time(shape: tuple[float, int, int], moved_t
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_keys_scheduled_in_the_past_are_due_at_once_in_order(shape: tuple[float, int, int]) -> None:
-    clock, wheel = make(shape)
+    _, wheel = make(shape)
     wheel.pop_due(1000.0)
     wheel.schedule("older", 900.0)
     wheel.schedule("old", 999.99)
@@ -175,10 +175,11 @@ def test_len_contains_and_due_at_track_held_keys(shape: tuple[float, int, int]) 
 def test_next_wakeup_is_never_after_the_earliest_due_time(shape: tuple[float, int, int]) -> None:
     clock, wheel = make(shape)
     assert wheel.next_wakeup() is None
-    for i, when in enumerate([1000.3, 1017.0, 1099.9, 1234.5, 9999.0, 1e6]):
-        wheel.schedule(f"k{i}", when)
+    dues = {f"k{i}": when for i, when in enumerate([1000.3, 1017.0, 1099.9, 1234.5, 9999.0, 1e6])}
+    for key, when in dues.items():
+        wheel.schedule(key, when)
     while wheel:
-        earliest = min(d for k in ["k0", "k1", "k2", "k3", "k4", "k5"] if (d := wheel.due_at(k)))
+        earliest = min(when for key, when in dues.items() if key in wheel)
         wakeup = wheel.next_wakeup()
         assert wakeup is not None
         assert wakeup <= earliest
@@ -320,7 +321,7 @@ class WheelAgainstHeap(RuleBasedStateMachine):
 
 
 WheelAgainstHeap.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=40, deadline=None
+    max_examples=200, stateful_step_count=30, deadline=None
 )
 TestWheelAgainstHeap = WheelAgainstHeap.TestCase
 
@@ -345,8 +346,8 @@ class CountingWheel(TimerWheel[str]):
         return self.last_wakeup
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
+    deadline = time.monotonic() + within_s
     while not condition():
         assert time.monotonic() < deadline, "condition not met before the deadline"
         await asyncio.sleep(0.002)
@@ -401,8 +402,7 @@ async def test_run_does_not_spin_while_idle(far_key: bool) -> None:
         wheel.schedule("far", clock() + 300.0)
     task = asyncio.create_task(wheel.run(lambda keys: None), name="wheel")
     await wait_until(lambda: wheel.passes >= 1)
-    window = time.monotonic() + 0.1
-    while time.monotonic() < window:  # an observation window: the assertion is about absence
-        await asyncio.sleep(0.01)
-    assert wheel.passes <= 2
+    passes = wheel.passes
+    await asyncio.sleep(0.1)  # an observation window: what is asserted is that nothing happens
+    assert wheel.passes - passes <= 1
     await stop(task)
