@@ -12,7 +12,6 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,11 +27,24 @@ class PrivateAddressRefused(OSError):
     """The destination resolves to an address the SSRF guard forbids."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def forbidden(address: str) -> str | None:
-    """Why an address may not be a webhook destination, or None when it may."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Why an address may not be a webhook destination, or None when it may.
+
+    IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are judged by that
+    address; anything not globally routable (CGNAT, benchmarking, documentation) is refused too.
+    """
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+        address.split("%", 1)[0]
+    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
     for test, label in (
         (ip.is_loopback, "loopback"),
         (ip.is_link_local, "link-local"),
@@ -40,6 +52,7 @@ def forbidden(address: str) -> str | None:
         (ip.is_unspecified, "unspecified"),
         (ip.is_private, "private"),
         (ip.is_reserved, "reserved"),
+        (not ip.is_global, "non-public"),
     ):
         if test:
             return f"{address} is a {label} address (delivery.allow_private_networks is false)"
@@ -59,7 +72,7 @@ class GuardedResolver(AbstractResolver):
         allowed = [r for r in results if forbidden(r["host"]) is None]
         if not allowed:
             reason = forbidden(results[0]["host"]) if results else "no address"
-            raise PrivateAddressRefused(f"refused {host}: {reason}")
+            raise PrivateAddressRefused(f"{host}: {reason}")
         return allowed
 
     async def close(self) -> None:
@@ -67,8 +80,10 @@ class GuardedResolver(AbstractResolver):
 
 
 def make_session(*, concurrency: int, allow_private_networks: bool) -> aiohttp.ClientSession:
+    # ``concurrency`` is not a pool limit: the dispatcher bounds attempts itself (and a reload
+    # may raise it), and waiting here for a pool slot would count against an attempt's timeout.
     connector = aiohttp.TCPConnector(
-        limit=concurrency,
+        limit=0,
         limit_per_host=0,
         ttl_dns_cache=60,
         resolver=None if allow_private_networks else GuardedResolver(),
@@ -121,15 +136,15 @@ async def post(
                 status = resp.status
     except TimeoutError:
         return done(Outcome(error="timeout"), f"timeout: no complete response within {timeout}s")
-    except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, PrivateAddressRefused):
-            return done(Outcome(error="refused"), str(exc.os_error))
-        return done(Outcome(error="network"), f"network: {_describe(exc)}")
+    except aiohttp.InvalidURL as exc:  # also non-canonical IPv4 like 127.1: never gets better
+        return done(Outcome(error="refused"), f"refused: invalid URL: {_describe(exc)}")
     except (aiohttp.ClientError, OSError) as exc:
         refused = _find_refusal(exc)
         if refused is not None:
-            return done(Outcome(error="refused"), str(refused))
+            return done(Outcome(error="refused"), f"refused: {refused}")
         return done(Outcome(error="network"), f"network: {_describe(exc)}")
+    except Exception as exc:  # e.g. a header value aiohttp will not send: fail this attempt only
+        return done(Outcome(error="network"), f"network: {type(exc).__name__}: {_describe(exc)}")
     text = raw.decode("utf-8", errors="replace")
     return done(Outcome(status_code=status, retry_after=retry_after), None, text)
 
@@ -155,11 +170,13 @@ def _literal_refusal(host: str) -> str | None:
 
 
 def _find_refusal(exc: BaseException) -> PrivateAddressRefused | None:
-    seen: Any = exc
-    while seen is not None:
-        if isinstance(seen, PrivateAddressRefused):
+    """The guard's refusal, however aiohttp wrapped it (``ClientConnectorDNSError`` in 3.10+)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # chains are short; never loop on a cycle
+        if seen is None or isinstance(seen, PrivateAddressRefused):
             return seen
-        seen = getattr(seen, "os_error", None) or seen.__cause__
+        inner = getattr(seen, "os_error", None)
+        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
     return None
 
 

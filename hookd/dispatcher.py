@@ -1,11 +1,17 @@
 """The dispatcher: turns due deliveries into attempts, within every limit.
 
-Limits, checked in this order for each due delivery: the endpoint is enabled; it is not backing
-off after a 429 with Retry-After; ``ordering: fifo`` runs only the endpoint's oldest pending
-delivery; ``max_in_flight``; ``rate_limit`` (a token bucket); the global ``delivery.concurrency``.
-A delivery that must wait goes back into the wheel (a time to wait for) or a queue (a slot to
-wait for). After each attempt its record, the delivery's next state and the endpoint's failure
-counter are committed together; only then is the retry offered to the scheduler.
+The wheel fires delivery ids; the dispatcher loads them and puts each due one in its endpoint's
+*lane*, a queue in memory. A lane's pump starts attempts from the head of its queue while every
+limit allows, checked in this order: the endpoint is enabled; it is not backing off after a 429
+or 503 with Retry-After; ``max_in_flight``; the global ``delivery.concurrency``; ``rate_limit``.
+What blocks a lane decides what wakes it: a pause or the rate limit arms one timer for the lane,
+a full lane is pumped again when one of its attempts ends, and lanes starved of a global slot
+wait their turn, round robin, for any attempt to end. ``ordering: fifo`` lanes hold at most the
+endpoint's oldest pending delivery, read from the database. A delivery id is in at most one
+place (a lane queue or in flight), so a re-fired id never makes a second concurrent attempt.
+
+After each attempt its record, the delivery's next state and the endpoint's failure counter are
+committed together; only then is the retry offered to the scheduler.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ import asyncio
 import contextlib
 import inspect
 import json
+import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,34 +43,42 @@ from hookd.wheel import TimerWheel
 
 log = structlog.get_logger("hookd.dispatcher")
 LOAD_BATCH = 512
+CRASH_RETRY_S = 5.0  # an attempt whose outcome could not be recorded runs again after this
+_EARLY = 0.001  # a delivery due within this many seconds counts as due now
 
 
 @dataclass(kw_only=True, slots=True)
-class _Bucket:
-    rate: float
-    tokens: float
-    stamp: float
+class _Pacer:
+    """``rate_limit`` as pacing: attempts start at least ``1 / rate`` seconds apart.
 
-    def take(self, now: float) -> float:
-        """0 when a token was taken, else the seconds until one is due."""
-        capacity = max(1.0, self.rate)
-        self.tokens = min(capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+    A token bucket that holds one token: no burst, so any window of ``w`` seconds sees at most
+    ``rate * w + 1`` starts, and a late start never lets the next one catch up.
+    """
+
+    rate: float
+    next_free: float = -math.inf
+
+    def wait(self, now: float) -> float:
+        """Seconds until an attempt may start (0 when one may start now)."""
+        return max(0.0, self.next_free - now)
+
+    def take(self, now: float) -> None:
+        self.next_free = max(self.next_free, now) + 1.0 / self.rate
 
 
 @dataclass(kw_only=True, slots=True)
 class _Lane:
     """Per-endpoint dispatch state."""
 
+    id: str
+    queue: deque[Job] = field(default_factory=deque)
     in_flight: int = 0
-    waiting: deque[Job] = field(default_factory=deque)
     paused_until: float = 0.0
-    bucket: _Bucket | None = None
-    fifo_busy: bool = False
+    pacer: _Pacer | None = None
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float = math.inf
+    fifo_busy: bool = False  # a head lookup is running
+    fifo_again: bool = False  # kicked during that lookup: look again when it ends
 
 
 class Dispatcher:
@@ -86,7 +101,9 @@ class Dispatcher:
         self.scheduler = scheduler
         self.wheel = wheel
         self.session = session
-        self.config = config
+        # The session's resolver was built for this value; a reload cannot change it safely.
+        self._allow_private_networks = config.allow_private_networks
+        self._config = config
         self.observers = observers
         self.metrics = metrics
         self.clock = clock
@@ -94,10 +111,24 @@ class Dispatcher:
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self._fired: deque[str] = deque()
         self._fired_event = asyncio.Event()
-        self._blocked: deque[Job] = deque()
+        self._queued: set[str] = set()  # ids waiting in some lane's queue
+        self._starved: dict[str, None] = {}  # lanes waiting for a global slot, in arrival order
         self._lanes: dict[str, _Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
+
+    @property
+    def config(self) -> DeliveryConfig:
+        return self._config
+
+    @config.setter
+    def config(self, new: DeliveryConfig) -> None:
+        """A reload: concurrency and max_response_body follow; the SSRF switch needs a restart."""
+        if new.allow_private_networks != self._allow_private_networks:
+            log.warning("config.restart_needed", key="delivery.allow_private_networks")
+        self._config = new
+        for lane in list(self._lanes.values()):  # a raised concurrency frees slots at once
+            self._pump(lane)
 
     # -- input: the wheel fires ids
 
@@ -106,7 +137,7 @@ class Dispatcher:
         self._fired_event.set()
 
     async def run(self) -> None:
-        """Load fired deliveries in batches and admit them."""
+        """Load fired deliveries in batches and queue the due ones in their lanes."""
         while True:
             await self._fired_event.wait()
             self._fired_event.clear()
@@ -114,111 +145,158 @@ class Dispatcher:
                 ids: list[str] = []
                 while self._fired and len(ids) < LOAD_BATCH:
                     delivery_id = self._fired.popleft()
-                    if delivery_id not in self.in_flight:
+                    if delivery_id not in self.in_flight and delivery_id not in self._queued:
                         ids.append(delivery_id)
                 if not ids:
                     continue
+                jobs = await self.store.jobs(ids)
                 now = self.clock()
-                for job in await self.store.jobs(ids):
+                for job in jobs:
                     self._consider(job, now)
 
+    def queued(self) -> int:
+        """Due deliveries waiting in lanes for a slot, a token or the end of a pause."""
+        return len(self._queued)
+
     def _consider(self, job: Job, now: float) -> None:
-        if job.status != "pending" or job.id in self.in_flight:
+        if job.status != "pending" or job.id in self.in_flight or job.id in self._queued:
             return  # stale: finished, or already going
-        if job.next_attempt_at is not None and job.next_attempt_at > now + 0.001:
+        if job.next_attempt_at is not None and job.next_attempt_at > now + _EARLY:
             self.scheduler.offer(job.id, job.next_attempt_at)  # rescheduled meanwhile
             return
         ep = self.endpoints.get(job.endpoint)
         if ep is None or not ep.enabled:
-            return  # deleted, or held until the endpoint is enabled again
+            return  # deleted, or held until the endpoint is enabled again (which reloads)
         if ep.config.ordering == "fifo":
             self._kick_fifo(ep)
             return
-        self._admit(job, ep, now)
+        self._enqueue(job, ep)
 
     def _lane(self, ep: Endpoint) -> _Lane:
         lane = self._lanes.get(ep.id)
         if lane is None:
-            lane = self._lanes[ep.id] = _Lane()
+            lane = self._lanes[ep.id] = _Lane(id=ep.id)
         rate = ep.config.rate_limit
-        if rate is not None and (lane.bucket is None or lane.bucket.rate != rate):
-            lane.bucket = _Bucket(rate=rate, tokens=max(1.0, rate), stamp=self.clock())
-        elif rate is None:
-            lane.bucket = None
+        if rate is None:
+            lane.pacer = None
+        elif lane.pacer is None or lane.pacer.rate != rate:
+            lane.pacer = _Pacer(rate=rate)
         return lane
 
-    def _admit(self, job: Job, ep: Endpoint, now: float) -> None:
+    def _enqueue(self, job: Job, ep: Endpoint) -> None:
         lane = self._lane(ep)
-        if lane.paused_until > now:
-            self.wheel.schedule(job.id, lane.paused_until)
-            return
-        limit = ep.config.max_in_flight
-        if limit is not None and lane.in_flight >= limit:
-            lane.waiting.append(job)
-            return
-        if lane.bucket is not None:
-            wait = lane.bucket.take(now)
-            if wait > 0:
-                self.wheel.schedule(job.id, now + wait)
+        lane.queue.append(job)
+        self._queued.add(job.id)
+        self._pump(lane)
+
+    # -- lanes: start what every limit allows, and arrange to be woken for the rest
+
+    def _pump(self, lane: _Lane) -> None:
+        ep = self.endpoints.get(lane.id)
+        while lane.queue and not self._stopping:
+            if ep is None or not ep.enabled:
+                self._drop_queue(lane)  # held in the database; enabling the endpoint reloads
                 return
-        if len(self.in_flight) >= self.config.concurrency or self._stopping:
-            self._blocked.append(job)
-            return
+            now = self.clock()
+            if lane.paused_until > now:
+                self._arm(lane, lane.paused_until)
+                return
+            limit = ep.config.max_in_flight
+            if limit is not None and lane.in_flight >= limit:
+                return  # one of its attempts ending pumps the lane again
+            if len(self.in_flight) >= self.config.concurrency:
+                self._starved[lane.id] = None  # any attempt ending gives lanes a turn
+                return
+            self._lane(ep)  # follow a reloaded rate_limit
+            if lane.pacer is not None:
+                wait = lane.pacer.wait(now)
+                if wait > 0:
+                    self._arm(lane, now + wait)
+                    return
+                lane.pacer.take(now)
+            job = lane.queue.popleft()
+            self._queued.discard(job.id)
+            self._start(job, ep, lane)
+
+    def _drop_queue(self, lane: _Lane) -> None:
+        for job in lane.queue:
+            self._queued.discard(job.id)
+        lane.queue.clear()
+
+    def _arm(self, lane: _Lane, when: float) -> None:
+        """Pump ``lane`` again at ``when`` (one timer per lane; an earlier time wins)."""
+        if lane.timer is not None:
+            if lane.timer_at <= when:
+                return
+            lane.timer.cancel()
+        delay = max(0.0, when - self.clock())
+        lane.timer = asyncio.get_running_loop().call_later(delay, self._timer_fired, lane)
+        lane.timer_at = when
+
+    def _timer_fired(self, lane: _Lane) -> None:
+        lane.timer = None
+        lane.timer_at = math.inf
+        self._pump(lane)
+
+    def _start(self, job: Job, ep: Endpoint, lane: _Lane) -> None:
         lane.in_flight += 1
         task = asyncio.create_task(self._attempt(job, ep), name=f"attempt:{job.id}")
         self.in_flight[job.id] = task
-        task.add_done_callback(lambda t: self._finished(job, ep, t))
+        task.add_done_callback(lambda t: self._finished(job, lane, t))
 
-    def _finished(self, job: Job, ep: Endpoint, task: asyncio.Task[None]) -> None:
+    def _finished(self, job: Job, lane: _Lane, task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job.id, None)
-        lane = self._lane(ep)
         lane.in_flight -= 1
-        if not task.cancelled() and task.exception() is not None:
+        crashed = not task.cancelled() and task.exception() is not None
+        if crashed:
             log.error("delivery.attempt_crashed", delivery=job.id, error=repr(task.exception()))
         if self._stopping:
             return
-        now = self.clock()
-        if lane.waiting:
-            waiting = lane.waiting.popleft()
-            self._admit(waiting, ep, now)
-        while self._blocked and len(self.in_flight) < self.config.concurrency:
-            blocked = self._blocked.popleft()
-            current = self.endpoints.get(blocked.endpoint)
-            if current is not None and current.enabled:
-                self._admit(blocked, current, now)
-        if ep.config.ordering == "fifo":
-            lane.fifo_busy = False
+        if crashed:  # its outcome is not on disk: the delivery is still pending, so go again
+            self.wheel.schedule(job.id, self.clock() + CRASH_RETRY_S)
+        # A freed global slot goes to lanes that were starved of one first, in turn.
+        while self._starved and len(self.in_flight) < self.config.concurrency:
+            starved = next(iter(self._starved))
+            del self._starved[starved]
+            other = self._lanes.get(starved)
+            if other is not None:
+                self._pump(other)
+        ep = self.endpoints.get(lane.id)
+        if ep is None or ep.config.ordering != "fifo":
+            self._pump(lane)
+        elif not crashed:  # a crashed head waits for its timer: a fresh look would rerun it now
             self._kick_fifo(ep)
 
     # -- fifo: only the oldest pending delivery of the endpoint runs
 
     def _kick_fifo(self, ep: Endpoint) -> None:
         lane = self._lane(ep)
-        if lane.fifo_busy or self._stopping:
+        if self._stopping or lane.in_flight or lane.queue:
+            return  # the head is going or queued; its attempt ending kicks again
+        if lane.fifo_busy:
+            lane.fifo_again = True  # the lookup under way may predate what woke us
             return
         lane.fifo_busy = True
-        task = asyncio.create_task(self._fifo_step(ep, lane), name=f"fifo:{ep.id}")
-        self._helpers.add(task)
-        task.add_done_callback(self._helpers.discard)
+        lane.fifo_again = False
+        self._helper(self._fifo_step(lane), f"fifo:{ep.id}")
 
-    async def _fifo_step(self, ep: Endpoint, lane: _Lane) -> None:
+    async def _fifo_step(self, lane: _Lane) -> None:
         try:
-            head = await self.store.fifo_head(ep.id)
-        except BaseException:
+            head = await self.store.fifo_head(lane.id)
+        finally:
             lane.fifo_busy = False
-            raise
-        now = self.clock()
-        if head is None or not ep.enabled or head.id in self.in_flight:
-            lane.fifo_busy = head is not None and head.id in self.in_flight
+        ep = self.endpoints.get(lane.id)
+        if ep is None or not ep.enabled or self._stopping:
             return
-        if head.next_attempt_at is not None and head.next_attempt_at > now + 0.001:
-            lane.fifo_busy = False  # the head waits for its retry; it holds back the rest
-            self.wheel.schedule(head.id, head.next_attempt_at)
+        if lane.fifo_again:
+            self._kick_fifo(ep)  # something changed while we looked: look again
             return
-        before = len(self.in_flight)
-        self._admit(head, ep, now)
-        if len(self.in_flight) == before:  # not started (rate limit, pause): try again when fired
-            lane.fifo_busy = False
+        if head is None or head.id in self.in_flight or head.id in self._queued:
+            return
+        if head.next_attempt_at is not None and head.next_attempt_at > self.clock() + _EARLY:
+            self.wheel.schedule(head.id, head.next_attempt_at)  # it holds back the rest
+            return
+        self._enqueue(head, ep)
 
     # -- one attempt
 
@@ -262,7 +340,7 @@ class Dispatcher:
                 headers,
                 timeout=ep.policy.timeout,
                 max_response_body=self.config.max_response_body,
-                allow_private_networks=self.config.allow_private_networks,
+                allow_private_networks=self._allow_private_networks,
                 now=now,
             )
         await self._conclude(job, ep, n, now, headers, response)
@@ -283,23 +361,34 @@ class Dispatcher:
             "succeeded" if outcome.succeeded else ("pending" if delay is not None else "failed")
         )
         next_at = finished + delay if delay is not None else None
+        # The live endpoint (a reload may have replaced ``ep``) and its counter change at once,
+        # before any await, so attempts ending together each count: no lost update.
+        live = self.endpoints.get(ep.id) or ep
         failures: int | None = None
         disable: str | None = None
-        if status == "succeeded" and ep.consecutive_failures:
+        if status == "succeeded" and live.consecutive_failures:
             failures = 0
         elif status == "failed":
-            failures = ep.consecutive_failures + 1
+            failures = live.consecutive_failures + 1
             limit = ep.policy.disable_after
-            if limit and failures >= limit and ep.enabled:
+            if limit and failures >= limit and live.enabled:
                 disable = f"{failures} consecutive failed deliveries"
+        if failures is not None:
+            live.consecutive_failures = failures
+        if disable is not None:
+            live.enabled = False  # no new deliveries from here on; pending ones are held
+            live.disabled_reason = disable
+            log.warning("endpoint.auto_disabled", endpoint=ep.id, consecutive_failures=failures)
         if (
-            outcome.status_code == 429
-            and outcome.retry_after is not None
+            outcome.status_code in (429, 503)
+            and outcome.retry_after
             and ep.policy.honor_retry_after
             and is_retryable(ep.policy, outcome)
-        ):
+        ):  # the endpoint asked for a break: every delivery to it waits, not only this one
+            lane = self._lane(ep)
             pause = min(outcome.retry_after, ep.policy.retry_after_max)
-            self._lane(ep).paused_until = max(self._lane(ep).paused_until, finished + pause)
+            lane.paused_until = max(lane.paused_until, finished + pause)
+            log.info("endpoint.backing_off", endpoint=ep.id, pause_s=round(pause, 3))
         error = response.detail
         if error is None and not outcome.succeeded:
             error = f"HTTP {outcome.status_code}"
@@ -322,12 +411,6 @@ class Dispatcher:
                 )
             ]
         )
-        if failures is not None:
-            ep.consecutive_failures = failures
-        if disable is not None:
-            ep.enabled = False
-            ep.disabled_reason = disable
-            log.warning("endpoint.auto_disabled", endpoint=ep.id, consecutive_failures=failures)
         self.metrics.attempt(status, response.latency_ms / 1000, outcome)
         if next_at is not None:
             log.info(
@@ -341,13 +424,12 @@ class Dispatcher:
             self.scheduler.offer(job.id, next_at)
         elif status == "failed":
             log.warning("delivery.failed", delivery=job.id, endpoint=ep.id, attempts=n, error=error)
-        await self._observe(job, ep, n, response, status)
+        if self.observers:  # outside the attempt, so a slow observer holds no delivery slot
+            self._helper(self._observe(job, ep, n, response, status), f"observe:{job.id}")
 
     async def _observe(
         self, job: Job, ep: Endpoint, n: int, response: client.Response, status: str
     ) -> None:
-        if not self.observers:
-            return
         record = AttemptOutcome(
             delivery_id=job.id,
             event_id=job.event_id,
@@ -379,16 +461,26 @@ class Dispatcher:
         and are attempted again after restart).
         """
         self._stopping = True
-        tasks = list(self.in_flight.values())
+        for lane in self._lanes.values():
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+        tasks = [*self.in_flight.values(), *self._helpers]
         if tasks:
-            log.info("dispatcher.draining", in_flight=len(tasks), grace_s=grace)
+            log.info("dispatcher.draining", in_flight=len(self.in_flight), grace_s=grace)
             await asyncio.wait(tasks, timeout=grace)
         stragglers = [d for d, t in self.in_flight.items() if not t.done()]
-        for task in list(self.in_flight.values()) + list(self._helpers):
+        leftovers = [*self.in_flight.values(), *self._helpers]
+        for task in leftovers:
             task.cancel()
-        for task in list(self.in_flight.values()) + list(self._helpers):
+        for task in leftovers:
             with contextlib.suppress(BaseException):
                 await task
         if stragglers:
             log.warning("dispatcher.cancelled_stragglers", deliveries=stragglers[:20])
         return stragglers
+
+    def _helper(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)

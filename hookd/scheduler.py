@@ -42,6 +42,7 @@ class Scheduler:
         self.high_water = high_water
         self.horizon = -math.inf  # everything due before this is in the wheel
         self._loaded_to = 0.0  # the next load starts here
+        self._generation = 0  # bumped by reset(): a load that straddles one must not undo it
         self._kick = asyncio.Event()
 
     def offer(self, delivery_id: str, due: float) -> None:
@@ -51,6 +52,7 @@ class Scheduler:
 
     def reset(self) -> None:
         """Reload from the start (an endpoint was enabled, deliveries were re-queued)."""
+        self._generation += 1
         self._loaded_to = 0.0
         self.horizon = -math.inf
         self._kick.set()
@@ -62,15 +64,25 @@ class Scheduler:
         """Move due-soon deliveries into the wheel; returns how many were loaded."""
         if len(self.wheel) >= self.high_water:
             return 0
+        generation = self._generation
         start = self._loaded_to
         end = self.clock() + self.window
-        self.horizon = end  # from here on, offers inside the window go straight to the wheel
+        # Raised before the query: an offer made while it runs goes straight to the wheel, as
+        # the query may not see that delivery's commit.
+        self.horizon = end
         rows = await self.store.due(start=start, end=end, limit=self.batch)
         for delivery_id, due in rows:
             self.wheel.schedule(delivery_id, due)
-        if len(rows) == self.batch:  # more wait in the window: resume from the last one loaded
-            self.horizon = self._loaded_to = rows[-1][1]
+        if generation != self._generation:
+            # reset() ran during the query, which may predate what it announced (an endpoint
+            # enabled, deliveries re-queued): keep its rewind so the next load reads again.
             self._kick.set()
+        elif len(rows) == self.batch:  # more wait in the window: resume from the last one loaded
+            self.horizon = self._loaded_to = rows[-1][1]
+            if rows[-1][1] > start:
+                self._kick.set()
+            # else a whole batch shares one due time and the same rows would come back: let
+            # the dispatcher work through them and read again at the next periodic load.
         else:
             self._loaded_to = end
         if rows:

@@ -1,0 +1,82 @@
+"""At least once across kill -9: every event answered 202 reaches the receiver after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support import start_process, stopped_at_exit, wait_for, wait_ready
+from tests.test_delivery import Hit, config, endpoint, lab, query
+
+EVENTS = 300
+POLICY = "  busy: {delays: [100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms], jitter: none}\n"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+async def test_every_accepted_event_is_delivered_after_sigkill(tmp_path: Path) -> None:
+    """300 events, a slow receiver failing every third request, SIGKILL mid-load, restart:
+    the set of ids answered 202 is a subset of the ids the receiver accepted (duplicates ok)."""
+    accepted: set[str] = set()
+    arrivals = 0
+
+    def decide(hit: Hit, n: int) -> int:
+        nonlocal arrivals
+        arrivals += 1
+        if arrivals % 3 == 0:
+            return 503
+        accepted.add(hit.webhook_id)
+        return 200
+
+    async with lab(decide, delay=0.1) as rec:
+        text = config(
+            endpoint("sink", rec.url(), policy="busy", max_in_flight="16"), policies=POLICY
+        )
+        acknowledged: set[str] = set()
+        first = start_process(tmp_path, text, name="first")
+        with stopped_at_exit(first):
+            await wait_ready(first)
+            async with aiohttp.ClientSession() as http:
+                for batch in range(2):
+                    events = [
+                        {"type": "load", "data": {"batch": batch, "i": i}} for i in range(100)
+                    ]
+                    async with http.post(first.url + "/v1/events/batch", json=events) as resp:
+                        assert resp.status == 202
+                        acknowledged.update(item["id"] for item in (await resp.json())["items"])
+
+                async def one(i: int) -> str | None:
+                    body: dict[str, Any] = {"type": "load", "data": {"single": i}}
+                    async with http.post(first.url + "/v1/events", json=body) as resp:
+                        return str((await resp.json())["id"]) if resp.status == 202 else None
+
+                singles = [asyncio.create_task(one(i)) for i in range(EVENTS - 200)]
+                await wait_for(lambda: len(rec.hits) >= 60 and sum(t.done() for t in singles) >= 50)
+                first.signal(signal.SIGKILL)
+                assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
+                for result in await asyncio.gather(*singles, return_exceptions=True):
+                    if isinstance(result, str):
+                        acknowledged.add(result)
+        assert len(acknowledged) >= 250
+        killed_at = len(rec.hits)
+        assert not acknowledged <= accepted, "the kill came too late to prove anything"
+
+        second = start_process(tmp_path, text, name="second")
+        with stopped_at_exit(second):
+            await wait_ready(second)
+            await wait_for(lambda: acknowledged <= accepted, timeout=20, interval=0.05)
+            second.signal(signal.SIGTERM)
+            # waited for off the loop: the receiver must keep answering while hookd drains
+            assert await asyncio.to_thread(second.wait, 10) == 0
+
+    db = tmp_path / "hookd.db"
+    rows = query(db, "SELECT status, count(*) FROM deliveries GROUP BY status")
+    statuses: dict[str, int] = {row[0]: row[1] for row in rows}
+    assert set(statuses) == {"succeeded"}, statuses  # unacknowledged ones may exist: sent too
+    assert statuses["succeeded"] >= len(acknowledged)
+    assert len(rec.hits) > killed_at

@@ -1,0 +1,185 @@
+"""The dispatcher in process: a real SQLite store, wheel, scheduler, aiohttp session and receiver,
+without the HTTP server, so tests can reach in (drain, re-fire, disable) where the API cannot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hookd import config as configuration
+from hookd import endpoints as eps
+from hookd import ingest
+from hookd.client import make_session
+from hookd.dispatcher import Dispatcher, _Pacer
+from hookd.metrics import Metrics
+from hookd.registry import builtin_registry
+from hookd.scheduler import Scheduler
+from hookd.store import SQLiteStore
+from hookd.wheel import TimerWheel
+from tests.support import wait_for
+from tests.test_delivery import endpoint, lab, query
+
+
+@dataclass
+class Rig:
+    db: Path
+    store: SQLiteStore
+    table: eps.EndpointTable
+    wheel: TimerWheel[str]
+    scheduler: Scheduler
+    dispatcher: Dispatcher
+
+    async def send(self, type_: str = "x", data: object = None) -> list[str]:
+        """Ingest one event the way the server does; its delivery ids."""
+        posted = ingest.Posted(type=type_, data=data or {}, id=None, timestamp=None)
+        event = ingest.prepare(posted, self.table, now=time.time())
+        [accepted] = await self.store.ingest([event])
+        for d in accepted.deliveries:
+            self.scheduler.offer(d.id, time.time())
+        return [d.id for d in accepted.deliveries]
+
+    def row(self, delivery_id: str) -> dict[str, object]:
+        [row] = query(self.db, "SELECT * FROM deliveries WHERE id = ?", delivery_id)
+        return dict(row)
+
+
+@contextlib.asynccontextmanager
+async def rig(tmp_path: Path, endpoints: str, policies: str = "") -> AsyncIterator[Rig]:
+    text = "delivery: {allow_private_networks: true}\n"
+    if policies:
+        text += "policies:\n" + policies
+    cfg = configuration.parse(text + "endpoints:\n" + endpoints, source=str(tmp_path / "h.yaml"))
+    configured, problems = eps.resolve_config(cfg, builtin_registry())
+    assert not problems
+    db = tmp_path / "hookd.db"
+    store = SQLiteStore(db)
+    await store.open()
+    await store.reconcile_config_endpoints(configured)
+    table = eps.EndpointTable()
+    for ep in configured.values():
+        table.put(ep)
+    wheel: TimerWheel[str] = TimerWheel(clock=time.time)
+    scheduler = Scheduler(store, wheel)
+    session = make_session(concurrency=cfg.delivery.concurrency, allow_private_networks=True)
+    dispatcher = Dispatcher(
+        store=store,
+        endpoints=table,
+        scheduler=scheduler,
+        wheel=wheel,
+        session=session,
+        config=cfg.delivery,
+        observers=[],
+        metrics=Metrics(),
+    )
+    await scheduler.load_once()
+    tasks = [
+        asyncio.create_task(wheel.run(dispatcher.fire)),
+        asyncio.create_task(scheduler.run()),
+        asyncio.create_task(dispatcher.run()),
+    ]
+    try:
+        yield Rig(db, store, table, wheel, scheduler, dispatcher)
+    finally:
+        await dispatcher.drain(0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await session.close()
+        await store.close()
+
+
+async def test_drain_lets_attempts_in_flight_finish_and_records_them(tmp_path: Path) -> None:
+    """drain(grace) with a slow receiver: the attempt completes and its success is on disk."""
+    async with lab(delay=0.3) as rec, rig(tmp_path, endpoint("a", rec.url())) as r:
+        [delivery_id] = await r.send()
+        await wait_for(lambda: rec.hits)
+        assert r.dispatcher.pending_attempts() == 1
+        assert await r.dispatcher.drain(5) == []
+        assert r.dispatcher.pending_attempts() == 0
+        await r.store.close()  # the writer finishes what it was given
+        row = r.row(delivery_id)
+    assert (row["status"], row["attempt_count"]) == ("succeeded", 1)
+
+
+async def test_drain_cancels_stragglers_which_stay_pending(tmp_path: Path) -> None:
+    """An attempt outliving the grace is cancelled, named, and left pending for the restart."""
+    async with lab(delay=5) as rec, rig(tmp_path, endpoint("a", rec.url())) as r:
+        [delivery_id] = await r.send()
+        await wait_for(lambda: rec.hits)
+        started = time.monotonic()
+        assert await r.dispatcher.drain(0.2) == [delivery_id]
+        assert time.monotonic() - started < 2
+        row = r.row(delivery_id)
+    assert (row["status"], row["attempt_count"]) == ("pending", 0)
+
+
+async def test_a_delivery_fired_again_while_queued_or_in_flight_is_attempted_once(
+    tmp_path: Path,
+) -> None:
+    """Re-fired ids (a reload, a reset) never make a second concurrent or stale attempt."""
+    async with (
+        lab(delay=0.2) as rec,
+        rig(tmp_path, endpoint("a", rec.url(), max_in_flight="1")) as r,
+    ):
+        ids = [d for _ in range(3) for d in await r.send()]
+        await wait_for(lambda: len(rec.hits) == 1)  # one in flight, two queued behind it
+        for _ in range(3):
+            r.dispatcher.fire(ids)
+            r.scheduler.reset()
+            await asyncio.sleep(0)
+        await wait_for(lambda: all(r.row(i)["status"] == "succeeded" for i in ids))
+        await wait_for(lambda: r.dispatcher.queued() == 0 and not r.dispatcher.in_flight)
+        assert [r.row(i)["attempt_count"] for i in ids] == [1, 1, 1]
+    assert len(rec.hits) == 3
+    assert rec.peak == 1
+
+
+async def test_held_deliveries_of_a_disabled_endpoint_resume_when_enabled(tmp_path: Path) -> None:
+    """A retry falling due while the endpoint is disabled waits; enabling (and a reload) runs it."""
+    policies = "  soon: {delays: [200ms], jitter: none}\n"
+    async with (
+        lab(lambda hit, n: 500 if n == 1 else 200) as rec,
+        rig(tmp_path, endpoint("a", rec.url(), policy="soon"), policies) as r,
+    ):
+        [delivery_id] = await r.send()
+        await wait_for(lambda: r.row(delivery_id)["attempt_count"] == 1)
+        ep = r.table.get("a")
+        assert ep is not None
+        ep.enabled = False
+        await r.store.set_endpoint_enabled("a", False, "by hand")
+        due = r.row(delivery_id)["next_attempt_at"]
+        assert isinstance(due, float)
+        await wait_for(lambda: time.time() > due and delivery_id not in r.wheel, timeout=5)
+        assert r.row(delivery_id)["status"] == "pending"
+        enabled_at = time.time()
+        await r.store.set_endpoint_enabled("a", True)
+        ep.enabled = True
+        r.scheduler.reset()
+        await wait_for(lambda: r.row(delivery_id)["status"] == "succeeded")
+    assert len(rec.hits) == 2
+    assert rec.hits[1].at >= enabled_at
+
+
+def test_pacer_spaces_starts_by_one_over_the_rate() -> None:
+    pacer = _Pacer(rate=4.0)
+    assert pacer.wait(100.0) == 0.0
+    pacer.take(100.0)
+    assert pacer.wait(100.0) == pytest.approx(0.25)
+    assert pacer.wait(100.1) == pytest.approx(0.15)
+    pacer.take(100.25)
+    assert pacer.wait(100.25) == pytest.approx(0.25)
+
+
+def test_pacer_does_not_bank_idle_time_into_a_burst() -> None:
+    """After a long idle spell only one attempt may start at once, then the pace resumes."""
+    pacer = _Pacer(rate=10.0)
+    pacer.take(0.0)
+    assert pacer.wait(60.0) == 0.0
+    pacer.take(60.0)
+    assert pacer.wait(60.0) == pytest.approx(0.1)
