@@ -1,0 +1,135 @@
+"""``hookd receive`` verifies real deliveries from a real daemon, for every built-in scheme."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from hookd import signing
+from tests.cli_helpers import Running, assert_one_line_error, hookd, receiver_url, running
+from tests.support import Daemon, running_daemon, wait_for
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+storage: {{path: {db}}}
+delivery: {{allow_private_networks: true}}
+policies:
+  quick: {{delays: [100ms]}}
+endpoints:
+  - id: rx
+    url: URL/hook
+    policy: quick
+    signing:
+SIGNING
+"""
+
+
+@contextlib.asynccontextmanager
+async def receive_and_daemon(
+    tmp_path: Path, signing_yaml: str, *receive_args: str
+) -> AsyncIterator[tuple[Running, Daemon]]:
+    """``hookd receive --port 0 ARGS`` and an in-process daemon whose endpoint points at it."""
+    async with running("receive", "--port", "0", *receive_args) as rx:
+        url = await receiver_url(rx)
+        indented = "\n".join("      " + line for line in signing_yaml.strip().splitlines())
+        config = CONFIG.replace("URL", url).replace("SIGNING", indented)
+        async with running_daemon(tmp_path, config) as d:
+            yield rx, d
+
+
+async def _one_delivery(rx: Running, d: Daemon, verdict: str) -> str:
+    """Post an event; the receiver's verdict line for it (and check the block around it)."""
+    status, body = await d.post_event("task.updated", {"n": 7})
+    assert status == 202, body
+    line = await rx.wait_line(lambda s: s.strip().startswith(verdict))
+    await rx.wait_line(lambda s: '"n": 7' in s)
+    if "webhook-id" in rx.text:
+        assert f"webhook-id: {body['id']}" in rx.text
+    return line
+
+
+async def test_standard_webhooks_whsec_delivery_is_valid(tmp_path: Path) -> None:
+    secret = signing.generate_standard_secret()
+    config = f'scheme: standard-webhooks\nsecret: "{secret}"'
+    async with receive_and_daemon(tmp_path, config, "--secret", secret) as (rx, d):
+        line = await _one_delivery(rx, d, "Valid")
+        assert "v1 signature matches" in line
+        assert any(s.strip().startswith("webhook-timestamp: ") for s in rx.lines)
+
+
+async def test_standard_webhooks_ed25519_delivery_is_valid(tmp_path: Path) -> None:
+    private, public = signing.generate_ed25519()
+    config = f'scheme: standard-webhooks\nsecret: "{private}"'
+    async with receive_and_daemon(tmp_path, config, "--public-key", public) as (rx, d):
+        assert "v1a signature matches" in await _one_delivery(rx, d, "Valid")
+
+
+async def test_hmac_sha256_delivery_is_valid(tmp_path: Path) -> None:
+    config = "scheme: hmac-sha256\nsecret: topsecret"
+    args = ("--scheme", "hmac-sha256", "--secret", "topsecret")
+    async with receive_and_daemon(tmp_path, config, *args) as (rx, d):
+        assert "X-Webhook-Signature" in await _one_delivery(rx, d, "Valid")
+
+
+async def test_rsa_sha256_delivery_is_valid_with_the_public_key(tmp_path: Path) -> None:
+    private_pem, public_pem = signing.generate_rsa()
+    (tmp_path / "key.pem").write_bytes(private_pem)
+    (tmp_path / "key.pem.pub").write_bytes(public_pem)
+    config = f"scheme: rsa-sha256\nprivate_key_file: {tmp_path / 'key.pem'}"
+    args = ("--scheme", "rsa-sha256", "--public-key", str(tmp_path / "key.pem.pub"))
+    async with receive_and_daemon(tmp_path, config, *args) as (rx, d):
+        assert "x-wh-signature" in await _one_delivery(rx, d, "Valid")
+
+
+async def test_a_wrong_secret_is_reported_invalid(tmp_path: Path) -> None:
+    config = f'scheme: standard-webhooks\nsecret: "{signing.generate_standard_secret()}"'
+    other = signing.generate_standard_secret()
+    async with receive_and_daemon(tmp_path, config, "--secret", other) as (rx, d):
+        line = await _one_delivery(rx, d, "INVALID")
+        assert "no matching signature" in line
+        code, _ = await rx.stop(signal.SIGINT)
+        assert code == 0
+        assert "1 received, 0 valid, 1 invalid" in rx.lines[-1]
+
+
+async def test_status_sequence_and_delay_are_honoured(tmp_path: Path) -> None:
+    """--status 500,200: the first attempt gets 500, the retry 200; --delay holds each answer."""
+    config = "scheme: hmac-sha256\nsecret: s3cret"
+    args = ("--scheme", "hmac-sha256", "--secret", "s3cret", "--status", "500,200")
+    async with receive_and_daemon(tmp_path, config, *args, "--delay", "200ms") as (rx, d):
+        _, body = await d.post_event("task.updated")
+        delivery_id = body["deliveries"][0]["id"]
+
+        async def settled() -> dict[str, Any] | None:
+            got = await d.delivery(delivery_id)
+            return got if got["status"] != "pending" else None
+
+        got = await wait_for(settled, timeout=15)
+        assert got["status"] == "succeeded"
+        assert [a["status_code"] for a in got["attempts"]] == [500, 200]
+        assert all(a["latency_ms"] >= 200 for a in got["attempts"])
+        heads = [line for line in rx.lines if line.startswith("#")]
+        assert [(h.split()[0], h.split()[-1]) for h in heads] == [("#1", "500"), ("#2", "200")]
+
+        code, err = await rx.stop(signal.SIGTERM)
+        assert code == 0, err
+        assert rx.lines[-1] == "hookd receive: stopped; 2 received, 2 valid"
+
+
+async def test_without_a_key_requests_are_printed_unverified(tmp_path: Path) -> None:
+    async with receive_and_daemon(tmp_path, "scheme: hmac-sha256\nsecret: x") as (rx, d):
+        line = await _one_delivery(rx, d, "unverified")
+        assert "no --secret or --public-key" in line
+        port = (await receiver_url(rx)).rsplit(":", 1)[1]
+        taken = await hookd("receive", "--port", port)
+        assert_one_line_error(taken, 1, f"cannot listen on 127.0.0.1:{port}")
+
+
+async def test_unusable_key_material_is_a_usage_error() -> None:
+    result = await hookd("receive", "--port", "0", "--scheme", "rsa-sha256", "--secret", "nope")
+    assert_one_line_error(result, 2, "--secret")
+    result = await hookd("receive", "--port", "0", "--secret", "not base64!")
+    assert_one_line_error(result, 2, "--secret", "whsec_")
