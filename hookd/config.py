@@ -6,6 +6,7 @@ use ``${VAR}``; signing secrets may come from ``secret_file``. Unknown keys are 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -18,7 +19,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from hookd import policy as retry
-from hookd.errors import ConfigError
+from hookd.errors import ConfigError, HookdError
+from hookd.registry import SignerConfig, SigningKey, builtin_registry
 from hookd.units import parse_duration, parse_rate, parse_size
 
 EMBEDDED_SOURCE = "<embedded default>"
@@ -29,6 +31,64 @@ storage: {path: ./hookd.db}
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 BUILTIN_FORMATS = ("standard", "raw", "taskview", "taskee")
 BUILTIN_SCHEMES = ("standard-webhooks", "hmac-sha256", "rsa-sha256")
+KEY_SOURCES = ("secret", "secret_file", "private_key_file")
+
+# Every key the YAML may hold, by section (``*`` is a policy name, ``[]`` any list item).
+# Anything else is an error; config.example.yaml and docs/configuration.md show all of them.
+SCHEMA: Mapping[str, tuple[str, ...]] = {
+    "": (
+        "listen",
+        "shutdown_timeout",
+        "auth",
+        "storage",
+        "limits",
+        "delivery",
+        "policies",
+        "endpoints",
+        "plugins",
+        "log",
+    ),
+    "auth": ("ingest_tokens", "admin_tokens"),
+    "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
+    "limits": ("max_body", "max_pending"),
+    "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
+    "policies.*": (
+        "timeout",
+        "retry_on",
+        "delays",
+        "backoff",
+        "jitter",
+        "honor_retry_after",
+        "retry_after_max",
+        "disable_after",
+    ),
+    "policies.*.backoff": ("initial", "factor", "max", "attempts"),
+    "endpoints[]": (
+        "id",
+        "url",
+        "events",
+        "policy",
+        "body",
+        "signing",
+        "headers",
+        "rate_limit",
+        "max_in_flight",
+        "ordering",
+        "filter",
+        "options",
+    ),
+    "endpoints[].signing": (
+        "scheme",
+        "secret",
+        "secret_file",
+        "private_key_file",
+        "header",
+        "prefix",
+        "options",
+    ),
+    "plugins[]": ("path", "module", "options"),
+    "log": ("level", "format"),
+}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -186,14 +246,11 @@ def load(path: Path | None, *, env: Mapping[str, str] | None = None) -> Config:
 
 
 def parse(text: str, *, source: str, env: Mapping[str, str] | None = None) -> Config:
-    base = Path(source).parent if source != EMBEDDED_SOURCE else Path.cwd()
+    base = Path(source).absolute().parent if source != EMBEDDED_SOURCE else Path.cwd()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{source}:{line}: {problem}"]) from exc
+        raise ConfigError([_syntax_problem(text, source, exc)]) from exc
     reader = _Reader(source=source, env=os.environ if env is None else env, base=base)
     raw = reader.to_python(node, "") if node is not None else {}
     config = reader.build(raw)
@@ -208,11 +265,69 @@ def parse(text: str, *, source: str, env: Mapping[str, str] | None = None) -> Co
 T = TypeVar("T")
 
 
+def _syntax_problem(text: str, source: str, exc: yaml.YAMLError) -> str:
+    """``FILE:LINE: key.path: YAML syntax error: ...`` for a file PyYAML cannot parse."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    last_line = max(1, len(text.splitlines()))
+    line = min(mark.line + 1, last_line) if mark is not None else 1
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and min(context_mark.line + 1, last_line) != line:
+        problem += f" ({context} that starts on line {context_mark.line + 1})"
+    path = _path_at_syntax_error(text)
+    where = f"{source}:{line}: {path}: " if path else f"{source}:{line}: "
+    return f"{where}YAML syntax error: {problem}"
+
+
+def _path_at_syntax_error(text: str) -> str:
+    """The key path PyYAML was inside when it gave up, from the events it produced before."""
+    # One frame per open collection: [path, key or index, True while a mapping awaits a key].
+    frames: list[list[Any]] = []
+
+    def child_path(*, failed: bool = False) -> str:
+        if not frames:
+            return ""
+        path, key, awaiting_key = frames[-1]
+        if isinstance(key, int):  # a sequence: its item, or the sequence when the error is
+            return path if failed else _join(path, key)  # between items
+        return path if awaiting_key or key is None else _join(path, key)
+
+    def node_done() -> None:
+        if frames and isinstance(frames[-1][1], str | type(None)) and frames[-1][2] is False:
+            frames[-1][2] = True  # a mapping's value ended: the next node is a key
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.NodeEvent) and frames:
+                top = frames[-1]
+                if isinstance(top[1], int):
+                    top[1] += 1  # the next item of a sequence
+                elif top[2]:  # a mapping key
+                    top[1] = str(event.value) if isinstance(event, yaml.ScalarEvent) else "?"
+                    top[2] = False
+                    continue
+            if isinstance(event, yaml.MappingStartEvent):
+                frames.append([child_path(), None, True])
+            elif isinstance(event, yaml.SequenceStartEvent):
+                frames.append([child_path(), -1, None])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                frames.pop()
+                node_done()
+            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                node_done()
+    except yaml.YAMLError:
+        return child_path(failed=True)
+    return ""
+
+
 def _line_for(lines: Mapping[str, int], path: str) -> int:
+    """The line of ``path``, else of its closest ancestor that the file has, else line 1."""
     while path:
         if path in lines:
             return lines[path]
-        path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+        parent = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+        path = "" if parent == path else parent  # a top-level key the file does not have
     return lines.get("", 1)
 
 
@@ -237,7 +352,12 @@ class _Reader:
         self.lines: dict[str, int] = {}
         self.problems: list[str] = []
         self._failed: set[str] = set()
+        # A scalar that is exactly ``${VAR}`` stays a string (a secret of digits is a string),
+        # but a number or boolean key accepts the variable's YAML reading: ``max_pending: ${N}``.
+        self.env_typed: dict[str, Any] = {}
         self._scalars = yaml.SafeLoader("")  # constructs scalar nodes (ints, bools, strings)
+        self.with_plugins = False  # plugins may add schemes, formats and filters: names wait
+        self.builtins = builtin_registry()
 
     # -- YAML → python, with lines and ${VAR}
 
@@ -257,8 +377,19 @@ class _Reader:
             return [self.to_python(item, _join(path, i)) for i, item in enumerate(node.value)]
         value = self._scalars.construct_object(node)
         if isinstance(value, str) and "${" in value:
+            whole = _ENV.fullmatch(value) is not None
             value = self.expand(value, path)
+            if whole and path not in self._failed:
+                self.env_typed[path] = self._typed(value)
         return value
+
+    def _typed(self, text: str) -> Any:
+        """What ``text`` would be as a plain YAML scalar (``8080`` an int, ``true`` a bool)."""
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+        return value if isinstance(value, bool | int | float) else text
 
     def expand(self, value: str, path: str) -> str:
         def sub(match: re.Match[str]) -> str:
@@ -296,10 +427,17 @@ class _Reader:
     ) -> T | None:
         if key not in data or data[key] is None:
             return None
+        return self.apply(fn, data[key], _join(path, key))
+
+    def apply(self, fn: Callable[[Any], T], value: Any, path: str) -> T | None:
+        """``fn(value)``, or None with the problem recorded at ``path``."""
         try:
-            return fn(data[key])
+            return fn(value)
         except ValueError as exc:
-            self.error(_join(path, key), str(exc))
+            if path in self.env_typed:
+                with contextlib.suppress(ValueError):
+                    return fn(self.env_typed[path])
+            self.error(path, str(exc))
             return None
 
     def kwargs(
@@ -315,22 +453,7 @@ class _Reader:
     # -- the schema
 
     def build(self, raw: Any) -> Config | None:
-        top = self.mapping(
-            raw,
-            "",
-            (
-                "listen",
-                "shutdown_timeout",
-                "auth",
-                "storage",
-                "limits",
-                "delivery",
-                "policies",
-                "endpoints",
-                "plugins",
-                "log",
-            ),
-        )
+        top = self.mapping(raw, "", SCHEMA[""])
         kw: dict[str, Any] = {"source": self.source, "lines": self.lines}
         listen = self.listen(top.get("listen"))
         if listen:
@@ -341,17 +464,13 @@ class _Reader:
         kw["storage"] = self.storage(top.get("storage"))
         kw["limits"] = LimitsConfig(
             **self.kwargs(
-                self.mapping(top.get("limits"), "limits", ("max_body", "max_pending")),
+                self.mapping(top.get("limits"), "limits", SCHEMA["limits"]),
                 "limits",
                 max_body=_positive(parse_size),
                 max_pending=_int_at_least(1),
             )
         )
-        delivery = self.mapping(
-            top.get("delivery"),
-            "delivery",
-            ("concurrency", "allow_private_networks", "max_response_body"),
-        )
+        delivery = self.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
         kw["delivery"] = DeliveryConfig(
             **self.kwargs(
                 delivery,
@@ -363,9 +482,10 @@ class _Reader:
         )
         policies = self.policies(top.get("policies"))
         kw["policies"] = policies
-        kw["endpoints"] = self.endpoints(top.get("endpoints"), policies)
         kw["plugins"] = self.plugins(top.get("plugins"))
-        log = self.mapping(top.get("log"), "log", ("level", "format"))
+        self.with_plugins = bool(top.get("plugins"))
+        kw["endpoints"] = self.endpoints(top.get("endpoints"), policies)
+        log = self.mapping(top.get("log"), "log", SCHEMA["log"])
         kw["log"] = LogConfig(
             **self.kwargs(
                 log,
@@ -390,16 +510,14 @@ class _Reader:
         out = []
         for i, item in enumerate(items):
             path = _join("listen", i) if isinstance(value, list) else "listen"
-            try:
-                out.append(_parse_listen(item))
-            except ValueError as exc:
-                self.error(path, str(exc))
+            if (address := self.apply(_parse_listen, item, path)) is not None:
+                out.append(address)
         if isinstance(value, list) and not value:
             self.error("listen", "needs at least one address")
         return tuple(out)
 
     def auth(self, value: Any) -> AuthConfig:
-        data = self.mapping(value, "auth", ("ingest_tokens", "admin_tokens"))
+        data = self.mapping(value, "auth", SCHEMA["auth"])
         kw = {}
         for key in ("ingest_tokens", "admin_tokens"):
             tokens = self.convert(data, key, "auth", _token_list)
@@ -408,11 +526,7 @@ class _Reader:
         return AuthConfig(**kw)
 
     def storage(self, value: Any) -> StorageConfig:
-        data = self.mapping(
-            value,
-            "storage",
-            ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
-        )
+        data = self.mapping(value, "storage", SCHEMA["storage"])
         kw = self.kwargs(
             data,
             "storage",
@@ -420,9 +534,12 @@ class _Reader:
             retention=_positive(parse_duration),
             secret_key=_nonempty_str,
         )
-        if (path := self.convert(data, "path", "storage", _nonempty_str)) is not None:
-            kw["path"] = self.base / path if path != ":memory:" else Path(path)
-        if "secret_key_file" in data:
+        # Relative paths are relative to the YAML file, the default one included.
+        path = self.convert(data, "path", "storage", _nonempty_str) or "hookd.db"
+        kw["path"] = self.base / path if path != ":memory:" else Path(path)
+        if "secret_key" in data and "secret_key_file" in data:
+            self.error("storage.secret_key_file", "give either secret_key or secret_key_file")
+        elif "secret_key_file" in data:
             secret = self.read_secret_file(data["secret_key_file"], "storage.secret_key_file")
             if secret is not None:
                 kw["secret_key"] = secret
@@ -455,20 +572,7 @@ class _Reader:
         return out
 
     def policy(self, value: Any, path: str, base: retry.RetryPolicy) -> retry.RetryPolicy:
-        data = self.mapping(
-            value,
-            path,
-            (
-                "timeout",
-                "retry_on",
-                "delays",
-                "backoff",
-                "jitter",
-                "honor_retry_after",
-                "retry_after_max",
-                "disable_after",
-            ),
-        )
+        data = self.mapping(value, path, SCHEMA["policies.*"])
         kw = self.kwargs(
             data,
             path,
@@ -489,7 +593,7 @@ class _Reader:
         return replace(base, **kw)
 
     def backoff(self, value: Any, path: str) -> tuple[float, ...] | None:
-        data = self.mapping(value, path, ("initial", "factor", "max", "attempts"))
+        data = self.mapping(value, path, SCHEMA["policies.*.backoff"])
         missing = [k for k in ("initial", "attempts") if k not in data]
         for key in missing:
             self.error(_join(path, key), "required")
@@ -523,36 +627,20 @@ class _Reader:
         seen: set[str] = set()
         for i, spec in enumerate(value):
             path = _join("endpoints", i)
+            endpoint_id = spec.get("id") if isinstance(spec, dict) else None
+            if isinstance(endpoint_id, str) and endpoint_id in seen:
+                self.error(_join(path, "id"), f"duplicate endpoint id {endpoint_id!r}")
+            elif isinstance(endpoint_id, str):
+                seen.add(endpoint_id)
             endpoint = self.endpoint(spec, path, policies)
-            if endpoint is None:
-                continue
-            if endpoint.id in seen:
-                self.error(_join(path, "id"), f"duplicate endpoint id {endpoint.id!r}")
-            seen.add(endpoint.id)
-            out.append(endpoint)
+            if endpoint is not None:
+                out.append(endpoint)
         return tuple(out)
 
     def endpoint(
         self, value: Any, path: str, policies: Mapping[str, retry.RetryPolicy]
     ) -> EndpointConfig | None:
-        data = self.mapping(
-            value,
-            path,
-            (
-                "id",
-                "url",
-                "events",
-                "policy",
-                "body",
-                "signing",
-                "headers",
-                "rate_limit",
-                "max_in_flight",
-                "ordering",
-                "filter",
-                "options",
-            ),
-        )
+        data = self.mapping(value, path, SCHEMA["endpoints[]"])
         before = len(self.problems)
         for key in ("id", "url"):
             if key not in data:
@@ -575,17 +663,20 @@ class _Reader:
         if "policy" in kw and kw["policy"] not in policies:
             known = ", ".join(sorted(policies))
             self.error(_join(path, "policy"), f"no policy named {kw['policy']!r} (known: {known})")
+        if not self.with_plugins and kw.get("body", "standard") not in self.builtins.formats:
+            known = ", ".join(sorted(self.builtins.formats))
+            self.error(_join(path, "body"), f"no body format named {kw['body']!r} (known: {known})")
+        if not self.with_plugins and "filter" in kw:
+            self.error(
+                _join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
+            )
         kw["signing"] = self.signing(data.get("signing"), _join(path, "signing"))
         if len(self.problems) > before or "id" not in kw or "url" not in kw:
             return None
         return EndpointConfig(**kw)
 
     def signing(self, value: Any, path: str) -> SigningConfig:
-        data = self.mapping(
-            value,
-            path,
-            ("scheme", "secret", "secret_file", "private_key_file", "header", "prefix", "options"),
-        )
+        data = self.mapping(value, path, SCHEMA["endpoints[].signing"])
         kw = self.kwargs(
             data,
             path,
@@ -611,7 +702,46 @@ class _Reader:
             self.error(path, f"{scheme} needs secret or secret_file")
         if scheme == "rsa-sha256" and "private_key_file" not in data:
             self.error(path, "rsa-sha256 needs private_key_file (a PEM private key)")
-        return SigningConfig(**kw)
+        if scheme not in self.builtins.signers and not self.with_plugins:
+            known = ", ".join(sorted(self.builtins.signers))
+            self.error(
+                _join(path, "scheme"), f"no signing scheme named {scheme!r} (known: {known})"
+            )
+        if scheme in BUILTIN_SCHEMES and kw.get("options"):
+            self.error(_join(path, "options"), f"{scheme} takes no options (plugin schemes do)")
+        signing = SigningConfig(**kw)
+        if scheme in self.builtins.signers and not self.failed_under(path):
+            self.try_signer(signing, data, path)
+        return signing
+
+    def failed_under(self, path: str) -> bool:
+        return any(p == path or p.startswith((path + ".", path + "[")) for p in self._failed)
+
+    def try_signer(self, signing: SigningConfig, data: dict[str, Any], path: str) -> None:
+        """Build a built-in signer now, so a bad key or header is reported with the rest."""
+        factory = self.builtins.signers[signing.scheme]
+        material = signing.private_key if signing.private_key is not None else signing.secret
+        keys = (SigningKey(material=material),) if material else ()
+        key_path = next((k for k in KEY_SOURCES if k in data), None)
+        checks: list[tuple[str, str | None, str | None]] = [
+            (_join(path, key_path) if key_path else path, None, None)
+        ]
+        if signing.header is not None or signing.prefix is not None:
+            where = "header" if signing.header is not None else "prefix"
+            checks.append((_join(path, where), signing.header, signing.prefix))
+        for where, header, prefix in checks:
+            config = SignerConfig(
+                scheme=signing.scheme,
+                keys=keys,
+                header=header,
+                prefix=prefix,
+                options=signing.options,
+            )
+            try:
+                factory(config)
+            except (ValueError, TypeError, HookdError) as exc:
+                self.error(where, str(exc))
+                return
 
     def plugins(self, value: Any) -> tuple[PluginConfig, ...]:
         if value is None:
@@ -622,7 +752,7 @@ class _Reader:
         out = []
         for i, spec in enumerate(value):
             path = _join("plugins", i)
-            data = self.mapping(spec, path, ("path", "module", "options"))
+            data = self.mapping(spec, path, SCHEMA["plugins[]"])
             kw = self.kwargs(data, path, module=_nonempty_str, options=_mapping)
             if (file := self.convert(data, "path", path, _nonempty_str)) is not None:
                 kw["path"] = self.base / file
@@ -757,7 +887,8 @@ def _url(value: Any) -> str:
         raise ValueError(f"expected an http(s) URL, got {_kind(value)}")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {shown!r}")
     return value
 
 

@@ -1,4 +1,9 @@
-"""structlog setup: one JSON object per line, or a console renderer on a TTY."""
+"""structlog setup: one JSON object per line, or a console renderer on a TTY.
+
+hookd logs with structlog (stable event names plus key-values). Libraries underneath (aiohttp,
+asyncio, ``warnings``) log through the standard library; their records are rendered by the same
+processors, so a log file never mixes JSON lines with plain text.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 _SECRET_KEY = re.compile(r"secret|token|password|private_key|authorization", re.IGNORECASE)
+_HANDLER_MARK = "_hookd_handler"
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -21,23 +27,47 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
-    console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None = None) -> None:
+    """Route structlog and the standard library's logging to ``stream`` (default: stderr).
+
+    ``fmt`` is ``json``, ``console``, or ``auto`` (console on a TTY, JSON otherwise). Calling it
+    again (a reload) replaces the previous setup.
+    """
+    out = sys.stderr if stream is None else stream
+    console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )
+    # The console renderer prints exceptions itself; JSON needs them as a string field.
+    exceptions: list[Any] = [] if console else [structlog.processors.format_exc_info]
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    levelno = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        processors=[structlog.contextvars.merge_contextvars, *shared, *exceptions, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(levelno),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,  # a reload may configure again
     )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *exceptions,
+                renderer,
+            ],
+        )
+    )
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(levelno)
+    logging.captureWarnings(True)

@@ -12,13 +12,9 @@ import inspect
 import sys
 from types import ModuleType
 
-import structlog
-
 from hookd.config import Config, PluginConfig
 from hookd.errors import ConfigError
 from hookd.registry import Registry, builtin_registry
-
-log = structlog.get_logger("hookd.plugins")
 
 
 def load_registry(config: Config) -> Registry:
@@ -31,13 +27,16 @@ def load_registry(config: Config) -> Registry:
             setup = getattr(module, "setup", None)
             if not callable(setup):
                 raise TypeError("the module has no setup(registry, options) function")
+            if inspect.iscoroutinefunction(setup):
+                raise TypeError("setup(registry, options) must be a plain function, not async")
             result = setup(registry, dict(plugin.options))
             if inspect.isawaitable(result):
-                raise TypeError("setup(registry, options) must be a plain function, not async")
+                if inspect.iscoroutine(result):
+                    result.close()  # never run: no "coroutine was never awaited" warning
+                raise TypeError("setup(registry, options) must return None, not an awaitable")
         except Exception as exc:
             problems.append(f"{config.where(f'plugins[{i}]')}: cannot load {plugin.name}: {exc}")
             continue
-        log.info("plugin.loaded", plugin=plugin.name)
     if problems:
         raise ConfigError(problems)
     return registry

@@ -1,0 +1,420 @@
+"""Ingest (SPEC §3, §7): validation, fan-out, commit-before-202, batches, idempotency, errors.
+
+The 503-while-draining answer needs a real SIGTERM: test_lifecycle.py proves it on a process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hookd import ingest
+from tests.support import Daemon, Receiver, running_daemon, wait_for
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+INGEST = "ingest-token-0123456789"
+ADMIN = "admin-token-0123456789"
+
+CONFIG = f"""
+listen: 127.0.0.1:{{port}}
+storage: {{{{path: {{db}}}}}}
+limits: {{{{max_body: 64KiB}}}}
+auth: {{{{ingest_tokens: [{INGEST}], admin_tokens: [{ADMIN}]}}}}
+delivery: {{{{allow_private_networks: true}}}}
+endpoints:
+  - id: tasks
+    url: URL
+    events: ["task.*"]
+    signing: {{{{secret: {SECRET}}}}}
+  - id: everything
+    url: URL
+    signing: {{{{secret: {SECRET}}}}}
+"""
+
+
+def rows(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read the daemon's database with a separate sqlite3 connection (what is on disk)."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, sink: Receiver) -> AsyncIterator[Daemon]:
+    headers = {"Authorization": f"Bearer {INGEST}"}
+    async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url), headers=headers) as d:
+        yield d
+
+
+async def post(d: Daemon, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async with d.http.post(d.url + path, **kw) as resp:
+        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        return resp.status, body, dict(resp.headers)
+
+
+def assert_error(body: Any, code: str, field: str | None = None) -> None:
+    """The SPEC §3 error model: {"error": {"code": snake_case, "message": str, "field"?: str}}."""
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["code"] == code
+    assert re.fullmatch(r"[a-z]+(_[a-z]+)*", error["code"])
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if field is None:
+        assert "field" not in error
+    else:
+        assert error["field"] == field
+    assert set(error) <= {"code", "message", "field"}
+
+
+# --------------------------------------------------------------------------- pure validation
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "message"),
+    [
+        ([], None, "an event is a JSON object"),
+        ({"data": {}}, "type", "type is required"),
+        ({"type": "", "data": {}}, "type", "type is required"),
+        ({"type": "has space", "data": {}}, "type", "without spaces"),
+        ({"type": "a"}, "data", "data is required"),
+        ({"type": "a", "data": {}, "extra": 1}, "extra", "unknown field 'extra'"),
+        ({"type": "a", "data": {}, "id": 7}, "id", "id must be a string"),
+        ({"type": "a", "data": {}, "timestamp": "2026-01-02"}, "timestamp", "RFC 3339"),
+        ({"type": "a", "data": {}, "timestamp": "2026-01-02T03:04:05"}, "timestamp", "zone"),
+    ],
+)
+def test_parse_event_names_the_bad_field(event: Any, field: str | None, message: str) -> None:
+    """Every malformed event is refused with the field that is wrong."""
+    with pytest.raises(ingest.InvalidEvent, match=message) as caught:
+        ingest.parse_event(event)
+    assert caught.value.field == field
+
+
+def test_parse_event_normalises_the_timestamp_to_utc() -> None:
+    """A timestamp with any zone is kept as the same instant, in UTC, with a Z."""
+    posted = ingest.parse_event(
+        {"type": "a", "data": None, "id": "e1", "timestamp": "2026-01-02T05:04:05+02:00"}
+    )
+    assert (posted.type, posted.data, posted.id) == ("a", None, "e1")
+    assert posted.timestamp == "2026-01-02T03:04:05.000Z"
+
+
+# --------------------------------------------------------------------------- the HTTP API
+
+
+async def test_202_comes_after_the_event_and_deliveries_are_on_disk(
+    daemon: Daemon, tmp_path: Path, sink: Receiver
+) -> None:
+    """The 202 answer lists one delivery per subscribed endpoint (glob fan-out), and at that
+    moment the event and those deliveries are already readable from the database file."""
+    status, body, _ = await post(daemon, "/v1/events", json={"type": "task.updated", "data": {}})
+    db = tmp_path / "hookd.db"
+    on_disk = rows(db, "SELECT id, endpoint_id FROM deliveries WHERE event_id = ?", body["id"])
+    assert status == 202
+    assert set(body) == {"id", "deliveries"}
+    assert sorted(d["endpoint"] for d in body["deliveries"]) == ["everything", "tasks"]
+    assert sorted(on_disk) == sorted((d["id"], d["endpoint"]) for d in body["deliveries"])
+    assert rows(db, "SELECT type FROM events WHERE id = ?", body["id"]) == [("task.updated",)]
+
+    status, body, _ = await post(daemon, "/v1/events", json={"type": "invoice.paid", "data": 1})
+    assert status == 202
+    assert [d["endpoint"] for d in body["deliveries"]] == ["everything"]
+    await wait_for(lambda: len(sink.requests) == 3)
+
+
+async def test_an_event_matching_no_endpoint_is_accepted_with_no_deliveries(
+    tmp_path: Path,
+) -> None:
+    """Fan-out to zero endpoints is not an error: 202 with an empty list, the event is kept."""
+    text = CONFIG.replace("URL", "http://127.0.0.1:9/").replace('["task.*"]', '["x.*"]')
+    text = text.replace("id: everything\n", "id: everything\n    events: [y]\n")
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    async with running_daemon(tmp_path, text, headers=admin) as d:
+        status, body, _ = await post(d, "/v1/events", json={"type": "task.a", "data": {}})
+    assert (status, body["deliveries"]) == (202, [])
+    assert rows(tmp_path / "hookd.db", "SELECT type FROM events") == [("task.a",)]
+
+
+async def test_caller_supplied_id_and_timestamp_are_kept(daemon: Daemon, sink: Receiver) -> None:
+    """``id`` and ``timestamp`` from the caller are the event's; the body carries them."""
+    event = {
+        "type": "task.done",
+        "data": {"n": 1},
+        "id": "evt-42",
+        "timestamp": "2026-03-04T05:06:07Z",
+    }
+    status, body, _ = await post(daemon, "/v1/events", json=event)
+    assert status == 202
+    assert body["id"] == "evt-42"
+    await wait_for(lambda: len(sink.requests) == 2)
+    got = sink.requests[0]
+    assert got.headers["webhook-id"] == "evt-42"
+    assert json.loads(got.body) == {
+        "type": "task.done",
+        "timestamp": "2026-03-04T05:06:07.000Z",
+        "data": {"n": 1},
+    }
+
+
+async def test_a_batch_answers_one_result_per_event_in_order(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """``POST /v1/events/batch`` → 202 with ``items``: one {id, deliveries} per event, in order."""
+    batch = [
+        {"type": "task.a", "data": {}},
+        {"type": "other", "data": [1]},
+        {"type": "task.b", "data": "x", "id": "b-1"},
+    ]
+    status, body, _ = await post(daemon, "/v1/events/batch", json=batch)
+    assert status == 202
+    items = body["items"]
+    assert [len(i["deliveries"]) for i in items] == [2, 1, 2]
+    assert items[2]["id"] == "b-1"
+    db = tmp_path / "hookd.db"
+    assert rows(db, "SELECT count(*) FROM events") == [(3,)]
+    assert rows(db, "SELECT count(*) FROM deliveries") == [(5,)]
+
+
+async def test_a_batch_with_one_bad_event_stores_nothing(daemon: Daemon, tmp_path: Path) -> None:
+    """Batches are atomic: one invalid event → 400 naming ``[i].field``, and no event stored."""
+    batch = [{"type": "task.a", "data": {}}, {"data": {}}]
+    status, body, _ = await post(daemon, "/v1/events/batch", json=batch)
+    assert status == 400
+    assert_error(body, "invalid_event", "[1].type")
+    assert rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ([{"type": "a", "data": 0}] * 1001, "batch_too_large"),
+        ([], "invalid_batch"),
+        ({"type": "a", "data": 0}, "invalid_batch"),
+    ],
+)
+async def test_batch_shape_errors_are_400(daemon: Daemon, payload: Any, code: str) -> None:
+    """Over 1000 events, an empty batch, or not an array: 400 with its own code."""
+    status, body, _ = await post(daemon, "/v1/events/batch", json=payload)
+    assert status == 400
+    assert_error(body, code)
+
+
+async def test_a_batch_of_exactly_1000_is_accepted(daemon: Daemon, tmp_path: Path) -> None:
+    """1000 is the limit, inclusive."""
+    status, body, _ = await post(
+        daemon, "/v1/events/batch", json=[{"type": "x", "data": i} for i in range(1000)]
+    )
+    assert status == 202
+    assert len(body["items"]) == 1000
+    assert rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(1000,)]
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+async def test_a_repeated_id_with_the_same_content_returns_the_original_answer(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """Same id, same content: 200 with the first answer (same delivery ids), nothing new."""
+    event = {"type": "task.a", "data": {"k": [1, 2]}, "id": "once"}
+    first = await post(daemon, "/v1/events", json=event)
+    again = await post(daemon, "/v1/events", json=dict(reversed(list(event.items()))))
+    assert (first[0], again[0]) == (202, 200)
+    assert again[1] == first[1]
+    db = tmp_path / "hookd.db"
+    assert rows(db, "SELECT count(*) FROM events") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM deliveries") == [(2,)]
+
+
+async def test_a_repeated_id_with_different_content_is_409(daemon: Daemon, tmp_path: Path) -> None:
+    """Same id, other content: 409 conflict naming ``id``; the stored event is unchanged."""
+    await post(daemon, "/v1/events", json={"type": "task.a", "data": 1, "id": "dup"})
+    status, body, _ = await post(
+        daemon, "/v1/events", json={"type": "task.a", "data": 2, "id": "dup"}
+    )
+    assert status == 409
+    assert_error(body, "conflict", "id")
+    assert rows(tmp_path / "hookd.db", "SELECT data FROM events") == [("1",)]
+
+
+async def test_idempotency_key_header_dedupes_events_without_id(daemon: Daemon) -> None:
+    """``Idempotency-Key``: a retried POST gets the first answer; other content under it → 409."""
+    key = {"Idempotency-Key": "order-77"}
+    first = await post(daemon, "/v1/events", json={"type": "task.a", "data": 1}, headers=key)
+    again = await post(daemon, "/v1/events", json={"type": "task.a", "data": 1}, headers=key)
+    other = await post(daemon, "/v1/events", json={"type": "task.a", "data": 2}, headers=key)
+    assert (first[0], again[0], other[0]) == (202, 200, 409)
+    assert again[1] == first[1]
+    assert_error(other[1], "conflict", "Idempotency-Key")
+
+
+async def test_repeats_inside_a_batch_and_across_batches(daemon: Daemon, tmp_path: Path) -> None:
+    """In one batch a repeated id gets the same answer twice; a differing repeat fails the whole
+    batch with 409 at ``[i].id``; a batch of only known events is 200 with the old answers."""
+    a = {"type": "task.a", "data": 1, "id": "a"}
+    status, body, _ = await post(daemon, "/v1/events/batch", json=[a, a])
+    assert status == 202
+    assert body["items"][0] == body["items"][1]
+    db = tmp_path / "hookd.db"
+    assert rows(db, "SELECT count(*) FROM events") == [(1,)]
+
+    b = {"type": "task.b", "data": 1, "id": "b"}
+    conflicting = {**a, "data": 2}
+    status, body, _ = await post(daemon, "/v1/events/batch", json=[b, conflicting])
+    assert status == 409
+    assert_error(body, "conflict", "[1].id")
+    assert rows(db, "SELECT count(*) FROM events") == [(1,)]  # b was not stored either
+
+    status, again, _ = await post(daemon, "/v1/events/batch", json=[a])
+    assert status == 200
+    assert again["items"][0]["id"] == "a"
+
+
+async def test_a_retried_batch_with_an_idempotency_key_creates_nothing_new(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """``Idempotency-Key`` on a batch keys each event (without its own id) by its position."""
+    batch = [{"type": "task.a", "data": 1}, {"type": "task.b", "data": 2}]
+    key = {"Idempotency-Key": "batch-9"}
+    first = await post(daemon, "/v1/events/batch", json=batch, headers=key)
+    again = await post(daemon, "/v1/events/batch", json=batch, headers=key)
+    assert (first[0], again[0]) == (202, 200)
+    assert again[1] == first[1]
+    assert rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(2,)]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+async def test_bad_json_is_400_invalid_json(daemon: Daemon) -> None:
+    """A body that is not JSON (or NaN, or empty) is 400 ``invalid_json``."""
+    for raw in (b"{not json", b'{"type": "a", "data": NaN}', b""):
+        status, body, _ = await post(
+            daemon, "/v1/events", data=raw, headers={"Content-Type": "application/json"}
+        )
+        assert status == 400, raw
+        assert_error(body, "invalid_json")
+
+
+async def test_bad_fields_are_400_naming_the_field(daemon: Daemon) -> None:
+    """A JSON body with a wrong field is 400 ``invalid_event`` with ``field``."""
+    status, body, _ = await post(daemon, "/v1/events", json={"type": "a b", "data": {}})
+    assert status == 400
+    assert_error(body, "invalid_event", "type")
+
+
+async def test_missing_or_unknown_token_is_401(daemon: Daemon) -> None:
+    """No Authorization header, or an unknown token: 401 with WWW-Authenticate: Bearer."""
+    event = {"type": "a", "data": {}}
+    for auth in ("", "Bearer not-a-known-token-000", "Basic abc"):
+        status, body, headers = await post(
+            daemon, "/v1/events", json=event, headers={"Authorization": auth}
+        )
+        assert status == 401
+        assert headers["WWW-Authenticate"] == "Bearer"
+        assert_error(body, "unauthorized")
+
+
+async def test_an_ingest_token_on_an_admin_route_is_403(daemon: Daemon) -> None:
+    """Ingest tokens post events and nothing else; the admin token may post events too."""
+    async with daemon.http.get(daemon.url + "/v1/status") as resp:
+        assert resp.status == 403
+        assert_error(await resp.json(), "forbidden")
+    status, _, _ = await post(
+        daemon,
+        "/v1/events",
+        json={"type": "a", "data": {}},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert status == 202
+
+
+async def test_a_body_over_max_body_is_413(daemon: Daemon) -> None:
+    """Over ``limits.max_body`` (64KiB here), with or without a Content-Length: 413."""
+    big = json.dumps({"type": "a", "data": "x" * 70_000}).encode()
+    status, body, _ = await post(
+        daemon, "/v1/events", data=big, headers={"Content-Type": "application/json"}
+    )
+    assert status == 413
+    assert_error(body, "payload_too_large")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 8192):
+            yield big[start : start + 8192]
+
+    status, body, _ = await post(
+        daemon, "/v1/events", data=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert status == 413
+    assert_error(body, "payload_too_large")
+
+
+async def test_a_body_that_is_not_json_typed_is_415(daemon: Daemon) -> None:
+    """Content-Type other than application/json (or +json) is 415."""
+    status, body, _ = await post(
+        daemon, "/v1/events", data=b'{"type":"a","data":1}', headers={"Content-Type": "text/plain"}
+    )
+    assert status == 415
+    assert_error(body, "unsupported_media_type")
+    status, _, _ = await post(
+        daemon,
+        "/v1/events",
+        data=b'{"type":"a","data":1}',
+        headers={"Content-Type": "application/vnd.api+json; charset=utf-8"},
+    )
+    assert status == 202
+
+
+CAPPED = f"""
+listen: 127.0.0.1:{{port}}
+storage: {{{{path: {{db}}}}}}
+limits: {{{{max_pending: 3}}}}
+delivery: {{{{allow_private_networks: true}}}}
+policies:
+  later: {{{{delays: [1h]}}}}
+endpoints:
+  - id: down
+    url: http://127.0.0.1:9/never
+    policy: later
+    signing: {{{{secret: {SECRET}}}}}
+"""
+
+
+async def test_an_ingest_that_would_pass_max_pending_is_429_whole(tmp_path: Path) -> None:
+    """With 2 of 3 pending, a batch of 2 is refused whole (429, Retry-After, nothing stored);
+    one more event still fits; after that even a single event is 429."""
+    async with running_daemon(tmp_path, CAPPED) as d:
+        for n in range(2):
+            assert (await d.post_event("a", n))[0] == 202
+        db = tmp_path / "hookd.db"
+        status, body, headers = await post(
+            d, "/v1/events/batch", json=[{"type": "a", "data": 2}, {"type": "a", "data": 3}]
+        )
+        assert status == 429
+        assert int(headers["Retry-After"]) > 0
+        assert_error(body, "over_capacity")
+        assert rows(db, "SELECT count(*) FROM events") == [(2,)]
+        assert (await d.post_event("a", 4))[0] == 202
+        status, body, headers = await post(d, "/v1/events", json={"type": "a", "data": 5})
+        assert status == 429
+        assert "Retry-After" in headers
+        assert rows(db, "SELECT count(*) FROM deliveries WHERE status = 'pending'") == [(3,)]
+
+
+async def test_unknown_routes_and_methods_answer_in_the_error_model(daemon: Daemon) -> None:
+    """Even aiohttp's own 404/405 leave as ``{"error": {...}}`` JSON."""
+    async with daemon.http.get(daemon.url + "/v1/events") as resp:
+        assert resp.status in (403, 405)  # an admin-only path for an ingest token, or no GET
+        assert_error(await resp.json(), "forbidden" if resp.status == 403 else "method_not_allowed")
+    async with daemon.http.get(
+        daemon.url + "/nope", headers={"Authorization": f"Bearer {ADMIN}"}
+    ) as resp:
+        assert resp.status == 404
+        assert resp.content_type == "application/json"
+        assert_error(await resp.json(), "not_found")
