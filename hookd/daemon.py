@@ -2,6 +2,13 @@
 
 Signal handlers only set events. aiohttp's ``cleanup_ctx`` owns the database, the HTTP client
 session and the background tasks: their teardown runs only if their startup did.
+
+Secrets of endpoints created through the API are stored sealed (AES-GCM, :mod:`hookd.secretbox`),
+never as plaintext. The key is ``storage.secret_key`` (or ``storage.secret_key_file``), else
+``$HOOKD_SECRET_KEY``, else a key file next to the database, ``<storage.path>.key``: 32 random
+bytes as base64, created with mode 0600 on first start. Back that file up with the database;
+without it the API endpoints' secrets cannot be opened. A ``:memory:`` database gets a key that
+lives as long as the process.
 """
 
 from __future__ import annotations
@@ -20,13 +27,13 @@ from aiohttp import web
 
 from hookd import config as configuration
 from hookd import endpoints as eps
-from hookd import plugins, server, status, systemd
+from hookd import logs, plugins, retention, server, status, systemd
 from hookd.client import make_session
 from hookd.config import Config
 from hookd.dispatcher import Dispatcher
 from hookd.errors import ConfigError, HookdError
 from hookd.scheduler import Scheduler
-from hookd.secretbox import SecretBox
+from hookd.secretbox import SecretBox, generate_key_text
 from hookd.state import State
 from hookd.store import SQLiteStore
 from hookd.wheel import TimerWheel
@@ -47,7 +54,6 @@ async def run(config: Config, config_path: Path | None) -> int:
             max_pending=config.limits.max_pending,
         ),
         endpoints=eps.EndpointTable(),
-        box=_secret_box(config),
     )
     stop, reload = asyncio.Event(), asyncio.Event()
     tasks: dict[str, asyncio.Task[Any]] = {}
@@ -55,31 +61,38 @@ async def run(config: Config, config_path: Path | None) -> int:
     app = server.make_app(state)
     app.cleanup_ctx.append(_database(state, configured))
     app.cleanup_ctx.append(_delivery(state, tasks))
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE
+    )
     exit_code = 0
     try:
-        for address in config.listen:
-            await web.TCPSite(runner, address.host, address.port, reuse_address=True).start()
+        # A SIGHUP while starting is a reload once serving, not the default death. SIGTERM and
+        # SIGINT keep their default until then, so a start that hangs can still be stopped.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
+        await _start(runner, config)
         _install_signals(stop, reload)
         _start_task(tasks, "watchdog", _watchdog)
         systemd.notify("READY=1")
         log.info(
             "hookd.ready",
             listen=[str(a) for a in config.listen],
+            loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
             database=str(config.storage.path),
             endpoints=len(state.endpoints),
             pending=state.store.pending,
+            plugins=[p.name for p in config.plugins],
         )
         if config.auth.open:
             log.warning("auth.open", detail="no tokens configured: every route is open on loopback")
         exit_code = await _serve_until_stopped(state, config_path, stop, reload, tasks)
 
         state.draining = True  # readiness false and ingest 503 from here on
-        systemd.notify("STOPPING=1")
-        log.info("hookd.stopping", grace_s=config.shutdown_timeout)
+        grace = state.config.shutdown_timeout  # a SIGHUP may have changed it
+        budget_us = int((grace + HTTP_SHUTDOWN_GRACE + 5) * 1_000_000)  # systemd waits this long
+        systemd.notify(f"STOPPING=1\nEXTEND_TIMEOUT_USEC={budget_us}")
+        log.info("hookd.stopping", grace_s=grace)
         if state.dispatcher is not None:
-            await state.dispatcher.drain(config.shutdown_timeout)
+            await state.dispatcher.drain(grace)
     finally:
         _remove_signals()
         await runner.cleanup()
@@ -89,6 +102,32 @@ async def run(config: Config, config_path: Path | None) -> int:
 
 # --------------------------------------------------------------------------- parts of run()
 
+HTTP_SHUTDOWN_GRACE = 5.0  # seconds for HTTP requests still running once the listener closes
+
+
+async def _start(runner: web.AppRunner, config: Config) -> None:
+    """Open the database and start the tasks (the app's cleanup_ctx), then listen.
+
+    An OS-level failure (a port in use, a database directory that cannot be made) becomes one
+    HookdError naming what failed, which the CLI prints as one line.
+    """
+    try:
+        await runner.setup()
+    except OSError as exc:
+        raise HookdError(f"cannot open database {config.storage.path}: {_os_reason(exc)}") from exc
+    for address in config.listen:
+        try:
+            await web.TCPSite(runner, address.host, address.port, reuse_address=True).start()
+        except OSError as exc:
+            raise HookdError(f"cannot listen on {address}: {_os_reason(exc)}") from exc
+
+
+def _os_reason(exc: OSError) -> str:
+    """``address already in use``: the errno's words, without the loop's own wrapping."""
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+    reason = reason or type(exc).__name__
+    return reason[0].lower() + reason[1:]
+
 
 def _resolve(config: Config, registry: Any) -> dict[str, eps.Endpoint]:
     configured, problems = eps.resolve_config(config, registry)
@@ -97,9 +136,42 @@ def _resolve(config: Config, registry: Any) -> dict[str, eps.Endpoint]:
     return configured
 
 
-def _secret_box(config: Config) -> SecretBox | None:
+def _secret_box(config: Config) -> SecretBox:
+    """The key sealing API endpoints' secrets (see the module docstring for where it comes from)."""
     text = config.storage.secret_key or os.environ.get("HOOKD_SECRET_KEY")
-    return SecretBox.from_text(text) if text else None
+    if text:
+        return SecretBox.from_text(text)
+    if str(config.storage.path) == ":memory:":
+        return SecretBox.from_text(generate_key_text())  # the sealed secrets die with the db
+    return SecretBox.from_text(_key_file(Path(f"{config.storage.path}.key")))
+
+
+def _key_file(path: Path) -> str:
+    """Read the key file, or create it (mode 0600, 32 random bytes as base64) on first use."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HookdError(f"cannot read secret key file {path}: {exc}") from exc
+    else:
+        if not text:
+            raise HookdError(f"secret key file {path} is empty; delete it or fill it")
+        return text
+    text = generate_key_text()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _key_file(path)  # another hookd made it first
+    except OSError as exc:
+        raise HookdError(f"cannot create secret key file {path}: {exc}") from exc
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(text + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    log.info("secretbox.key_created", path=str(path))
+    return text
 
 
 def _database(
@@ -108,6 +180,7 @@ def _database(
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         await state.store.open()
         try:
+            state.box = _secret_box(state.config)  # once the database (and its dir) is there
             await _load_endpoints(state, configured)
             yield
         finally:
@@ -151,6 +224,7 @@ def _delivery(
         _start_task(tasks, "wheel", lambda: wheel.run(state.dispatcher.fire))  # type: ignore[union-attr]
         _start_task(tasks, "scheduler", state.scheduler.run)
         _start_task(tasks, "dispatcher", state.dispatcher.run)
+        _start_task(tasks, "retention", lambda: retention.run(state))
         try:
             yield
         finally:
@@ -199,38 +273,75 @@ async def _serve_until_stopped(
             log.info("hookd.stop_requested")
             return 0
         reload.clear()
-        await reload_config(state, config_path)
+        systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            await reload_config(state, config_path)
+        except Exception:  # a reload must never take the running daemon down
+            log.exception("config.reload_failed")
+        finally:
+            systemd.notify("READY=1")
 
 
 async def reload_config(state: State, config_path: Path | None) -> bool:
     """SIGHUP: load the YAML again; a bad file is logged and the running config stays."""
+    old = state.config
     try:
-        new = configuration.load(config_path)
+        new = _keep(configuration.load(config_path), old)
         configured = _resolve(new, state.registry)
     except (ConfigError, HookdError) as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-        log.error("config.reload_rejected", problems=problems)
+        source = str(config_path or configuration.EMBEDDED_SOURCE)
+        log.error("config.reload_rejected", source=source, problems=problems)
         return False
-    old = state.config
-    for key in ("listen", "storage", "plugins"):
-        if getattr(new, key) != getattr(old, key):
-            log.warning("config.restart_needed", key=key)
-    new = _keep(new, old)
-    state.config = new
-    await _load_endpoints(state, configured)
+    try:
+        state.config = new
+        await _load_endpoints(state, configured)
+    except HookdError as exc:
+        state.config = old
+        log.error("config.reload_failed", error=str(exc))
+        return False
+    state.store.max_pending = new.limits.max_pending
     if state.dispatcher is not None:
         state.dispatcher.config = new.delivery
     if state.scheduler is not None:
         state.scheduler.reset()
+    if new.log != old.log:
+        logs.configure(new.log.level, new.log.format)
     log.info("config.reloaded", endpoints=len(state.endpoints), source=new.source)
     return True
 
 
 def _keep(new: Config, old: Config) -> Config:
-    """Settings that only take effect at start keep their running values."""
+    """Settings that only take effect at start keep their running values (and say so).
+
+    Raises ConfigError when the kept listener would be left without the tokens it needs.
+    """
     from dataclasses import replace
 
-    return replace(new, listen=old.listen, storage=old.storage, plugins=old.plugins)
+    restart = [
+        key for key in ("listen", "storage", "plugins") if getattr(new, key) != getattr(old, key)
+    ]
+    for key in ("concurrency", "allow_private_networks"):  # built into the HTTP client session
+        if getattr(new.delivery, key) != getattr(old.delivery, key):
+            restart.append(f"delivery.{key}")
+    for key in restart:
+        log.warning("config.restart_needed", key=key)
+    exposed = [str(a) for a in old.listen if not a.is_loopback]
+    if exposed and new.auth.open:
+        raise ConfigError(
+            [
+                f"{new.where('auth')}: hookd listens on {', '.join(exposed)}, beyond this "
+                "machine; a reload cannot remove every token (change listen and restart)"
+            ]
+        )
+    delivery = replace(
+        new.delivery,
+        concurrency=old.delivery.concurrency,
+        allow_private_networks=old.delivery.allow_private_networks,
+    )
+    return replace(
+        new, listen=old.listen, storage=old.storage, plugins=old.plugins, delivery=delivery
+    )
 
 
 async def _watchdog() -> None:

@@ -1,4 +1,12 @@
-"""Prometheus metrics, on a registry of the daemon's own (several daemons can share a process)."""
+"""Prometheus metrics, on a registry of the daemon's own (several daemons can share a process).
+
+Counters: ``hookd_events_ingested_total``, ``hookd_deliveries_created_total``,
+``hookd_attempts_total{result}``, ``hookd_deliveries_finished_total{status}``,
+``hookd_retention_purged_total{kind}``. Histograms: ``hookd_attempt_duration_seconds`` and
+``hookd_store_commit_batch_ops`` (operations per SQLite transaction). Gauges, read at scrape time
+(:func:`hookd.status.gauges`): pending, scheduled and in-flight deliveries, endpoints and disabled
+endpoints, timer wheel size, database bytes.
+"""
 
 from __future__ import annotations
 
@@ -40,12 +48,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.purged = Counter(
+            "hookd_retention_purged", "Rows deleted by retention", ["kind"], registry=r
+        )
         self.commit_batch = Histogram(
             "hookd_store_commit_batch_ops",
             "Operations folded into one SQLite transaction (group commit)",
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        for status in ("succeeded", "failed"):  # every series shows from the first scrape
+            self.deliveries.labels(status=status)
+        for result in ("success", "http_error", "timeout", "network", "refused"):
+            self.attempts.labels(result=result)
+        for kind in ("deliveries", "attempts", "events"):
+            self.purged.labels(kind=kind)
 
     def attempt(self, status: str, seconds: float, outcome: Outcome) -> None:
         if outcome.succeeded:

@@ -191,12 +191,20 @@ async def post_event(request: web.Request) -> web.Response:
         posted = ingest.parse_event(body)
     except ingest.InvalidEvent as exc:
         raise ApiError(400, "invalid_event", str(exc), field=exc.field) from exc
+    key = _idempotency_key(request)
+    event = ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
+    accepted = await _commit(state, [event], header_keyed=posted.id is None and key is not None)
+    return json_response(ingest.answer(accepted[0]), 202 if accepted[0].created else 200)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header; an event's own ``id`` wins over it when both are given."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 256:
-        raise ApiError(400, "invalid_header", "Idempotency-Key is 1-256 characters")
-    event = ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
-    accepted = await _commit(state, [event])
-    return json_response(ingest.answer(accepted[0]), 202 if accepted[0].created else 200)
+        raise ApiError(
+            400, "invalid_header", "Idempotency-Key is 1-256 characters", field="Idempotency-Key"
+        )
+    return key
 
 
 async def post_batch(request: web.Request) -> web.Response:
@@ -220,26 +228,37 @@ async def post_batch(request: web.Request) -> web.Response:
         except ingest.InvalidEvent as exc:
             raise ApiError(400, "invalid_event", f"event {i}: {exc}", field=exc.field) from exc
     now = time.time()
-    events = [ingest.prepare(p, state.endpoints, now=now) for p in posted]
+    key = _idempotency_key(request)  # a retried batch: event i is keyed "KEY#i" unless it has an id
+    events = [
+        ingest.prepare(
+            p, state.endpoints, now=now, idempotency_key=f"{key}#{i}" if key is not None else None
+        )
+        for i, p in enumerate(posted)
+    ]
     accepted = await _commit(state, events)
     status = 202 if any(a.created for a in accepted) else 200
     return json_response({"items": [ingest.answer(a) for a in accepted]}, status)
 
 
-async def _commit(state: State, events: list[Any]) -> list[Any]:
+async def _commit(state: State, events: list[Any], *, header_keyed: bool = False) -> list[Any]:
     try:
         accepted = await state.store.ingest(events)
     except Conflict as exc:
+        if header_keyed:
+            message = f"Idempotency-Key {exc.key!r} was already used with different content"
+            raise ApiError(409, "conflict", message, field="Idempotency-Key") from exc
         field = "id" if len(events) == 1 else f"[{exc.index}].id"
         raise ApiError(409, "conflict", str(exc), field=field) from exc
     except OverCapacity as exc:
         raise ApiError(429, "over_capacity", str(exc), headers={"Retry-After": "10"}) from exc
+    created = [a for a in accepted if a.created]
+    state.metrics.events.inc(len(created))
+    state.metrics.deliveries_created.inc(sum(len(a.deliveries) for a in created))
     if state.scheduler is not None:
         now = time.time()
-        for a in accepted:
-            if a.created:
-                for d in a.deliveries:
-                    state.scheduler.offer(d.id, now)
+        for a in created:
+            for d in a.deliveries:
+                state.scheduler.offer(d.id, now)
     return accepted
 
 
@@ -263,7 +282,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 def make_app(state: State) -> web.Application:
     """The one application: ingest, health, admin, status, metrics, OpenAPI and the web page."""
-    from hookd import admin, status
+    from hookd import admin, openapi, status
+    from hookd import web as page
 
     app = web.Application(
         middlewares=[errors_middleware, auth_middleware],
@@ -276,4 +296,6 @@ def make_app(state: State) -> web.Application:
     app.router.add_get("/readyz", readyz)
     status.add_routes(app)
     admin.add_routes(app)
+    openapi.add_routes(app)
+    page.add_routes(app)
     return app

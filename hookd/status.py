@@ -16,6 +16,7 @@ from hookd.state import State
 async def snapshot(state: State) -> dict[str, Any]:
     """The SPEC §7 status document."""
     counts = await state.store.counts_by_status()
+    due = await state.store.count_due(time.time())
     scheduled = len(state.scheduler.wheel) if state.scheduler is not None else 0
     in_flight = state.dispatcher.pending_attempts() if state.dispatcher is not None else 0
     return {
@@ -23,6 +24,7 @@ async def snapshot(state: State) -> dict[str, Any]:
         "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
         "draining": state.draining,
         "deliveries": counts,
+        "due": due,
         "scheduled": scheduled,
         "in_flight": in_flight,
         "endpoints": [

@@ -85,6 +85,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (delivery_id, n)
     ) WITHOUT ROWID;
     """,
+    # 2: delivery history filtered by status, newest first (and counts by status)
+    """
+    CREATE INDEX deliveries_status ON deliveries(status, seq);
+    """,
 )
 
 
@@ -176,6 +180,64 @@ class EndpointRow:
     consecutive_failures: int
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryRow:
+    seq: int
+    id: str
+    event_id: str
+    endpoint: str
+    event_type: str
+    status: str
+    attempt_count: int
+    next_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+    origin: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptRow:
+    n: int
+    started_at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_body: str | None
+    request_headers: str | None  # JSON text, credentials already redacted
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventRow:
+    rowid: int
+    id: str
+    type: str
+    timestamp: str
+    data: str  # JSON text
+    created_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryFilter:
+    """What ``GET /v1/deliveries`` may filter on; ``None`` means any."""
+
+    endpoint: str | None = None
+    status: str | None = None
+    type_glob: str | None = None  # GLOB syntax (``task.*``); a plain name matches exactly
+    event: str | None = None
+    code_range: tuple[int, int] | None = None  # last_status_code, inclusive
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Purged:
+    """One retention batch: rows deleted, and where the next batch resumes its scan."""
+
+    rows: int
+    attempts: int
+    resume_after: int | None  # None when the scan reached the end
 
 
 @dataclass(kw_only=True, slots=True)
@@ -443,6 +505,24 @@ class SQLiteStore:
         result: T = await self._submit(self._new_op("fn", fn=fn))
         return result
 
+    async def _run_counted(
+        self, fn: Callable[[aiosqlite.Connection], Awaitable[tuple[T, int]]]
+    ) -> T:
+        """Like :meth:`run`, for a write that changes how many deliveries are pending.
+
+        ``fn`` returns ``(result, delta)``; the writer adds ``delta`` to :attr:`pending` once the
+        transaction has committed (and never when it rolled back).
+        """
+        op = self._new_op("fn")
+
+        async def counted(db: aiosqlite.Connection) -> T:
+            result, op.pending_delta = await fn(db)
+            return result
+
+        op.fn = counted
+        value: T = await self._submit(op)
+        return value
+
     # -- ingest
 
     async def ingest(self, events: Sequence[NewEvent]) -> list[Accepted]:
@@ -593,6 +673,273 @@ class SQLiteStore:
 
         return await self.run(apply)
 
+    async def create_endpoint(
+        self, endpoint_id: str, spec: dict[str, Any], secrets: list[dict[str, Any]]
+    ) -> EndpointRow | None:
+        """Add an API endpoint; ``None`` when the id is taken."""
+
+        async def apply(db: aiosqlite.Connection) -> bool:
+            now = time.time()
+            cur = await db.execute(
+                "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at)"
+                " VALUES (?, 'api', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (endpoint_id, _dumps(spec), _dumps(secrets), now, now),
+            )
+            return cur.rowcount > 0
+
+        return await self.endpoint(endpoint_id) if await self.run(apply) else None
+
+    async def update_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        spec: dict[str, Any] | None = None,
+        secrets: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Replace an API endpoint's settings and/or sealed keys; False if there is no such row."""
+
+        async def apply(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(
+                "UPDATE endpoints SET spec = COALESCE(?, spec), secrets = COALESCE(?, secrets),"
+                " updated_at = ? WHERE id = ? AND source = 'api'",
+                (
+                    None if spec is None else _dumps(spec),
+                    None if secrets is None else _dumps(secrets),
+                    time.time(),
+                    endpoint_id,
+                ),
+            )
+            return cur.rowcount > 0
+
+        return await self.run(apply)
+
+    async def delete_endpoint(self, endpoint_id: str) -> int | None:
+        """Remove an endpoint with its deliveries and their attempts; how many deliveries went.
+
+        ``None`` when there is no such endpoint.
+        """
+
+        async def apply(db: aiosqlite.Connection) -> tuple[int | None, int]:
+            async with db.execute(
+                "SELECT count(*), coalesce(sum(status = 'pending'), 0) FROM deliveries"
+                " WHERE endpoint_id = ?",
+                (endpoint_id,),
+            ) as cur:
+                row = await cur.fetchone()
+            total, pending = (int(row[0]), int(row[1])) if row else (0, 0)
+            await db.execute(
+                "DELETE FROM attempts WHERE delivery_id IN"
+                " (SELECT id FROM deliveries WHERE endpoint_id = ?)",
+                (endpoint_id,),
+            )
+            await db.execute("DELETE FROM deliveries WHERE endpoint_id = ?", (endpoint_id,))
+            cur = await db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+            return (total if cur.rowcount > 0 else None), -pending
+
+        return await self._run_counted(apply)
+
+    # -- history: deliveries, attempts, events
+
+    async def deliveries(
+        self, where: DeliveryFilter, *, limit: int, before_seq: int | None = None
+    ) -> list[DeliveryRow]:
+        """Deliveries matching ``where``, newest first, with ``seq < before_seq`` (a page)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(before_seq)
+        for column, value in (
+            ("endpoint_id", where.endpoint),
+            ("status", where.status),
+            ("event_id", where.event),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if where.type_glob is not None:
+            glob = any(c in where.type_glob for c in "*?[")
+            clauses.append("event_type GLOB ?" if glob else "event_type = ?")
+            params.append(where.type_glob)
+        if where.code_range is not None:
+            clauses.append("last_status_code BETWEEN ? AND ?")
+            params.extend(where.code_range)
+        sql = "SELECT * FROM deliveries"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        async with self.admin.execute(sql, params) as cur:
+            return [_delivery(row) for row in await cur.fetchall()]
+
+    async def delivery(self, delivery_id: str) -> DeliveryRow | None:
+        async with self.admin.execute(
+            "SELECT * FROM deliveries WHERE id = ?", (delivery_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _delivery(row) if row else None
+
+    async def attempts(self, delivery_id: str) -> list[AttemptRow]:
+        async with self.admin.execute(
+            "SELECT * FROM attempts WHERE delivery_id = ? ORDER BY n", (delivery_id,)
+        ) as cur:
+            return [_attempt(row) for row in await cur.fetchall()]
+
+    async def event(self, event_id: str) -> EventRow | None:
+        async with self.admin.execute(
+            "SELECT rowid, * FROM events WHERE id = ?", (event_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _event(row) if row else None
+
+    async def event_deliveries(self, event_id: str) -> list[DeliveryRow]:
+        async with self.admin.execute(
+            "SELECT * FROM deliveries WHERE event_id = ? ORDER BY seq", (event_id,)
+        ) as cur:
+            return [_delivery(row) for row in await cur.fetchall()]
+
+    # -- operator actions: retry, replay
+
+    async def retry_failed(self, delivery_id: str, now: float) -> str | None:
+        """Make a ``failed`` delivery pending, due at ``now``, keeping its attempts.
+
+        Returns the status the delivery had (``"failed"`` means it was re-queued), or ``None``
+        when there is no such delivery.
+        """
+
+        async def apply(db: aiosqlite.Connection) -> tuple[str | None, int]:
+            async with db.execute(
+                "SELECT status FROM deliveries WHERE id = ?", (delivery_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None or row[0] != "failed":
+                return (row[0] if row else None), 0
+            await db.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (now, now, delivery_id),
+            )
+            return "failed", 1
+
+        return await self._run_counted(apply)
+
+    async def requeue(
+        self, endpoint_id: str, *, since: float, statuses: Sequence[str], now: float
+    ) -> int:
+        """Make an endpoint's final deliveries created since ``since`` pending again, due now."""
+        wanted = [s for s in statuses if s in ("succeeded", "failed")]
+        if not wanted:
+            return 0
+
+        async def apply(db: aiosqlite.Connection) -> tuple[int, int]:
+            cur = await db.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
+                f" WHERE endpoint_id = ? AND created_at >= ? AND status IN ({_marks(wanted)})",
+                (now, now, endpoint_id, since, *wanted),
+            )
+            return cur.rowcount, cur.rowcount
+
+        return await self._run_counted(apply)
+
+    async def missed_events(
+        self, endpoint_id: str, *, since: float, after_rowid: int, limit: int
+    ) -> list[EventRow]:
+        """Events since ``since`` with no delivery for the endpoint, in ingest order (a page)."""
+        sql = (
+            "SELECT rowid, * FROM events e WHERE e.rowid > ? AND e.created_at >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE d.event_id = e.id AND d.endpoint_id = ?)"
+            " ORDER BY e.rowid LIMIT ?"
+        )
+        async with self.admin.execute(sql, (after_rowid, since, endpoint_id, limit)) as cur:
+            return [_event(row) for row in await cur.fetchall()]
+
+    async def add_deliveries(
+        self, endpoint_id: str, items: Sequence[tuple[str, str]], *, origin: str, now: float
+    ) -> int:
+        """Create pending deliveries ``(delivery id, event id)`` for one endpoint, due now.
+
+        An event that is gone, or that already has a delivery for the endpoint, is skipped;
+        returns how many were created.
+        """
+
+        async def apply(db: aiosqlite.Connection) -> tuple[int, int]:
+            created = 0
+            for delivery_id, event_id in items:
+                cur = await db.execute(
+                    "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
+                    " next_attempt_at, origin, created_at, updated_at)"
+                    " SELECT ?, e.id, ?, e.type, 'pending', ?, ?, ?, ? FROM events e"
+                    " WHERE e.id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                    " WHERE d.event_id = e.id AND d.endpoint_id = ?)",
+                    (delivery_id, endpoint_id, now, origin, now, now, event_id, endpoint_id),
+                )
+                created += cur.rowcount
+            return created, created
+
+        return await self._run_counted(apply)
+
+    # -- retention
+
+    async def purge_deliveries(self, *, before: float, after_seq: int, limit: int) -> Purged:
+        """Delete up to ``limit`` final deliveries last changed before ``before``, with attempts.
+
+        Candidates are found on a read connection (scanning ``seq`` upward from ``after_seq``),
+        so the write transaction only deletes by key and stays short.
+        """
+        async with self.admin.execute(
+            "SELECT seq, id FROM deliveries WHERE seq > ? AND status != 'pending'"
+            " AND updated_at < ? ORDER BY seq LIMIT ?",
+            (after_seq, before, limit),
+        ) as cur:
+            rows = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+        if not rows:
+            return Purged(rows=0, attempts=0, resume_after=None)
+        ids = [i for _, i in rows]
+
+        async def apply(db: aiosqlite.Connection) -> tuple[int, int]:
+            cur = await db.execute(
+                "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries"
+                f" WHERE id IN ({_marks(ids)}) AND status != 'pending' AND updated_at < ?)",
+                (*ids, before),
+            )
+            attempts = cur.rowcount
+            cur = await db.execute(
+                f"DELETE FROM deliveries WHERE id IN ({_marks(ids)})"
+                " AND status != 'pending' AND updated_at < ?",
+                (*ids, before),
+            )
+            return cur.rowcount, attempts
+
+        deleted, attempts = await self.run(apply)
+        more = len(rows) == limit
+        return Purged(rows=deleted, attempts=attempts, resume_after=rows[-1][0] if more else None)
+
+    async def purge_events(self, *, before: float, after_rowid: int, limit: int) -> Purged:
+        """Delete up to ``limit`` events created before ``before`` that have no delivery left."""
+        async with self.admin.execute(
+            "SELECT e.rowid, e.id FROM events e WHERE e.rowid > ? AND e.created_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)"
+            " ORDER BY e.rowid LIMIT ?",
+            (after_rowid, before, limit),
+        ) as cur:
+            rows = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+        if not rows:
+            return Purged(rows=0, attempts=0, resume_after=None)
+        ids = [i for _, i in rows]
+
+        async def apply(db: aiosqlite.Connection) -> int:
+            cur = await db.execute(
+                f"DELETE FROM events WHERE id IN ({_marks(ids)}) AND created_at < ?"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+                (*ids, before),
+            )
+            return cur.rowcount
+
+        deleted = await self.run(apply)
+        more = len(rows) == limit
+        return Purged(rows=deleted, attempts=0, resume_after=rows[-1][0] if more else None)
+
     # -- counts
 
     async def count_pending(self) -> int:
@@ -610,6 +957,16 @@ class SQLiteStore:
             for row in await cur.fetchall():
                 out[row[0]] = int(row[1])
         return out
+
+    async def count_due(self, now: float) -> int:
+        """Pending deliveries of enabled endpoints whose time has come."""
+        async with self.admin.execute(
+            "SELECT count(*) FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
+            " AND e.enabled = 1 WHERE d.status = 'pending' AND d.next_attempt_at <= ?",
+            (now,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def ping(self) -> None:
         """Prove the database answers and accepts a write transaction."""
@@ -675,6 +1032,51 @@ def _job(row: sqlite3.Row) -> Job:
         next_attempt_at=row["next_attempt_at"],
         event_timestamp=row["timestamp"],
         data=row["data"],
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _delivery(row: sqlite3.Row) -> DeliveryRow:
+    return DeliveryRow(
+        seq=row["seq"],
+        id=row["id"],
+        event_id=row["event_id"],
+        endpoint=row["endpoint_id"],
+        event_type=row["event_type"],
+        status=row["status"],
+        attempt_count=row["attempt_count"],
+        next_attempt_at=row["next_attempt_at"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        origin=row["origin"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _attempt(row: sqlite3.Row) -> AttemptRow:
+    return AttemptRow(
+        n=row["n"],
+        started_at=row["started_at"],
+        status_code=row["status_code"],
+        latency_ms=row["latency_ms"],
+        error=row["error"],
+        response_body=row["response_body"],
+        request_headers=row["request_headers"],
+    )
+
+
+def _event(row: sqlite3.Row) -> EventRow:
+    return EventRow(
+        rowid=row["rowid"],
+        id=row["id"],
+        type=row["type"],
+        timestamp=row["timestamp"],
+        data=row["data"],
+        created_at=row["created_at"],
     )
 
 
