@@ -232,6 +232,7 @@ def _tables(report: Report, results: dict[tuple[str, str], list[dict[str, Any]]]
             "p50 ms",
             "p99 ms",
             "CPU",
+            "CPU µs/event",
             "receiver down",
             "ratio",
             "no match",
@@ -251,6 +252,7 @@ def _tables(report: Report, results: dict[tuple[str, str], list[dict[str, Any]]]
             _med(fan, "latency_ms_p50"),
             _med(fan, "latency_ms_p99"),
             f"{_med(fan, 'cpu'):.0%}",
+            common.median([r["cpu"] / r["events_per_s"] * 1e6 for r in fan if r["events_per_s"]]),
             down,
             f"{common.ratio(down, bare):.2f}",
             none,
@@ -299,7 +301,8 @@ def _targets_and_notes(
     report.notes.append(
         f"{rounds} round(s) of {duration:g} s per mode and server (after 0.5 s warm-up); "
         "single events carry ~256 B of JSON data; one loadgen process (aiohttp on uvloop) for "
-        "all servers; 'CPU' is hookd's CPU time over the measurement (100% = one core)"
+        "all servers; 'CPU' is hookd's CPU time over the measurement (100% = one core), "
+        "'CPU µs/event' that time per event accepted"
     )
 
 

@@ -1,13 +1,12 @@
-"""Time-ordered identifiers: ``dlv_0j6…`` sort by creation time, like ULIDs."""
+"""Time-ordered identifiers: ``dlv_0193…`` sort by creation time, like ULIDs."""
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 
 
 def new_id(prefix: str) -> str:
-    """``prefix_`` + 26 base32hex characters: 48 bits of milliseconds then 80 random bits."""
-    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
-    return f"{prefix}_{base64.b32hexencode(raw).decode('ascii').rstrip('=').lower()}"
+    """``prefix_`` + 30 hex digits: 48 bits of milliseconds, then 72 random bits."""
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(9)
+    return f"{prefix}_{raw.hex()}"

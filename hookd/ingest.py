@@ -103,6 +103,7 @@ def prepare(
 ) -> NewEvent:
     """An outbox row for one event, its deliveries decided now (SPEC: fan-out at ingest)."""
     event_id = posted.id or new_id("evt")
+    key = posted.id or idempotency_key
     timestamp = posted.timestamp or format_timestamp(now)
     event = Event(id=event_id, type=posted.type, timestamp=timestamp, data=posted.data)
     deliveries = tuple(
@@ -113,8 +114,9 @@ def prepare(
         type=posted.type,
         timestamp=timestamp,
         data=json.dumps(posted.data, separators=(",", ":"), ensure_ascii=False),
-        content_hash=content_hash(posted),
-        idem_key=posted.id or idempotency_key,
+        # only keyed events can be repeated, so only they need the hash that tells repeats apart
+        content_hash=content_hash(posted) if key else "",
+        idem_key=key,
         deliveries=deliveries,
     )
 

@@ -15,7 +15,9 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -246,7 +248,7 @@ class _Op:
     future: asyncio.Future[Any]
     events: Sequence[NewEvent] = ()
     statements: Sequence[tuple[str, Sequence[Any]]] = ()
-    fn: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None
+    fn: Callable[[sqlite3.Connection], Any] | None = None
     pending_delta: int = 0
 
 
@@ -270,7 +272,8 @@ class SQLiteStore:
         self.max_pending = max_pending
         self.pending = 0  # deliveries in status 'pending'; the writer keeps it exact
         self.stats = CommitStats()
-        self._db: aiosqlite.Connection | None = None
+        self._db: sqlite3.Connection | None = None  # the writer's, used only in its thread
+        self._pool: ThreadPoolExecutor | None = None  # that one thread
         self._read: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
@@ -279,46 +282,55 @@ class SQLiteStore:
     # -- lifecycle
 
     async def open(self) -> None:
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookd-writer")
         try:
-            self._db = await self._connect()
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
-            await self._migrate(self._db)
+            await loop.run_in_executor(self._pool, self._open_writer)
             self._read = await self._connect()
             self._admin = await self._connect()
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        except BaseException:
+            await self.close()
+            raise
         self.pending = await self.count_pending()
         self._writer = asyncio.create_task(self._write_loop(), name="store.writer")
+
+    def _open_writer(self) -> None:
+        """In the writer thread: connect, WAL, ``synchronous``, migrations."""
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = db
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+        self._migrate(db)
 
     async def _connect(self) -> aiosqlite.Connection:
         db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = sqlite3.Row
         await db.execute("PRAGMA busy_timeout=5000")
-        await db.execute("PRAGMA foreign_keys=OFF")
         return db
 
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        async with db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"database {self.path} has schema version {version}, newer than this hookd "
                 f"({len(MIGRATIONS)}); upgrade hookd"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
                 for statement in filter(str.strip, script.split(";")):
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version={number}")
-                await db.commit()
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number}")
+                db.execute("COMMIT")
             except BaseException:
-                await db.rollback()
+                db.execute("ROLLBACK")
                 raise
             log.info("store.migrated", version=number)
 
@@ -329,12 +341,19 @@ class SQLiteStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
-        for attr in ("_read", "_admin", "_db"):
+        for attr in ("_read", "_admin"):
             conn = getattr(self, attr)
             if conn is not None:
                 setattr(self, attr, None)
                 with contextlib.suppress(Exception):
                     await conn.close()
+        if self._pool is not None:
+            db, self._db = self._db, None
+            if db is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.get_running_loop().run_in_executor(self._pool, db.close)
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     @property
     def reader(self) -> aiosqlite.Connection:
@@ -380,30 +399,9 @@ class SQLiteStore:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Op]) -> None:
-        db = self._db
-        assert db is not None
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            results: dict[int, Any] = {}
-            ingests = [op for op in batch if op.kind == "ingest"]
-            if ingests:
-                results.update(await self._apply_ingests(db, ingests))
-            grouped: dict[str, list[Sequence[Any]]] = {}
-            for op in batch:
-                if op.kind == "exec":
-                    for sql, params in op.statements:
-                        grouped.setdefault(sql, []).append(params)
-            for sql, rows in grouped.items():
-                await db.executemany(sql, rows)
-            for op in batch:
-                if op.kind == "fn":
-                    assert op.fn is not None
-                    results[id(op)] = await op.fn(db)
-            await db.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await db.rollback()
-            raise
+        """One transaction, one fsync, one hop to the writer thread for the whole batch."""
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self._pool, self._transaction, batch)
         self.stats.commits += 1
         self.stats.ops += len(batch)
         self.stats.last_batch = len(batch)
@@ -418,18 +416,45 @@ class SQLiteStore:
             if not op.future.done():
                 op.future.set_result(result)
 
-    async def _apply_ingests(self, db: aiosqlite.Connection, ops: list[_Op]) -> dict[int, Any]:
+    def _transaction(self, batch: list[_Op]) -> dict[int, Any]:
+        """In the writer thread: apply every operation of the batch, then commit."""
+        db = self._db
+        assert db is not None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            results: dict[int, Any] = {}
+            ingests = [op for op in batch if op.kind == "ingest"]
+            if ingests:
+                results.update(self._apply_ingests(db, ingests))
+            grouped: dict[str, list[Sequence[Any]]] = {}
+            for op in batch:
+                if op.kind == "exec":
+                    for sql, params in op.statements:
+                        grouped.setdefault(sql, []).append(params)
+            for sql, rows in grouped.items():
+                db.executemany(sql, rows)
+            for op in batch:
+                if op.kind == "fn":
+                    assert op.fn is not None
+                    results[id(op)] = op.fn(db)
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _apply_ingests(self, db: sqlite3.Connection, ops: list[_Op]) -> dict[int, Any]:
         keys = [e.idem_key for op in ops for e in op.events if e.idem_key is not None]
         known: dict[str, tuple[str, str]] = {}  # idem_key -> (event id, content hash)
         for chunk in _chunks(keys):
             sql = (
                 f"SELECT idem_key, id, content_hash FROM events WHERE idem_key IN ({_marks(chunk)})"
             )
-            async with db.execute(sql, chunk) as cur:
-                async for row in cur:
-                    known[row[0]] = (row[1], row[2])
+            for row in db.execute(sql, chunk):
+                known[row[0]] = (row[1], row[2])
         repeats = {event_id for event_id, _ in known.values()}
-        originals = await _deliveries_of(db, sorted(repeats)) if repeats else {}
+        originals = _deliveries_of(db, sorted(repeats)) if repeats else {}
         results: dict[int, Any] = {}
         fresh: dict[str, tuple[NewDelivery, ...]] = {}  # events created earlier in this batch
         event_rows: list[tuple[Any, ...]] = []
@@ -486,13 +511,13 @@ class SQLiteStore:
                     delivery_rows.append((d.id, event.id, d.endpoint, event.type, now, now, now))
             results[id(op)] = answers
         if event_rows:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 event_rows,
             )
         if delivery_rows:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
                 " next_attempt_at, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
@@ -500,14 +525,12 @@ class SQLiteStore:
             )
         return results
 
-    async def run(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` inside the writer's next transaction (for rare, admin-sized writes)."""
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in the writer thread inside its next transaction (admin-sized writes)."""
         result: T = await self._submit(self._new_op("fn", fn=fn))
         return result
 
-    async def _run_counted(
-        self, fn: Callable[[aiosqlite.Connection], Awaitable[tuple[T, int]]]
-    ) -> T:
+    async def _run_counted(self, fn: Callable[[sqlite3.Connection], tuple[T, int]]) -> T:
         """Like :meth:`run`, for a write that changes how many deliveries are pending.
 
         ``fn`` returns ``(result, delta)``; the writer adds ``delta`` to :attr:`pending` once the
@@ -515,8 +538,8 @@ class SQLiteStore:
         """
         op = self._new_op("fn")
 
-        async def counted(db: aiosqlite.Connection) -> T:
-            result, op.pending_delta = await fn(db)
+        def counted(db: sqlite3.Connection) -> T:
+            result, op.pending_delta = fn(db)
             return result
 
         op.fn = counted
@@ -643,15 +666,15 @@ class SQLiteStore:
         """
         wanted = list(ids)
 
-        async def apply(db: aiosqlite.Connection) -> None:
+        def apply(db: sqlite3.Connection) -> None:
             now = time.time()
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO endpoints (id, source, created_at, updated_at)"
                 " VALUES (?, 'config', ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]'",
                 [(i, now, now) for i in wanted],
             )
-            await db.execute(
+            db.execute(
                 "DELETE FROM endpoints WHERE source = 'config'"
                 f" AND id NOT IN ({_marks(wanted) if wanted else 'NULL'})",
                 wanted,
@@ -662,8 +685,8 @@ class SQLiteStore:
     async def set_endpoint_enabled(
         self, endpoint_id: str, enabled: bool, reason: str | None = None
     ) -> bool:
-        async def apply(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
+        def apply(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
                 " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
                 " updated_at = ? WHERE id = ?",
@@ -678,9 +701,9 @@ class SQLiteStore:
     ) -> EndpointRow | None:
         """Add an API endpoint; ``None`` when the id is taken."""
 
-        async def apply(db: aiosqlite.Connection) -> bool:
+        def apply(db: sqlite3.Connection) -> bool:
             now = time.time()
-            cur = await db.execute(
+            cur = db.execute(
                 "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at)"
                 " VALUES (?, 'api', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 (endpoint_id, _dumps(spec), _dumps(secrets), now, now),
@@ -698,8 +721,8 @@ class SQLiteStore:
     ) -> bool:
         """Replace an API endpoint's settings and/or sealed keys; False if there is no such row."""
 
-        async def apply(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
+        def apply(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE endpoints SET spec = COALESCE(?, spec), secrets = COALESCE(?, secrets),"
                 " updated_at = ? WHERE id = ? AND source = 'api'",
                 (
@@ -719,21 +742,23 @@ class SQLiteStore:
         ``None`` when there is no such endpoint.
         """
 
-        async def apply(db: aiosqlite.Connection) -> tuple[int | None, int]:
-            async with db.execute(
-                "SELECT count(*), coalesce(sum(status = 'pending'), 0) FROM deliveries"
-                " WHERE endpoint_id = ?",
-                (endpoint_id,),
+        def apply(db: sqlite3.Connection) -> tuple[int | None, int]:
+            with closing(
+                db.execute(
+                    "SELECT count(*), coalesce(sum(status = 'pending'), 0) FROM deliveries"
+                    " WHERE endpoint_id = ?",
+                    (endpoint_id,),
+                )
             ) as cur:
-                row = await cur.fetchone()
+                row = cur.fetchone()
             total, pending = (int(row[0]), int(row[1])) if row else (0, 0)
-            await db.execute(
+            db.execute(
                 "DELETE FROM attempts WHERE delivery_id IN"
                 " (SELECT id FROM deliveries WHERE endpoint_id = ?)",
                 (endpoint_id,),
             )
-            await db.execute("DELETE FROM deliveries WHERE endpoint_id = ?", (endpoint_id,))
-            cur = await db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+            db.execute("DELETE FROM deliveries WHERE endpoint_id = ?", (endpoint_id,))
+            cur = db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
             return (total if cur.rowcount > 0 else None), -pending
 
         return await self._run_counted(apply)
@@ -807,14 +832,14 @@ class SQLiteStore:
         when there is no such delivery.
         """
 
-        async def apply(db: aiosqlite.Connection) -> tuple[str | None, int]:
-            async with db.execute(
-                "SELECT status FROM deliveries WHERE id = ?", (delivery_id,)
+        def apply(db: sqlite3.Connection) -> tuple[str | None, int]:
+            with closing(
+                db.execute("SELECT status FROM deliveries WHERE id = ?", (delivery_id,))
             ) as cur:
-                row = await cur.fetchone()
+                row = cur.fetchone()
             if row is None or row[0] != "failed":
                 return (row[0] if row else None), 0
-            await db.execute(
+            db.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
                 " WHERE id = ?",
                 (now, now, delivery_id),
@@ -831,8 +856,8 @@ class SQLiteStore:
         if not wanted:
             return 0
 
-        async def apply(db: aiosqlite.Connection) -> tuple[int, int]:
-            cur = await db.execute(
+        def apply(db: sqlite3.Connection) -> tuple[int, int]:
+            cur = db.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
                 f" WHERE endpoint_id = ? AND created_at >= ? AND status IN ({_marks(wanted)})",
                 (now, now, endpoint_id, since, *wanted),
@@ -863,10 +888,10 @@ class SQLiteStore:
         returns how many were created.
         """
 
-        async def apply(db: aiosqlite.Connection) -> tuple[int, int]:
+        def apply(db: sqlite3.Connection) -> tuple[int, int]:
             created = 0
             for delivery_id, event_id in items:
-                cur = await db.execute(
+                cur = db.execute(
                     "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
                     " next_attempt_at, origin, created_at, updated_at)"
                     " SELECT ?, e.id, ?, e.type, 'pending', ?, ?, ?, ? FROM events e"
@@ -897,14 +922,14 @@ class SQLiteStore:
             return Purged(rows=0, attempts=0, resume_after=None)
         ids = [i for _, i in rows]
 
-        async def apply(db: aiosqlite.Connection) -> tuple[int, int]:
-            cur = await db.execute(
+        def apply(db: sqlite3.Connection) -> tuple[int, int]:
+            cur = db.execute(
                 "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries"
                 f" WHERE id IN ({_marks(ids)}) AND status != 'pending' AND updated_at < ?)",
                 (*ids, before),
             )
             attempts = cur.rowcount
-            cur = await db.execute(
+            cur = db.execute(
                 f"DELETE FROM deliveries WHERE id IN ({_marks(ids)})"
                 " AND status != 'pending' AND updated_at < ?",
                 (*ids, before),
@@ -928,8 +953,8 @@ class SQLiteStore:
             return Purged(rows=0, attempts=0, resume_after=None)
         ids = [i for _, i in rows]
 
-        async def apply(db: aiosqlite.Connection) -> int:
-            cur = await db.execute(
+        def apply(db: sqlite3.Connection) -> int:
+            cur = db.execute(
                 f"DELETE FROM events WHERE id IN ({_marks(ids)}) AND created_at < ?"
                 " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
                 (*ids, before),
@@ -983,7 +1008,7 @@ class SQLiteStore:
 # --------------------------------------------------------------------------- helpers
 
 
-async def _noop(db: aiosqlite.Connection) -> None:
+def _noop(db: sqlite3.Connection) -> None:
     return None
 
 
@@ -1005,8 +1030,8 @@ def _marks(items: Sequence[Any]) -> str:
     return ", ".join("?" * len(items))
 
 
-async def _deliveries_of(
-    db: aiosqlite.Connection, event_ids: list[str]
+def _deliveries_of(
+    db: sqlite3.Connection, event_ids: list[str]
 ) -> dict[str, tuple[NewDelivery, ...]]:
     out: dict[str, list[NewDelivery]] = {i: [] for i in event_ids}
     for chunk in _chunks(event_ids):
@@ -1014,9 +1039,8 @@ async def _deliveries_of(
             "SELECT event_id, id, endpoint_id FROM deliveries"
             f" WHERE event_id IN ({_marks(chunk)}) AND origin = 'ingest' ORDER BY seq"
         )
-        async with db.execute(sql, chunk) as cur:
-            async for row in cur:
-                out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
+        for row in db.execute(sql, chunk):
+            out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
     return {k: tuple(v) for k, v in out.items()}
 
 
