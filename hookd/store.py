@@ -244,10 +244,9 @@ class Purged:
 
 @dataclass(kw_only=True, slots=True)
 class _Op:
-    kind: Literal["ingest", "exec", "fn"]
+    kind: Literal["ingest", "fn"]
     future: asyncio.Future[Any]
     events: Sequence[NewEvent] = ()
-    statements: Sequence[tuple[str, Sequence[Any]]] = ()
     fn: Callable[[sqlite3.Connection], Any] | None = None
     pending_delta: int = 0
 
@@ -375,7 +374,7 @@ class SQLiteStore:
         self._queue.put_nowait(op)
         return op.future
 
-    def _new_op(self, kind: Literal["ingest", "exec", "fn"], **kw: Any) -> _Op:
+    def _new_op(self, kind: Literal["ingest", "fn"], **kw: Any) -> _Op:
         return _Op(kind=kind, future=asyncio.get_running_loop().create_future(), **kw)
 
     async def _write_loop(self) -> None:
@@ -426,13 +425,6 @@ class SQLiteStore:
             ingests = [op for op in batch if op.kind == "ingest"]
             if ingests:
                 results.update(self._apply_ingests(db, ingests))
-            grouped: dict[str, list[Sequence[Any]]] = {}
-            for op in batch:
-                if op.kind == "exec":
-                    for sql, params in op.statements:
-                        grouped.setdefault(sql, []).append(params)
-            for sql, rows in grouped.items():
-                db.executemany(sql, rows)
             for op in batch:
                 if op.kind == "fn":
                     assert op.fn is not None
@@ -601,13 +593,25 @@ class SQLiteStore:
         return _job(row) if row else None
 
     async def record(self, results: Sequence[AttemptResult]) -> None:
-        """Write attempts, delivery states and endpoint counters in one transaction."""
-        statements: list[tuple[str, Sequence[Any]]] = []
+        """Write attempts, delivery states and endpoint counters in one transaction.
+
+        A delivery that is no longer pending here (its endpoint was deleted, or it was finished
+        meanwhile) gets no attempt row: no orphans, and the pending count stays exact.
+        """
         now = time.time()
-        delta = 0
-        for r in results:
-            statements.append(
-                (
+
+        def apply(db: sqlite3.Connection) -> tuple[None, int]:
+            delta = 0
+            for r in results:
+                cur = db.execute(
+                    "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
+                    " last_status_code = ?, last_error = ?, updated_at = ?"
+                    " WHERE id = ? AND status = 'pending'",
+                    (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id),
+                )
+                if cur.rowcount != 1:
+                    continue
+                db.execute(
                     "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
                     " latency_ms, error, response_body, request_headers)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -622,28 +626,19 @@ class SQLiteStore:
                         r.request_headers,
                     ),
                 )
-            )
-            statements.append(
-                (
-                    "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
-                    " last_status_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                    (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id),
-                )
-            )
-            if r.endpoint_failures is not None:
-                statements.append(
-                    (
+                if r.endpoint_failures is not None:
+                    db.execute(
                         "UPDATE endpoints SET consecutive_failures = ?,"
                         " enabled = CASE WHEN ? IS NULL THEN enabled ELSE 0 END,"
                         " disabled_reason = COALESCE(?, disabled_reason), updated_at = ?"
                         " WHERE id = ?",
                         (r.endpoint_failures, r.disable_reason, r.disable_reason, now, r.endpoint),
                     )
-                )
-            if r.status != "pending":
-                delta -= 1
-        op = self._new_op("exec", statements=statements, pending_delta=delta)
-        await self._submit(op)
+                if r.status != "pending":
+                    delta -= 1
+            return None, delta
+
+        await self._run_counted(apply)
 
     # -- endpoints
 
