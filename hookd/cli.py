@@ -331,8 +331,9 @@ def _api_error(status: int, data: Any, where: str) -> ApiError:
     if isinstance(error, dict):
         code = str(error.get("code") or "error")
         message = str(error.get("message") or "no message")
-        if error.get("field"):
-            message = f"{error['field']}: {message}"
+        field = error.get("field")
+        if field and not message.startswith(f"{field}:"):
+            message = f"{field}: {message}"
     else:
         code = None
         snippet = " ".join(str(data or "").split())[:160]
