@@ -426,6 +426,8 @@ class Report:
 
     def save(self) -> Path:
         folder = RESULTS / "quick" if self.quick else RESULTS
+        if HOOKD_SRC != ROOT:  # a scratch tree's figures never replace this checkout's
+            folder = RESULTS / "other-src"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.name}.json"
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -463,7 +465,33 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         "cpu_pressure_at_start": cpu_pressure(),
+        "hookd": hookd_version(),
     }
+
+
+def hookd_version() -> str:
+    """Which hookd was measured: the source directory, its git commit, and whether it is dirty."""
+    where = "" if HOOKD_SRC == ROOT else f"{HOOKD_SRC} "
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HOOKD_SRC,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain", "--", "hookd"],
+            cwd=HOOKD_SRC,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"{where}(not a git checkout)".strip()
+    return f"{where}{sha}" + (" + uncommitted changes in hookd/" if dirty else "")
 
 
 def cpu_pressure() -> float | None:
@@ -531,7 +559,7 @@ def finish(report: Report, *, write_doc: bool) -> None:
     report.print()
     path = report.save()
     print(f"saved {path.relative_to(ROOT)}", flush=True)
-    if write_doc and not report.quick:
+    if write_doc and not report.quick and HOOKD_SRC == ROOT:
         from bench import doc
 
         doc.update(report.to_json())

@@ -30,7 +30,8 @@ def render(result: dict[str, Any]) -> str:
     end = result.get("at_end", {})
     lines = [
         f"Command: `{result['command']}` — run {result['started']}, took {result['duration_s']} s "
-        f"on {m['nproc']} × {m['cpu'] or 'CPU'}, Python {m['python']}. Noise: load average "
+        f"on {m['nproc']} × {m['cpu'] or 'CPU'}, Python {m['python']}, hookd "
+        f"{m.get('hookd', '?')}. Noise: load average "
         f"{_load(m.get('loadavg_at_start'))} at start, {_load(end.get('loadavg'))} at end; CPU "
         f"pressure (some, avg60) {_pct(m.get('cpu_pressure_at_start'))} at start, "
         f"{_pct(end.get('cpu_pressure'))} at end.",

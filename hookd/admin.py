@@ -31,6 +31,7 @@ from hookd import config as cfg
 from hookd import endpoints as eps
 from hookd.errors import HookdError
 from hookd.ids import new_id
+from hookd.redact import redact_headers, redact_url
 from hookd.registry import Event, SigningKey
 from hookd.server import ApiError, json_response, read_json, state_of
 from hookd.signing import (
@@ -368,6 +369,9 @@ async def patch_endpoint(request: web.Request) -> web.Response:
         row = await state.store.endpoint(ep.id)
         if row is None or row.source != "api":
             raise ApiError(404, "not_found", f"no endpoint with id {ep.id!r}")
+        current = str(row.spec.get("url", ""))
+        if body.get("url") == redact_url(current) != current:  # our masked form sent back
+            body = {**body, "url": current}
         spec, secret = _merge_settings(state, body, row.spec)
         if secret is None and spec["signing"].get("scheme") != _scheme(row):
             raise _invalid(
@@ -658,7 +662,7 @@ async def get_delivery(request: web.Request) -> web.Response:
         headers = json.loads(attempts[-1].request_headers)
     elif ep is not None:  # not attempted yet: what will be sent, before signing
         base = {"Content-Type": "application/json", "User-Agent": client.USER_AGENT}
-        headers = eps.redact_headers({**base, **ep.config.headers})
+        headers = redact_headers({**base, **ep.config.headers})
     else:
         headers = {}
     answer = {

@@ -174,11 +174,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     from hookd import endpoints, plugins
 
     path = configuration.find_config_path(args.config)
-    config = configuration.load(path)
-    registry = plugins.load_registry(config)
-    _, problems = endpoints.resolve_config(config, registry)
+    # Every problem at once: the YAML's, the plugins', and those of resolving each endpoint
+    # that parsed (a scheme or format no plugin registers, key material its signer refuses).
+    config, problems = configuration.load_partial(path)
+    if config is not None:
+        registry, plugin_problems = plugins.load_plugins(config)
+        problems += plugin_problems + endpoints.resolve_config(config, registry)[1]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(configuration.by_line(problems))
+    assert config is not None
     print(config.summary())
     return 0
 

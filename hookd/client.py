@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookd import __version__
 from hookd.policy import Outcome, parse_retry_after
+from hookd.redact import MASK, url_password
 
 USER_AGENT = f"hookd/{__version__}"
 
@@ -118,9 +119,12 @@ async def post(
 ) -> Response:
     """One POST, bounded by ``timeout`` from connect to the end of the capped body read."""
     started = time.perf_counter()
+    password = url_password(url)
 
     def done(outcome: Outcome, detail: str | None, text: str | None = None) -> Response:
         latency = (time.perf_counter() - started) * 1000
+        if detail is not None and password:  # an error quoting the URL shows it masked
+            detail = detail.replace(password, MASK)
         return Response(outcome=outcome, latency_ms=latency, body=text, detail=detail)
 
     if not allow_private_networks:

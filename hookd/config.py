@@ -20,6 +20,7 @@ import yaml
 
 from hookd import policy as retry
 from hookd.errors import ConfigError, HookdError
+from hookd.redact import redact_url
 from hookd.registry import SignerConfig, SigningKey, builtin_registry
 from hookd.units import parse_duration, parse_rate, parse_size
 
@@ -29,7 +30,6 @@ listen: 127.0.0.1:8080
 storage: {path: ./hookd.db}
 """
 SYNCHRONOUS = ("off", "normal", "full", "extra")
-BUILTIN_FORMATS = ("standard", "raw", "taskview", "taskee")
 BUILTIN_SCHEMES = ("standard-webhooks", "hmac-sha256", "rsa-sha256")
 KEY_SOURCES = ("secret", "secret_file", "private_key_file")
 
@@ -208,10 +208,19 @@ class Config:
     plugins: tuple[PluginConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
+    # The YAML path of each list item that parsed, by (section, position among those that did):
+    # when an item failed (``hookd check`` goes on), the ones after it keep their own lines.
+    item_paths: Mapping[tuple[str, int], str] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def where(self, path: str) -> str:
         """``FILE:LINE: path`` for messages about a key found after loading (plugins, signers)."""
         return f"{self.source}:{_line_for(self.lines, path)}: {path}"
+
+    def where_item(self, section: str, index: int) -> str:
+        """:meth:`where` for ``config.endpoints[index]`` (or ``plugins``): its place in the file."""
+        return self.where(self.item_paths.get((section, index), _join(section, index)))
 
     def summary(self) -> str:
         return (
@@ -237,15 +246,47 @@ def load(path: Path | None, *, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file (or the embedded default). Raises ConfigError."""
     if path is None:
         return parse(EMBEDDED_DEFAULT, source=EMBEDDED_SOURCE, env=env)
+    return parse(_read(path), source=str(path), env=env)
+
+
+def load_partial(
+    path: Path | None, *, env: Mapping[str, str] | None = None
+) -> tuple[Config | None, list[str]]:
+    """Every problem of a config file (``hookd check``) and the Config of what parsed: its
+    endpoints and plugins are those without problems. None when the file is not readable YAML.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([f"{path}: cannot read: {reason}"]) from exc
-    return parse(text, source=str(path), env=env)
+        if path is None:
+            return _parse(EMBEDDED_DEFAULT, source=EMBEDDED_SOURCE, env=env)
+        return _parse(_read(path), source=str(path), env=env)
+    except ConfigError as exc:
+        return None, exc.problems
 
 
 def parse(text: str, *, source: str, env: Mapping[str, str] | None = None) -> Config:
+    config, problems = _parse(text, source=source, env=env)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def by_line(problems: list[str]) -> list[str]:
+    """``FILE:LINE: ...`` problems in the order of their lines (stable for one line)."""
+    return sorted(problems, key=_line_of_problem)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"{path}: cannot read: {reason}"]) from exc
+
+
+def _parse(
+    text: str, *, source: str, env: Mapping[str, str] | None = None
+) -> tuple[Config, list[str]]:
+    """The Config of what parsed and every problem, by line. Raises ConfigError if not YAML."""
     base = Path(source).absolute().parent if source != EMBEDDED_SOURCE else Path.cwd()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -254,10 +295,7 @@ def parse(text: str, *, source: str, env: Mapping[str, str] | None = None) -> Co
     reader = _Reader(source=source, env=os.environ if env is None else env, base=base)
     raw = reader.to_python(node, "") if node is not None else {}
     config = reader.build(raw)
-    if reader.problems:
-        raise ConfigError(sorted(reader.problems, key=_line_of_problem))
-    assert config is not None
-    return config
+    return config, by_line(reader.problems)
 
 
 # --------------------------------------------------------------------------- internals
@@ -350,6 +388,7 @@ class _Reader:
         self.env = env
         self.base = base
         self.lines: dict[str, int] = {}
+        self.item_paths: dict[tuple[str, int], str] = {}
         self.problems: list[str] = []
         self._failed: set[str] = set()
         # A scalar that is exactly ``${VAR}`` stays a string (a secret of digits is a string),
@@ -452,9 +491,10 @@ class _Reader:
 
     # -- the schema
 
-    def build(self, raw: Any) -> Config | None:
+    def build(self, raw: Any) -> Config:
         top = self.mapping(raw, "", SCHEMA[""])
         kw: dict[str, Any] = {"source": self.source, "lines": self.lines}
+        kw["item_paths"] = self.item_paths
         listen = self.listen(top.get("listen"))
         if listen:
             kw["listen"] = listen
@@ -634,6 +674,7 @@ class _Reader:
                 seen.add(endpoint_id)
             endpoint = self.endpoint(spec, path, policies)
             if endpoint is not None:
+                self.item_paths["endpoints", len(out)] = path
                 out.append(endpoint)
         return tuple(out)
 
@@ -749,7 +790,7 @@ class _Reader:
         if not isinstance(value, list):
             self.error("plugins", f"expected a list, got {_kind(value)}")
             return ()
-        out = []
+        out: list[PluginConfig] = []
         for i, spec in enumerate(value):
             path = _join("plugins", i)
             data = self.mapping(spec, path, SCHEMA["plugins[]"])
@@ -759,6 +800,7 @@ class _Reader:
             if ("path" in kw) == ("module" in kw):
                 self.error(path, "give exactly one of path or module")
                 continue
+            self.item_paths["plugins", len(out)] = path
             out.append(PluginConfig(**kw))
         return tuple(out)
 
@@ -887,8 +929,9 @@ def _url(value: Any) -> str:
         raise ValueError(f"expected an http(s) URL, got {_kind(value)}")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
-        raise ValueError(f"expected an http:// or https:// URL with a host, got {shown!r}")
+        raise ValueError(
+            f"expected an http:// or https:// URL with a host, got {redact_url(value)!r}"
+        )
     return value
 
 

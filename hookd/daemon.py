@@ -190,7 +190,9 @@ def _database(
 
 
 async def _load_endpoints(state: State, configured: dict[str, eps.Endpoint]) -> None:
-    await state.store.reconcile_config_endpoints(configured)
+    failed = await state.store.reconcile_config_endpoints(configured)
+    for endpoint_id, count in failed.items():
+        log.info("endpoint.removed", endpoint=endpoint_id, pending_failed=count)
     rows = await state.store.endpoints()
     table, problems = eps.load_table(state.config, configured, rows, state.registry, state.box)
     for problem in problems:

@@ -33,9 +33,10 @@ import structlog
 
 from hookd import client
 from hookd.config import DeliveryConfig
-from hookd.endpoints import Endpoint, EndpointTable, redact_headers
+from hookd.endpoints import Endpoint, EndpointTable
 from hookd.metrics import Metrics
 from hookd.policy import Outcome, is_retryable, next_delay
+from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Event, Message, Observer
 from hookd.scheduler import Scheduler
 from hookd.store import AttemptResult, Job, SQLiteStore
@@ -135,6 +136,7 @@ class Dispatcher:
     def fire(self, ids: list[str]) -> None:
         self._fired.extend(ids)
         self._fired_event.set()
+        self.scheduler.on_fired()  # the wheel shrank: a loader held at high water may go on
 
     async def run(self) -> None:
         """Load fired deliveries in batches and queue the due ones in their lanes."""

@@ -17,6 +17,7 @@ from typing import Any
 from hookd import policy as retry
 from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.errors import HookdError
+from hookd.redact import redact_headers, redact_url
 from hookd.registry import (
     BodyFormat,
     EndpointView,
@@ -59,11 +60,11 @@ class Endpoint:
         return self.filter is None or bool(self.filter(event, self.view))
 
     def to_json(self) -> dict[str, Any]:
-        """The public shape of SPEC §7 (never a secret)."""
+        """The public shape of SPEC §7 (never a secret, nor a password in the URL)."""
         c = self.config
         return {
             "id": c.id,
-            "url": c.url,
+            "url": redact_url(c.url),
             "events": list(c.events),
             "enabled": self.enabled,
             "disabled_reason": self.disabled_reason,
@@ -72,7 +73,7 @@ class Endpoint:
             "policy": c.policy,
             "body": c.body,
             "signing": {"scheme": c.signing.scheme},
-            "headers": {k: _redact_header(k, v) for k, v in c.headers.items()},
+            "headers": redact_headers(c.headers),
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
@@ -82,21 +83,6 @@ class Endpoint:
 def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
     """One regex for a list of globs (``task.*``, ``*``, ``invoice.?aid``)."""
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
-
-
-_SENSITIVE = re.compile(r"auth|token|secret|key|cookie|signature|password", re.IGNORECASE)
-
-
-def _redact_header(name: str, value: str) -> str:
-    return "[redacted]" if _SENSITIVE.search(name) else value
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers as shown to operators: values of credential-like headers hidden."""
-    return {
-        k: v if k.lower().startswith("webhook-") else _redact_header(k, v)
-        for k, v in headers.items()
-    }
 
 
 def build(
@@ -162,7 +148,7 @@ def resolve_config(config: Config, registry: Registry) -> tuple[dict[str, Endpoi
                 registry=registry,
             )
         except HookdError as exc:
-            problems.append(f"{config.where(f'endpoints[{i}]')}: {exc}")
+            problems.append(f"{config.where_item('endpoints', i)}: {exc}")
     return out, problems
 
 

@@ -18,5 +18,6 @@ def new_id(prefix: str) -> str:
     """``prefix_`` + 30 hex digits: 48 bits of milliseconds, then 72 random bits."""
     return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_random.getrandbits(72):018x}"
 
+
 # a forked child must not repeat its parent's ids
 os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))

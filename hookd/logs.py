@@ -15,15 +15,19 @@ from typing import Any, TextIO
 
 import structlog
 
+from hookd.redact import REDACTED, redact_url
+
 _SECRET_KEY = re.compile(r"secret|token|password|private_key|authorization", re.IGNORECASE)
 _HANDLER_MARK = "_hookd_handler"
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """A last guard: values under secret-looking keys never reach a log line."""
+    """A last guard: values under secret-looking keys, and URL passwords, never reach a line."""
     for key in list(event):
         if _SECRET_KEY.search(key) and event[key] is not None:
-            event[key] = "[redacted]"
+            event[key] = REDACTED
+        elif key == "url" and isinstance(event[key], str):
+            event[key] = redact_url(event[key])
     return event
 
 

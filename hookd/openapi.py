@@ -64,7 +64,10 @@ _SETTINGS: dict[str, Schema] = {
         "type": "string",
         "pattern": r"^https?://\S+$",
         "maxLength": 2048,
-        "description": "http:// or https:// URL deliveries are POSTed to",
+        "description": (
+            "http:// or https:// URL deliveries are POSTed to; answers show a password in it "
+            "as *** (user:***@host), and that form sent back keeps the password"
+        ),
     },
     "events": array(
         {"type": "string", "minLength": 1}, minItems=1, description="glob patterns (task.*)"
@@ -346,9 +349,12 @@ def op(
     body_required: bool = True,
     params: list[dict[str, Any]] | None = None,
     errors: Iterable[str | tuple[str, str]] = (),
+    description: str | None = None,
 ) -> dict[str, Any]:
     """One operation; the errors every route of its kind can give are added here."""
     out: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": dict(responses)}
+    if description is not None:
+        out["description"] = description
     codes: list[str | tuple[str, str]] = list(errors)
     if access == "open":
         out["security"] = []
@@ -521,6 +527,13 @@ def _history_paths() -> dict[str, Any]:
                 body=closed(),
                 body_required=False,
                 errors=[("404", "No delivery with this id"), ("409", "The delivery is not failed")],
+                description=(
+                    "The delivery becomes pending, due now, and its attempt count goes on from "
+                    "where it stopped. The endpoint's retry policy still decides what follows: a "
+                    "delivery that used up the policy's attempts gets exactly one more attempt "
+                    "(like a manual resend in Svix); one that failed on an answer the policy "
+                    "does not retry has the policy's remaining attempts."
+                ),
             ),
         },
         "/v1/events/{id}": {

@@ -19,6 +19,14 @@ from hookd.registry import Registry, builtin_registry
 
 def load_registry(config: Config) -> Registry:
     """The built-ins plus every configured plugin. Raises ConfigError listing every failure."""
+    registry, problems = load_plugins(config)
+    if problems:
+        raise ConfigError(problems)
+    return registry
+
+
+def load_plugins(config: Config) -> tuple[Registry, list[str]]:
+    """The built-ins plus every configured plugin that loads, and a problem for each that fails."""
     registry = builtin_registry()
     problems = []
     for i, plugin in enumerate(config.plugins):
@@ -35,11 +43,8 @@ def load_registry(config: Config) -> Registry:
                     result.close()  # never run: no "coroutine was never awaited" warning
                 raise TypeError("setup(registry, options) must return None, not an awaitable")
         except Exception as exc:
-            problems.append(f"{config.where(f'plugins[{i}]')}: cannot load {plugin.name}: {exc}")
-            continue
-    if problems:
-        raise ConfigError(problems)
-    return registry
+            problems.append(f"{config.where_item('plugins', i)}: cannot load {plugin.name}: {exc}")
+    return registry, problems
 
 
 def _import(plugin: PluginConfig) -> ModuleType:

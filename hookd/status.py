@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hookd import __version__
 from hookd.metrics import CONTENT_TYPE
+from hookd.redact import redact_url
 from hookd.server import json_response, state_of
 from hookd.state import State
 
@@ -30,7 +31,7 @@ async def snapshot(state: State) -> dict[str, Any]:
         "endpoints": [
             {
                 "id": ep.id,
-                "url": ep.config.url,
+                "url": redact_url(ep.config.url),
                 "enabled": ep.enabled,
                 "disabled_reason": ep.disabled_reason,
                 "consecutive_failures": ep.consecutive_failures,

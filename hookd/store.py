@@ -31,6 +31,7 @@ log = structlog.get_logger("hookd.store")
 
 T = TypeVar("T")
 MAX_BATCH_OPS = 2000  # operations folded into one transaction at most
+ENDPOINT_REMOVED = "endpoint removed from the configuration"  # last_error of what it left pending
 _CHUNK = 500  # bound parameters per IN (...) list
 
 MIGRATIONS: tuple[str, ...] = (
@@ -58,7 +59,7 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     CREATE TABLE deliveries (
-        seq INTEGER PRIMARY KEY,
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         event_id TEXT NOT NULL,
         endpoint_id TEXT NOT NULL,
@@ -445,6 +446,13 @@ class SQLiteStore:
             )
             for row in db.execute(sql, chunk):
                 known[row[0]] = (row[1], row[2])
+        # An explicit id (its own key) that an event with another key, or none, already holds:
+        # the key lookup misses it, and inserting it would break the primary key.
+        explicit = [e.id for op in ops for e in op.events if e.idem_key == e.id]
+        taken: set[str] = set()
+        for chunk in _chunks(explicit):
+            sql = f"SELECT id FROM events WHERE id IN ({_marks(chunk)}) AND idem_key IS NOT id"
+            taken.update(row[0] for row in db.execute(sql, chunk))
         repeats = {event_id for event_id, _ in known.values()}
         originals = _deliveries_of(db, sorted(repeats)) if repeats else {}
         results: dict[int, Any] = {}
@@ -461,6 +469,9 @@ class SQLiteStore:
             for index, event in enumerate(op.events):
                 key = event.idem_key
                 seen = known.get(key) or staged.get(key) if key else None
+                if seen is None and (event.id in taken or event.id in fresh):
+                    error = Conflict(index, event.id)
+                    break
                 if seen is None:
                     answers.append(Accepted(id=event.id, deliveries=event.deliveries, created=True))
                     new_events.append(event)
@@ -545,36 +556,30 @@ class SQLiteStore:
         answers: list[Accepted] = await self._submit(self._new_op("ingest", events=events))
         return answers
 
-    async def find_event_answer(self, idem_key: str) -> tuple[str, str] | None:
-        async with self.reader.execute(
-            "SELECT id, content_hash FROM events WHERE idem_key = ?", (idem_key,)
-        ) as cur:
-            row = await cur.fetchone()
-        return (row[0], row[1]) if row else None
-
     # -- the delivery path
 
-    async def due(self, *, start: float, end: float, limit: int) -> list[tuple[str, float]]:
-        """Pending deliveries of enabled endpoints due in [start, end), soonest first."""
+    async def due(
+        self, *, after: tuple[float, int], end: float, limit: int
+    ) -> list[tuple[str, float, int]]:
+        """Pending deliveries of enabled endpoints due before ``end``, as ``(id, due, seq)``.
+
+        A page in ``(due, seq)`` order starting past the cursor ``after``; pass the last row's
+        ``(due, seq)`` to continue, however many deliveries share one due time.
+        """
         sql = (
-            "SELECT d.id, d.next_attempt_at FROM deliveries d"
+            "SELECT d.id, d.next_attempt_at, d.seq FROM deliveries d INDEXED BY deliveries_due"
             " JOIN endpoints e ON e.id = d.endpoint_id AND e.enabled = 1"
-            " WHERE d.status = 'pending' AND d.next_attempt_at >= ? AND d.next_attempt_at < ?"
-            " ORDER BY d.next_attempt_at LIMIT ?"
+            " WHERE d.status = 'pending' AND (d.next_attempt_at, d.seq) > (?, ?)"
+            " AND d.next_attempt_at < ? ORDER BY d.next_attempt_at, d.seq LIMIT ?"
         )
-        async with self.reader.execute(sql, (start, end, limit)) as cur:
-            return [(row[0], row[1]) for row in await cur.fetchall()]
+        async with self.reader.execute(sql, (*after, end, limit)) as cur:
+            return [(row[0], row[1], row[2]) for row in await cur.fetchall()]
 
     async def jobs(self, ids: Sequence[str]) -> list[Job]:
         """Load deliveries with their events, in the order of ``seq`` (ingest order)."""
         out: list[Job] = []
         for chunk in _chunks(list(ids)):
-            sql = (
-                "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-                " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
-                " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                f" WHERE d.id IN ({_marks(chunk)})"
-            )
+            sql = f"{_JOBS} WHERE d.id IN ({_marks(chunk)})"
             async with self.reader.execute(sql, chunk) as cur:
                 out.extend(_job(row) for row in await cur.fetchall())
         out.sort(key=lambda j: j.seq)
@@ -582,12 +587,7 @@ class SQLiteStore:
 
     async def fifo_head(self, endpoint: str) -> Job | None:
         """The oldest pending delivery of an endpoint (``ordering: fifo`` runs only this one)."""
-        sql = (
-            "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-            " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
-            " FROM deliveries d JOIN events e ON e.id = d.event_id"
-            " WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
-        )
+        sql = f"{_JOBS} WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
         async with self.reader.execute(sql, (endpoint,)) as cur:
             row = await cur.fetchone()
         return _job(row) if row else None
@@ -653,15 +653,16 @@ class SQLiteStore:
             row = await cur.fetchone()
         return _endpoint(row) if row else None
 
-    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> None:
+    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> dict[str, int]:
         """Make the table's ``config`` rows match the YAML: add new ids, drop removed ones.
 
         State (enabled, failures) of ids that stay is kept. A YAML id that an API endpoint
-        already uses takes that row over as ``config``.
+        already uses takes that row over as ``config``. A removed endpoint's pending deliveries
+        become ``failed`` (their history stays); returns how many, by removed endpoint id.
         """
         wanted = list(ids)
 
-        def apply(db: sqlite3.Connection) -> None:
+        def apply(db: sqlite3.Connection) -> tuple[dict[str, int], int]:
             now = time.time()
             db.executemany(
                 "INSERT INTO endpoints (id, source, created_at, updated_at)"
@@ -669,13 +670,23 @@ class SQLiteStore:
                 " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]'",
                 [(i, now, now) for i in wanted],
             )
-            db.execute(
-                "DELETE FROM endpoints WHERE source = 'config'"
-                f" AND id NOT IN ({_marks(wanted) if wanted else 'NULL'})",
-                wanted,
-            )
+            sql = "SELECT id FROM endpoints WHERE source = 'config'"
+            if wanted:  # (``NOT IN (NULL)`` would match nothing: an empty YAML removes them all)
+                sql += f" AND id NOT IN ({_marks(wanted)})"
+            with closing(db.execute(sql, wanted)) as cur:
+                removed = [str(row[0]) for row in cur.fetchall()]
+            failed: dict[str, int] = {}
+            for endpoint_id in removed:
+                db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+                cur = db.execute(
+                    "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,"
+                    " last_error = ?, updated_at = ? WHERE endpoint_id = ? AND status = 'pending'",
+                    (ENDPOINT_REMOVED, now, endpoint_id),
+                )
+                failed[endpoint_id] = cur.rowcount
+            return failed, -sum(failed.values())
 
-        await self.run(apply)
+        return await self._run_counted(apply)
 
     async def set_endpoint_enabled(
         self, endpoint_id: str, enabled: bool, reason: str | None = None
@@ -1037,6 +1048,13 @@ def _deliveries_of(
         for row in db.execute(sql, chunk):
             out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
     return {k: tuple(v) for k, v in out.items()}
+
+
+_JOBS = (  # a Job's columns: a delivery with its event
+    "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
+    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
+    " FROM deliveries d JOIN events e ON e.id = d.event_id"
+)
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -12,7 +12,9 @@ marks non-empty buckets, so finding the next bucket to expire or cascade is a fe
 reaches a higher-level bucket, its keys cascade down. ``pop_due`` compares exact ``when`` values, so
 nothing fires early; keys whose tick is already behind ``_cur`` wait in the current bucket.
 ``run`` is the one task: pop, fire, then sleep on an ``asyncio.Event`` until ``next_wakeup()``
-(no timeout when empty); ``schedule`` sets the event when it moves the wakeup earlier.
+(no timeout when empty); ``schedule`` sets the event when it moves the wakeup earlier. A sleep
+lasts ``max_sleep`` at most while keys are held, so a wall clock that jumps forward delays them
+by that much, not by the jump.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class TimerWheel(Generic[K]):
         tick: float = 0.01,
         slots: int = 256,
         levels: int = 4,
+        max_sleep: float = 1.0,
     ) -> None:
         if not (math.isfinite(tick) and tick > 0):
             raise ValueError(f"tick must be a positive number of seconds, got {tick!r}")
@@ -58,10 +61,13 @@ class TimerWheel(Generic[K]):
             raise ValueError(f"slots must be at least 2, got {slots!r}")
         if levels < 1:
             raise ValueError(f"levels must be at least 1, got {levels!r}")
+        if not (math.isfinite(max_sleep) and max_sleep > 0):
+            raise ValueError(f"max_sleep must be a positive number of seconds, got {max_sleep!r}")
         self._clock = clock
         self._tick = tick
         self._slots = slots
         self._levels = levels
+        self._max_sleep = max_sleep  # a wall clock jumping forward delays keys by this at most
         self._mask = (1 << slots) - 1
         self._widths: list[int] = [slots**level for level in range(levels)]
         self._buckets: list[list[_Bucket[K]]] = [
@@ -158,7 +164,7 @@ class TimerWheel(Generic[K]):
                 if self._sleep_until is None:
                     await self._wake.wait()
                     continue
-                delay = self._sleep_until - self._clock()
+                delay = min(self._sleep_until - self._clock(), self._max_sleep)
                 if delay > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), delay)

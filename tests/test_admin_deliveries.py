@@ -17,7 +17,9 @@ listen: 127.0.0.1:{{port}}
 storage: {{{{path: {{db}}}}}}
 delivery: {{{{allow_private_networks: true}}}}
 auth: {{{{admin_tokens: [{ADMIN}]}}}}
-policies: {{{{fast: {{{{delays: [], timeout: 2s}}}}}}}}
+policies:
+  fast: {{{{delays: [], timeout: 2s}}}}
+  twice: {{{{delays: [100ms], jitter: none, timeout: 2s}}}}
 """
 
 
@@ -236,6 +238,60 @@ async def test_manual_retry_of_a_failed_delivery_succeeds_and_keeps_history(
     status, answer = await daemon.request("POST", f"/v1/deliveries/{delivery_id}/retry")
     assert status == 409
     assert "only failed deliveries" in answer["error"]["message"]
+
+
+async def test_manual_retry_of_an_exhausted_delivery_gets_exactly_one_attempt(
+    daemon: Daemon, sink: Receiver
+) -> None:
+    """Like a manual resend in Svix: the attempt count goes on, so a delivery that used up its
+    policy (2 attempts) fails again after one more attempt instead of starting a new schedule."""
+    await endpoint(daemon, "ep", sink.url, policy="twice")
+    sink.responses = [500, 500, 500]  # then 200, which only a fresh schedule would reach
+    _, accepted = await daemon.post_event("x.y", {})
+    delivery_id = accepted["deliveries"][0]["id"]
+    [failed] = await settled(daemon, delivery_id)
+    assert [a["status_code"] for a in failed["attempts"]] == [500, 500]
+    status, _ = await daemon.request("POST", f"/v1/deliveries/{delivery_id}/retry")
+    assert status == 202
+    await wait_for(lambda: len(sink.requests) == 3)
+    [again] = await settled(daemon, delivery_id)
+    assert (again["status"], again["attempt_count"]) == ("failed", 3)
+    assert [a["status_code"] for a in again["attempts"]] == [500, 500, 500]
+
+
+async def test_request_headers_show_signatures_and_hide_credentials(
+    daemon: Daemon, sink: Receiver
+) -> None:
+    """Stored ``request_headers``: signature headers of every built-in scheme are visible
+    (they are not secrets); credential-like custom headers are redacted."""
+    custom = {
+        "Authorization": "Bearer t1",
+        "Cookie": "c=1",
+        "X-Api-Key": "k1",
+        "X-Auth-Token": "t2",
+        "X-Client-Secret": "s1",
+        "X-Password": "p1",
+        "X-Team": "core",
+    }
+    await endpoint(daemon, "sw", sink.url, events=["sw.*"], headers=custom)
+    await endpoint(
+        daemon, "hm", sink.url, events=["hm.*"], signing={"scheme": "hmac-sha256", "secret": "abc"}
+    )
+    await endpoint(daemon, "rs", sink.url, events=["rs.*"], signing={"scheme": "rsa-sha256"})
+    shown: dict[str, dict[str, str]] = {}
+    for kind in ("sw", "hm", "rs"):
+        _, accepted = await daemon.post_event(f"{kind}.x", {})
+        [done] = await settled(daemon, accepted["deliveries"][0]["id"])
+        shown[kind] = done["request_headers"]
+    by_header = {"sw": "webhook-signature", "hm": "X-Webhook-Signature", "rs": "x-wh-signature"}
+    for kind, header in by_header.items():
+        value = shown[kind][header]
+        assert value != "[redacted]"
+        assert any(r.headers.get(header) == value for r in sink.requests)
+    assert shown["sw"]["webhook-signature"].startswith("v1,")
+    assert shown["hm"]["X-Webhook-Signature"].startswith("sha256=")
+    for name in custom:
+        assert shown["sw"][name] == ("core" if name == "X-Team" else "[redacted]")
 
 
 # --------------------------------------------------------------------------- replay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -513,3 +514,38 @@ async def test_ed25519_endpoint_publishes_whpk_and_rotates_to_a_new_ed25519_key(
     assert hit.headers["webhook-signature"].startswith("v1a,")
     assert verify("standard-webhooks", hit.headers, hit.body, public_key=new_public)[0]
     assert not verify("standard-webhooks", hit.headers, hit.body, public_key=public)[0]
+
+
+async def test_a_password_in_an_endpoint_url_is_masked_in_answers_and_logs_not_in_delivery(
+    tmp_path: Path, sink: Receiver, log_buffer: io.StringIO
+) -> None:
+    """``http://user:pass@host/...`` (YAML or API) shows as ``http://user:***@host/...`` in the
+    endpoint answers, ``/v1/status`` (what the UI reads) and the logs; deliveries still go to the
+    real URL, its credentials sent as Basic auth."""
+    password = "s3cr3t-pw"
+    real = sink.url.replace("http://", f"http://hook:{password}@")
+    masked = sink.url.replace("http://", "http://hook:***@")
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    async with running_daemon(tmp_path, CONFIG.replace("URL", real), headers=headers) as d:
+        answers: list[Any] = [await create(d, id="api", url=real, events=["x.*"])]
+        patch = {"policy": "fast", "url": masked}  # the masked URL sent back keeps the real one
+        answers.append(await d.request("PATCH", "/v1/endpoints/api", json=patch))
+        for path in ("/v1/endpoints", "/v1/endpoints/api", "/v1/endpoints/yaml", "/v1/status"):
+            answers.append((await d.request("GET", path))[1])
+        assert answers[0]["url"] == answers[1][1]["url"] == answers[3]["url"] == masked
+        assert {ep["id"]: ep["url"] for ep in answers[2]["items"]} == {
+            "yaml": masked,
+            "api": masked,
+        }
+        assert {ep["id"]: ep["url"] for ep in answers[5]["endpoints"]} == {
+            "yaml": masked,
+            "api": masked,
+        }
+        await d.post_event("x.y", {})
+        await d.post_event("yaml.z", {})
+        await wait_for(lambda: len(sink.requests) == 2)
+        _, page = await d.request("GET", "/v1/deliveries")
+        answers += [await d.delivery(item["id"]) for item in page["items"]]
+    basic = "Basic " + base64.b64encode(f"hook:{password}".encode()).decode()
+    assert [r.headers.get("Authorization") for r in sink.requests] == [basic, basic]
+    assert password not in str(answers) + log_buffer.getvalue()

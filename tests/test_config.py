@@ -374,6 +374,48 @@ def test_check_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_check_reports_yaml_plugin_and_endpoint_problems_at_once_by_line(tmp_path: Path) -> None:
+    """With plugins, scheme and body names are checked when the endpoints that parsed are
+    resolved: those problems come with the YAML's and the plugins' own, in one run, sorted by
+    line; an endpoint after one that failed keeps its own path and line."""
+    (tmp_path / "plug.py").write_text("def setup(registry, options):\n    pass\n")
+    (tmp_path / "h.yaml").write_text(
+        f"""\
+shutdown_timeout: soon
+plugins:
+  - {{path: plug.py}}
+  - {{path: missing.py}}
+endpoints:
+  - id: bad-url
+    url: ftp://nowhere
+    signing: {{secret: {SECRET}}}
+  - id: unknown-body
+    url: https://a.example.com/
+    body: nosuch
+    signing: {{secret: {SECRET}}}
+  - id: unknown-scheme
+    url: https://b.example.com/
+    signing: {{scheme: carrier-pigeon}}
+log: {{level: loud}}
+"""
+    )
+    result = run_hookd("check", "-c", "h.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[:2] for line in lines] == [
+        ["h.yaml:1", "shutdown_timeout"],
+        ["h.yaml:4", "plugins[1]"],
+        ["h.yaml:7", "endpoints[0].url"],
+        ["h.yaml:9", "endpoints[1]"],
+        ["h.yaml:13", "endpoints[2]"],
+        ["h.yaml:16", "log.level"],
+    ], result.stderr
+    assert "cannot load" in lines[1]
+    assert "no body format named 'nosuch'" in lines[3]
+    assert "no signing scheme named 'carrier-pigeon'" in lines[4]
+    assert result.stdout == ""
+
+
 def test_check_summarises_a_good_file_and_exits_0(tmp_path: Path) -> None:
     """A valid file: ``ok: N endpoints, M policies, K plugins`` on stdout, exit 0."""
     (tmp_path / "good.yaml").write_text(

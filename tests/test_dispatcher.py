@@ -183,3 +183,21 @@ def test_pacer_does_not_bank_idle_time_into_a_burst() -> None:
     assert pacer.wait(60.0) == 0.0
     pacer.take(60.0)
     assert pacer.wait(60.0) == pytest.approx(0.1)
+
+
+async def test_a_loader_held_at_high_water_goes_on_as_soon_as_the_wheel_fires(
+    tmp_path: Path,
+) -> None:
+    """With the wheel at ``high_water`` the loader stops; the dispatcher taking the fired keys
+    wakes it (below ``low_water``) at once, not a quarter window (15 s) later."""
+    async with lab() as rec, rig(tmp_path, endpoint("a", rec.url())) as r:
+        r.scheduler.batch = r.scheduler.high_water = r.scheduler.low_water = 1
+        ids: list[str] = []
+        for _ in range(3):  # not offered: only loads, one at a time, bring them to the wheel
+            posted = ingest.Posted(type="x", data={}, id=None, timestamp=None)
+            [accepted] = await r.store.ingest([ingest.prepare(posted, r.table, now=time.time())])
+            ids += [d.id for d in accepted.deliveries]
+        r.wheel.schedule("dlv_placeholder", time.time() + 0.5)  # the wheel is at high water
+        r.scheduler.reset()
+        await wait_for(lambda: r.scheduler._full)  # held, until the placeholder fires
+        await wait_for(lambda: all(r.row(i)["status"] == "succeeded" for i in ids), timeout=5)

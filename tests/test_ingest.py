@@ -243,6 +243,33 @@ async def test_a_repeated_id_with_different_content_is_409(daemon: Daemon, tmp_p
     assert rows(tmp_path / "hookd.db", "SELECT data FROM events") == [("1",)]
 
 
+async def test_an_explicit_id_equal_to_a_generated_one_is_409_and_creates_nothing(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """An ``id`` that an earlier event got generated (posted without id, or keyed only by
+    ``Idempotency-Key``) is taken: 409 conflict naming ``id``, not 503; nothing is created."""
+    db = tmp_path / "hookd.db"
+    _, plain, _ = await post(daemon, "/v1/events", json={"type": "task.a", "data": 1})
+    keyed = await post(
+        daemon, "/v1/events", json={"type": "task.a", "data": 1}, headers={"Idempotency-Key": "k"}
+    )
+    for taken in (plain["id"], keyed[1]["id"]):
+        for body in (
+            {"type": "task.a", "data": 1, "id": taken},
+            {"type": "task.b", "data": 2, "id": taken},
+        ):
+            status, answer, _ = await post(daemon, "/v1/events", json=body)
+            assert status == 409, answer
+            assert_error(answer, "conflict", "id")
+        status, answer, _ = await post(
+            daemon, "/v1/events/batch", json=[{"type": "task.c", "data": 3}, body]
+        )
+        assert status == 409, answer
+        assert_error(answer, "conflict", "[1].id")
+    assert rows(db, "SELECT count(*) FROM events") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM deliveries") == [(4,)]
+
+
 async def test_idempotency_key_header_dedupes_events_without_id(daemon: Daemon) -> None:
     """``Idempotency-Key``: a retried POST gets the first answer; other content under it → 409."""
     key = {"Idempotency-Key": "order-77"}

@@ -32,6 +32,7 @@ from tests.support import (
     free_port,
     running_daemon,
     start_process,
+    stopped_at_exit,
     wait_for,
     wait_ready,
 )
@@ -82,17 +83,6 @@ async def held() -> AsyncIterator[HeldReceiver]:
     finally:
         rec.gate.set()  # let any held handler finish so the receiver stops at once
         await runner.cleanup()
-
-
-@contextlib.contextmanager
-def running(process: Process) -> Iterator[Process]:
-    """Kill the process at the end of the test whatever happened."""
-    try:
-        yield process
-    finally:
-        if process.proc.poll() is None:
-            process.proc.kill()
-            process.proc.wait(timeout=10)
 
 
 async def exited(process: Process, within: float = 20) -> int:
@@ -192,7 +182,7 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
     and the restarted daemon makes the attempt again (same webhook-id) until it succeeds."""
     held.hold = True
     db = tmp_path / "hookd.db"
-    with running(start_process(tmp_path, config(held.url), name="first-run")) as first:
+    with stopped_at_exit(start_process(tmp_path, config(held.url), name="first-run")) as first:
         await wait_ready(first)
         status, body, _ = await post_event(first, {"type": "task.created", "data": {"n": 1}})
         assert status == 202
@@ -207,7 +197,7 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
     ]
 
     held.hold = False
-    with running(start_process(tmp_path, config(held.url), name="second-run")) as second:
+    with stopped_at_exit(start_process(tmp_path, config(held.url), name="second-run")) as second:
         await wait_ready(second)
 
         def succeeded() -> bool:
@@ -232,7 +222,7 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
     succeeded, not cancelled); then the process exits 0."""
     held.hold = True
     db = tmp_path / "hookd.db"
-    with running(start_process(tmp_path, config(held.url, shutdown="20s"))) as process:
+    with stopped_at_exit(start_process(tmp_path, config(held.url, shutdown="20s"))) as process:
         await wait_ready(process)
         status, body, _ = await post_event(process, {"type": "task.created", "data": {}})
         assert status == 202
@@ -270,7 +260,7 @@ async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
     promptly and the delivery stays pending (attempted again after the restart)."""
     held.hold = True
     db = tmp_path / "hookd.db"
-    with running(start_process(tmp_path, config(held.url, shutdown="300ms"))) as process:
+    with stopped_at_exit(start_process(tmp_path, config(held.url, shutdown="300ms"))) as process:
         await wait_ready(process)
         _, body, _ = await post_event(process, {"type": "task.created", "data": {}})
         await wait_for(lambda: len(held.requests) == 1)
@@ -293,7 +283,7 @@ async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
 ) -> None:
     """SIGHUP with broken YAML: the log says reload rejected (with the problem) and the old
     endpoints keep serving; SIGHUP with a good file adding an endpoint: it gets deliveries."""
-    with running(start_process(tmp_path, config(held.url))) as process:
+    with stopped_at_exit(start_process(tmp_path, config(held.url))) as process:
         await wait_ready(process)
         good = process.config_path.read_text()
 
@@ -325,7 +315,7 @@ async def test_a_reload_cannot_drop_the_tokens_of_an_exposed_listener(
     """Listening beyond loopback with tokens, a reload to a token-less file is rejected (the
     listener cannot change without a restart, so it would end up open to the network)."""
     text = config(held.url).replace("listen: 127.0.0.1:{port}", "listen: 0.0.0.0:{port}")
-    with running(start_process(tmp_path, text)) as process:
+    with stopped_at_exit(start_process(tmp_path, text)) as process:
         await wait_ready(process)
         open_file = process.config_path.read_text().splitlines()
         process.config_path.write_text(
@@ -377,7 +367,7 @@ async def test_sd_notify_ready_watchdog_reloading_and_stopping(
         collector = asyncio.create_task(collect())
         env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}  # a ping every 100 ms
         try:
-            with running(start_process(tmp_path, config(held.url), env=env)) as process:
+            with stopped_at_exit(start_process(tmp_path, config(held.url), env=env)) as process:
                 await wait_for(lambda: "READY=1" in messages)
                 assert await get_status(process.url, "/readyz") == 200  # READY means serving
                 await wait_for(lambda: messages.count("WATCHDOG=1") >= 3, timeout=5)
@@ -521,3 +511,26 @@ async def test_a_reload_applies_new_limits_and_keeps_restart_only_settings(
         await wait_for(attempted)
         statuses = rows(db, "SELECT status, count(*) FROM deliveries GROUP BY status")
         assert statuses == [("pending", 2)]
+
+
+async def test_a_reload_that_removes_an_endpoint_fails_its_pending_deliveries(
+    tmp_path: Path,
+) -> None:
+    """SIGHUP with an endpoint gone from the YAML: its pending deliveries become ``failed``
+    ("endpoint removed from the configuration"), so they stop counting against max_pending."""
+    db = tmp_path / "hookd.db"
+    async with running_daemon(tmp_path, CAPPED) as d:
+        assert (await d.post_event("a"))[0] == 202
+        await wait_for(lambda: rows(db, "SELECT attempt_count FROM deliveries") == [(1,)])
+        text = d.config_path.read_text()
+        d.config_path.write_text(text[: text.index("endpoints:")])
+        with structlog.testing.capture_logs() as captured:
+            os.kill(os.getpid(), signal.SIGHUP)
+            await wait_for(lambda: any(e["event"] == "config.reloaded" for e in captured))
+        assert rows(db, "SELECT status, attempt_count, last_error FROM deliveries") == [
+            ("failed", 1, "endpoint removed from the configuration")
+        ]
+        removed = [e for e in captured if e["event"] == "endpoint.removed"]
+        assert [(e["endpoint"], e["pending_failed"]) for e in removed] == [("down", 1)]
+        status, body = await d.request("GET", "/v1/status")
+        assert (status, body["deliveries"]["pending"]) == (200, 0)

@@ -77,6 +77,13 @@ def test_document_is_valid_openapi_3_1() -> None:
     }
 
 
+def test_manual_retry_says_an_exhausted_delivery_gets_exactly_one_attempt() -> None:
+    """The retry route states its semantics: the attempt count goes on (one more attempt when
+    the policy is used up), as a manual resend in Svix does."""
+    retry = document()["paths"]["/v1/deliveries/{id}/retry"]["post"]
+    assert "exactly one more attempt" in retry["description"]
+
+
 def test_every_route_is_documented_and_nothing_else(tmp_path: Path) -> None:
     state = State(
         config=Config(),

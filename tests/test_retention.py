@@ -5,27 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from hookd import retention
 from hookd.store import AttemptResult, NewDelivery, NewEvent, SQLiteStore
 from tests.support import Daemon, Receiver, running_daemon, wait_for
 
 DAY = 86400.0
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "hookd.db")
-    await s.open()
-    await s.reconcile_config_endpoints(["a", "b"])
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def event(name: str, *endpoints: str) -> NewEvent:

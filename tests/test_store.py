@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from hookd.store import (
     MIGRATIONS,
@@ -18,17 +15,6 @@ from hookd.store import (
     NewEvent,
     SQLiteStore,
 )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "hookd.db")
-    await s.open()
-    await s.reconcile_config_endpoints(["a", "b"])
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def event(n: int, *endpoints: str, kind: str = "x.y") -> NewEvent:
@@ -160,3 +146,76 @@ async def test_count_due_skips_disabled_endpoints(store: SQLiteStore) -> None:
     await store.set_endpoint_enabled("b", False)
     assert await store.count_due(time.time() + 1) == 1
     assert await store.count_due(0) == 0
+
+
+async def test_removing_a_yaml_endpoint_fails_its_pending_deliveries_and_keeps_history(
+    store: SQLiteStore,
+) -> None:
+    """A reconcile without endpoint ``a``: its pending deliveries become ``failed`` with a reason
+    (never attempted, never counted against max_pending); its finished ones and ``b``'s stay."""
+    await store.ingest([event(1, "a", "b"), event(2, "a")])
+    await finish(store, "dlv_1_a", "succeeded")
+    assert store.pending == 2
+    assert await store.reconcile_config_endpoints(["b"]) == {"a": 1}
+    assert store.pending == 1 == await store.count_pending()
+    gone = await store.delivery("dlv_2_a")
+    assert gone is not None
+    assert (gone.status, gone.last_error, gone.next_attempt_at) == (
+        "failed",
+        "endpoint removed from the configuration",
+        None,
+    )
+    done = await store.delivery("dlv_1_a")
+    assert done is not None
+    assert (done.status, done.last_error) == ("succeeded", None)
+    assert len(await store.attempts("dlv_1_a")) == 1
+    assert [r.id for r in await store.deliveries(DeliveryFilter(status="pending"), limit=9)] == [
+        "dlv_1_b"
+    ]
+    due = await store.due(after=(0.0, 0), end=time.time() + 60, limit=9)
+    assert [delivery_id for delivery_id, _, _ in due] == ["dlv_1_b"]
+    assert await store.reconcile_config_endpoints(["b"]) == {}
+    assert await store.reconcile_config_endpoints([]) == {"b": 1}  # a YAML with no endpoints
+    assert store.pending == 0 == await store.count_pending()
+    assert await store.endpoints() == []
+
+
+async def test_due_pages_through_more_deliveries_than_a_batch_at_one_due_time(
+    store: SQLiteStore,
+) -> None:
+    """``due()`` pages on (next_attempt_at, seq): a cursor inside a run of equal due times goes
+    on after it instead of returning the same page again."""
+    await store.ingest([event(n, "a") for n in range(5)])
+    at = time.time() + 30
+
+    def one_due_time(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE deliveries SET next_attempt_at = ?", (at,))
+
+    await store.run(one_due_time)
+    seen: list[str] = []
+    after = (0.0, 0)
+    while page := await store.due(after=after, end=at + 1, limit=2):
+        assert len(page) <= 2
+        seen += [delivery_id for delivery_id, _, _ in page]
+        _, due, seq = page[-1]
+        assert due == at
+        after = (due, seq)
+    assert seen == [f"dlv_{n}_a" for n in range(5)]
+
+
+async def test_delivery_seq_is_never_reused_after_the_newest_rows_are_deleted(
+    store: SQLiteStore,
+) -> None:
+    """``seq`` is AUTOINCREMENT: deleting the newest deliveries does not hand their seq to the
+    next ones, so an old history cursor (``seq < N``) never shows newer rows."""
+    assert await store.create_endpoint("api", {"url": "http://x"}, []) is not None
+    await store.ingest([event(1, "a"), event(2, "api")])
+    newest = await store.delivery("dlv_2_api")
+    assert newest is not None
+    assert await store.delete_endpoint("api") == 1
+    await store.ingest([event(3, "a")])
+    later = await store.delivery("dlv_3_a")
+    assert later is not None
+    assert later.seq > newest.seq
+    cursor_page = await store.deliveries(DeliveryFilter(), limit=9, before_seq=newest.seq + 1)
+    assert [r.id for r in cursor_page] == ["dlv_1_a"]

@@ -202,6 +202,7 @@ def test_an_idle_wheel_reanchors_to_the_clock() -> None:
         ({"tick": math.inf}, "tick"),
         ({"slots": 1}, "slots"),
         ({"levels": 0}, "levels"),
+        ({"max_sleep": 0.0}, "max_sleep"),
     ],
 )
 def test_bad_shapes_are_refused(kwargs: dict[str, float], message: str) -> None:
@@ -332,8 +333,10 @@ TestWheelAgainstHeap = WheelAgainstHeap.TestCase
 class CountingWheel(TimerWheel[str]):
     """Counts run()'s passes (one pop_due each) and remembers the last wakeup it computed."""
 
-    def __init__(self, clock: Callable[[], float], tick: float = 0.005) -> None:
-        super().__init__(clock=clock, tick=tick)
+    def __init__(
+        self, clock: Callable[[], float], tick: float = 0.005, max_sleep: float = 1.0
+    ) -> None:
+        super().__init__(clock=clock, tick=tick, max_sleep=max_sleep)
         self.passes = 0
         self.last_wakeup: float | None = None
 
@@ -405,4 +408,18 @@ async def test_run_does_not_spin_while_idle(far_key: bool) -> None:
     passes = wheel.passes
     await asyncio.sleep(0.1)  # an observation window: what is asserted is that nothing happens
     assert wheel.passes - passes <= 1
+    await stop(task)
+
+
+async def test_a_wall_clock_jump_while_asleep_delays_keys_by_max_sleep_at_most() -> None:
+    """Asleep toward a key an hour out, the clock jumps an hour ahead: run() wakes within
+    ``max_sleep`` (each sleep is capped while keys are held) and fires it, not an hour late."""
+    clock = FakeClock(1000.0)
+    wheel = CountingWheel(clock, max_sleep=0.05)
+    fired: list[str] = []
+    wheel.schedule("hour", 1000.0 + 3600.0)
+    task = asyncio.create_task(wheel.run(fired.extend), name="wheel")
+    await wait_until(lambda: wheel.last_wakeup is not None)  # computed: now it sleeps
+    clock.now = 4600.0
+    await wait_until(lambda: fired == ["hour"], within_s=1.0)
     await stop(task)

@@ -1,0 +1,41 @@
+"""What operators may see: credentials hidden in endpoint URLs and request headers.
+
+API answers, ``/v1/status``, the stored ``request_headers`` and log lines show these forms;
+deliveries go to the real URL with the real headers. Signatures are not secrets (receivers and
+operators compare them), so signature headers stay visible.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+MASK = "***"
+REDACTED = "[redacted]"
+
+_CREDENTIAL_HEADER = re.compile(r"auth|token|secret|key|cookie|password", re.IGNORECASE)
+# scheme://userinfo@ — userinfo runs to the authority's last "@", as urllib.parse reads it
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def url_password(url: str) -> str | None:
+    """The password part of ``url``'s userinfo, as written; None when there is none."""
+    m = _USERINFO.match(url)
+    password = m.group(2).partition(":")[2] if m else ""
+    return password or None
+
+
+def redact_url(url: str) -> str:
+    """``https://user:***@host/path`` for a URL with a password; any other URL as it is."""
+    m = _USERINFO.match(url)
+    if m is None:
+        return url
+    user, _, password = m.group(2).partition(":")
+    if not password:
+        return url
+    return f"{m.group(1)}{user}:{MASK}@{url[m.end() :]}"
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers as shown to operators: values of credential-like headers hidden."""
+    return {k: REDACTED if _CREDENTIAL_HEADER.search(k) else v for k, v in headers.items()}
