@@ -150,6 +150,10 @@ def run(args: argparse.Namespace) -> Report:
                     order = targets if r % 2 == 0 else list(reversed(targets))
                     for target in order:
                         for t in targets:
+                            if not t.proc.alive():
+                                raise RuntimeError(
+                                    f"{t.key} exited {t.proc.proc.returncode}:\n{t.proc.log()}"
+                                )
                             if t.hookd:
                                 common.wait_idle(t.proc, timeout=120)
                         res = measure(target, mode, duration, warmup, max_events)

@@ -1,4 +1,4 @@
-"""Run every benchmark in one go (about 8-10 minutes; ``--quick``: about 3).
+"""Run every benchmark in one go (about 8 minutes; ``--quick``: about 4).
 
     python -m bench [--quick] [--only ingest,delivery,scale,signing] [--no-doc]
     python bench/run_all.py …   (the same)
