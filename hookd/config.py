@@ -570,7 +570,7 @@ class _Reader:
         kw = self.kwargs(
             data,
             "storage",
-            synchronous=_choice(*SYNCHRONOUS),
+            synchronous=_synchronous,
             retention=_positive(parse_duration),
             secret_key=_nonempty_str,
         )
@@ -870,6 +870,12 @@ def _choice(*choices: str) -> Callable[[Any], str]:
         return str(value)
 
     return check
+
+
+def _synchronous(value: Any) -> str:
+    if value is False:  # YAML 1.1 reads a bare `off` as false
+        return "off"
+    return _choice(*SYNCHRONOUS)(value)
 
 
 def _int_at_least(low: int) -> Callable[[Any], int]:

@@ -230,6 +230,8 @@ def _delivery(
         try:
             yield
         finally:
+            if state.dispatcher is not None:  # already drained after SIGTERM; not when cancelled
+                await state.dispatcher.drain(0)
             for task in tasks.values():
                 task.cancel()
             for name, task in tasks.items():

@@ -587,7 +587,12 @@ class SQLiteStore:
 
     async def fifo_head(self, endpoint: str) -> Job | None:
         """The oldest pending delivery of an endpoint (``ordering: fifo`` runs only this one)."""
-        sql = f"{_JOBS} WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
+        # INDEXED BY: without statistics the planner prefers deliveries_status and walks every
+        # pending delivery (~280 ms at 1,000,000 pending) on the connection jobs() shares
+        sql = (
+            _JOBS.replace("FROM deliveries d", "FROM deliveries d INDEXED BY deliveries_endpoint")
+            + " WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
+        )
         async with self.reader.execute(sql, (endpoint,)) as cur:
             row = await cur.fetchone()
         return _job(row) if row else None
@@ -992,7 +997,8 @@ class SQLiteStore:
     async def count_due(self, now: float) -> int:
         """Pending deliveries of enabled endpoints whose time has come."""
         async with self.admin.execute(
-            "SELECT count(*) FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
+            "SELECT count(*) FROM deliveries d INDEXED BY deliveries_due"
+            " JOIN endpoints e ON e.id = d.endpoint_id"
             " AND e.enabled = 1 WHERE d.status = 'pending' AND d.next_attempt_at <= ?",
             (now,),
         ) as cur:

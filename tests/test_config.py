@@ -511,3 +511,11 @@ def test_the_example_and_the_reference_cover_every_key_of_the_schema() -> None:
         for key in keys:
             assert re.search(rf"(^|[\s{{,#-]){key}:", example, re.M), f"{section}.{key} in example"
             assert f"`{key}`" in reference or f".{key}`" in reference, f"{section}.{key} in docs"
+
+
+def test_storage_synchronous_off_is_accepted_although_yaml_reads_it_as_false(
+    tmp_path: Path,
+) -> None:
+    """`synchronous: off` (a YAML boolean) selects SQLite's OFF level."""
+    cfg = configuration.parse("storage: {synchronous: off}\n", source=str(tmp_path / "h.yaml"))
+    assert cfg.storage.synchronous == "off"
