@@ -156,6 +156,18 @@ class Dispatcher:
                 for job in jobs:
                     self._consider(job, now)
 
+    def submit(self, jobs: list[Job]) -> None:
+        """Deliveries ingest has just committed: queue them without reading them back.
+
+        They are due now and the scheduler's loader is already past them, so this is their
+        only way in besides a restart or a reload; repeats are ignored like repeated fires.
+        """
+        if self._stopping:
+            return  # pending in the database: attempted after the restart
+        now = self.clock()
+        for job in jobs:
+            self._consider(job, now)
+
     def queued(self) -> int:
         """Due deliveries waiting in lanes for a slot, a token or the end of a pause."""
         return len(self._queued)

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from hookd.endpoints import EndpointTable
 from hookd.errors import HookdError
 from hookd.ids import new_id
 from hookd.registry import Event
-from hookd.store import Accepted, NewDelivery, NewEvent
+from hookd.store import Accepted, Job, NewDelivery, NewEvent
 
 MAX_BATCH = 1000
 _TYPE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
@@ -127,6 +128,27 @@ def prepare(
         idem_key=key,
         deliveries=deliveries,
     )
+
+
+def jobs(events: Sequence[NewEvent], accepted: Sequence[Accepted]) -> list[Job]:
+    """The new deliveries of a committed ingest as the dispatcher takes them (no read-back)."""
+    return [
+        Job(
+            id=d.id,
+            event_id=event.id,
+            endpoint=d.endpoint,
+            event_type=event.type,
+            event_timestamp=event.timestamp,
+            data=event.data,
+            status="pending",
+            attempt_count=0,
+            next_attempt_at=None,
+            seq=0,
+        )
+        for event, answer in zip(events, accepted, strict=True)
+        if answer.created
+        for d in event.deliveries
+    ]
 
 
 def answer(accepted: Accepted) -> dict[str, Any]:

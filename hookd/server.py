@@ -254,11 +254,8 @@ async def _commit(state: State, events: list[Any], *, header_keyed: bool = False
     created = [a for a in accepted if a.created]
     state.metrics.events.inc(len(created))
     state.metrics.deliveries_created.inc(sum(len(a.deliveries) for a in created))
-    if state.scheduler is not None:
-        now = time.time()
-        for a in created:
-            for d in a.deliveries:
-                state.scheduler.offer(d.id, now)
+    if state.dispatcher is not None:
+        state.dispatcher.submit(ingest.jobs(events, accepted))
     return accepted
 
 
