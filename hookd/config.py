@@ -391,6 +391,7 @@ class _Reader:
         self.item_paths: dict[tuple[str, int], str] = {}
         self.problems: list[str] = []
         self._failed: set[str] = set()
+        self._env_failed: set[str] = set()  # keys whose ${VAR} is unset
         # A scalar that is exactly ``${VAR}`` stays a string (a secret of digits is a string),
         # but a number or boolean key accepts the variable's YAML reading: ``max_pending: ${N}``.
         self.env_typed: dict[str, Any] = {}
@@ -435,6 +436,7 @@ class _Reader:
             name = match.group(1)
             if name not in self.env:
                 self.error(path, f"environment variable {name} is not set")
+                self._env_failed.add(path)
                 return ""
             return self.env[name]
 
@@ -445,6 +447,8 @@ class _Reader:
     def error(self, path: str, message: str) -> None:
         if path in self._failed:
             return  # one problem per key: the first is the cause
+        if any(f.startswith((f"{path}.", f"{path}[")) for f in self._env_failed):
+            return  # a missing ${VAR} below this key is the cause; say only that
         self._failed.add(path)
         line = _line_for(self.lines, path)
         where = f"{self.source}:{line}: {path}: " if path else f"{self.source}:{line}: "
@@ -712,7 +716,8 @@ class _Reader:
                 _join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
             )
         kw["signing"] = self.signing(data.get("signing"), _join(path, "signing"))
-        if len(self.problems) > before or "id" not in kw or "url" not in kw:
+        env_failed = any(f.startswith((f"{path}.", f"{path}[")) for f in self._env_failed)
+        if len(self.problems) > before or env_failed or "id" not in kw or "url" not in kw:
             return None
         return EndpointConfig(**kw)
 

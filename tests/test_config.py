@@ -519,3 +519,16 @@ def test_storage_synchronous_off_is_accepted_although_yaml_reads_it_as_false(
     """`synchronous: off` (a YAML boolean) selects SQLite's OFF level."""
     cfg = configuration.parse("storage: {synchronous: off}\n", source=str(tmp_path / "h.yaml"))
     assert cfg.storage.synchronous == "off"
+
+
+def test_a_missing_env_var_is_reported_once_not_again_by_the_key_that_holds_it(
+    tmp_path: Path,
+) -> None:
+    """An unset ${VAR} in a token list gives one problem, not a second 'too short' one."""
+    path = tmp_path / "hookd.yaml"
+    path.write_text('auth:\n  admin_tokens: ["${HOOKD_TEST_UNSET_TOKEN}"]\n')
+    with pytest.raises(ConfigError) as info:
+        load(path, env={})
+    assert info.value.problems == [
+        f"{path}:2: auth.admin_tokens[0]: environment variable HOOKD_TEST_UNSET_TOKEN is not set"
+    ]
