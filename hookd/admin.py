@@ -412,6 +412,8 @@ async def set_enabled(request: web.Request, enabled: bool) -> web.Response:
     async with request.app[LOCK]:
         if not await state.store.set_endpoint_enabled(ep.id, enabled, reason):
             raise ApiError(404, "not_found", f"no endpoint with id {ep.id!r}")
+        # a PATCH or rotation may have swapped the live object while we waited: change the current
+        ep = _endpoint_or_404(state, ep.id)
         ep.enabled = enabled
         ep.disabled_reason = None if enabled else reason
         if enabled:
@@ -704,6 +706,12 @@ async def retry_delivery(request: web.Request) -> web.Response:
     before = await state.store.retry_failed(delivery_id, now)
     if before is None:
         raise ApiError(404, "not_found", f"no delivery with id {delivery_id!r}")
+    if before == "orphaned":
+        raise ApiError(
+            409,
+            "endpoint_removed",
+            f"delivery {delivery_id!r} cannot be retried: its endpoint no longer exists",
+        )
     if before != "failed":
         raise ApiError(
             409,

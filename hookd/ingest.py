@@ -147,7 +147,7 @@ def jobs(events: Sequence[NewEvent], accepted: Sequence[Accepted]) -> list[Job]:
         )
         for event, answer in zip(events, accepted, strict=True)
         if answer.created
-        for d in event.deliveries
+        for d in answer.deliveries
     ]
 
 

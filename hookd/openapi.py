@@ -526,7 +526,10 @@ def _history_paths() -> dict[str, Any]:
                 tag="deliveries",
                 body=closed(),
                 body_required=False,
-                errors=[("404", "No delivery with this id"), ("409", "The delivery is not failed")],
+                errors=[
+                    ("404", "No delivery with this id"),
+                    ("409", "The delivery is not failed, or its endpoint no longer exists"),
+                ],
                 description=(
                     "The delivery becomes pending, due now, and its attempt count goes on from "
                     "where it stopped. The endpoint's retry policy still decides what follows: a "

@@ -446,6 +446,11 @@ class SQLiteStore:
             )
             for row in db.execute(sql, chunk):
                 known[row[0]] = (row[1], row[2])
+        routed = sorted({d.endpoint for op in ops for e in op.events for d in e.deliveries})
+        live: set[str] = set()  # endpoints that still exist and are enabled, inside this commit
+        for chunk in _chunks(routed):
+            sql = f"SELECT id FROM endpoints WHERE enabled = 1 AND id IN ({_marks(chunk)})"
+            live.update(row[0] for row in db.execute(sql, chunk))
         # An explicit id (its own key) that an event with another key, or none, already holds:
         # the key lookup misses it, and inserting it would break the primary key.
         explicit = [e.id for op in ops for e in op.events if e.idem_key == e.id]
@@ -463,7 +468,7 @@ class SQLiteStore:
         now = time.time()
         for op in ops:
             answers: list[Accepted] = []
-            new_events: list[NewEvent] = []
+            new_events: list[tuple[NewEvent, tuple[NewDelivery, ...]]] = []
             staged: dict[str, tuple[str, str]] = {}
             error: Exception | None = None
             for index, event in enumerate(op.events):
@@ -473,8 +478,10 @@ class SQLiteStore:
                     error = Conflict(index, event.id)
                     break
                 if seen is None:
-                    answers.append(Accepted(id=event.id, deliveries=event.deliveries, created=True))
-                    new_events.append(event)
+                    # routed before the commit: an endpoint deleted or disabled meanwhile gets none
+                    kept = tuple(d for d in event.deliveries if d.endpoint in live)
+                    answers.append(Accepted(id=event.id, deliveries=kept, created=True))
+                    new_events.append((event, kept))
                     if key:
                         staged[key] = (event.id, event.content_hash)
                 elif seen[1] != event.content_hash:
@@ -485,7 +492,7 @@ class SQLiteStore:
                     if original is None:  # repeated inside this very request
                         original = next(a.deliveries for a in answers if a.id == seen[0])
                     answers.append(Accepted(id=seen[0], deliveries=original, created=False))
-            count = sum(len(e.deliveries) for e in new_events)
+            count = sum(len(a.deliveries) for a in answers if a.created)
             if error is None and count and pending + count > self.max_pending:
                 error = OverCapacity(
                     f"{pending} deliveries are pending; accepting {count} more would pass "
@@ -497,8 +504,8 @@ class SQLiteStore:
             pending += count
             op.pending_delta = count
             known.update(staged)
-            for event in new_events:
-                fresh[event.id] = event.deliveries
+            for event, kept in new_events:
+                fresh[event.id] = kept
                 event_rows.append(
                     (
                         event.id,
@@ -510,7 +517,7 @@ class SQLiteStore:
                         now,
                     )
                 )
-                for d in event.deliveries:
+                for d in kept:
                     delivery_rows.append((d.id, event.id, d.endpoint, event.type, now, now, now))
             results[id(op)] = answers
         if event_rows:
@@ -839,8 +846,9 @@ class SQLiteStore:
     async def retry_failed(self, delivery_id: str, now: float) -> str | None:
         """Make a ``failed`` delivery pending, due at ``now``, keeping its attempts.
 
-        Returns the status the delivery had (``"failed"`` means it was re-queued), or ``None``
-        when there is no such delivery.
+        Returns the status the delivery had (``"failed"`` means it was re-queued),
+        ``"orphaned"`` when its endpoint no longer exists, or ``None`` when there is no such
+        delivery.
         """
 
         def apply(db: sqlite3.Connection) -> tuple[str | None, int]:
@@ -850,12 +858,12 @@ class SQLiteStore:
                 row = cur.fetchone()
             if row is None or row[0] != "failed":
                 return (row[0] if row else None), 0
-            db.execute(
+            cur = db.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
-                " WHERE id = ?",
+                " WHERE id = ? AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint_id)",
                 (now, now, delivery_id),
             )
-            return "failed", 1
+            return ("failed", 1) if cur.rowcount == 1 else ("orphaned", 0)
 
         return await self._run_counted(apply)
 
