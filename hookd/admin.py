@@ -55,7 +55,6 @@ from hookd.units import parse_duration, parse_rate
 
 log = structlog.get_logger("hookd.admin")
 
-LOCK: web.AppKey[asyncio.Lock] = web.AppKey("admin_lock", asyncio.Lock)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_GRACE = 30 * 86400.0
 MAX_RATE = 1_000_000.0  # requests per second
@@ -342,7 +341,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     spec, secret = _merge_settings(state, {k: v for k, v in body.items() if k != "id"}, {})
     material = secret or await _new_secret(spec["signing"]["scheme"])
     ep = _build(state, endpoint_id, spec, (SigningKey(material=material),))
-    async with request.app[LOCK]:
+    async with state_of(request).endpoints_lock:
         if state.endpoints.get(endpoint_id) is not None:
             raise ApiError(409, "conflict", f"an endpoint with id {endpoint_id!r} exists")
         sealed = eps.seal_keys(endpoint_id, [(material, None)], state.box)
@@ -365,7 +364,7 @@ async def patch_endpoint(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "the body must be a JSON object of settings")
     _only(body, _SETTINGS)
-    async with request.app[LOCK]:
+    async with state_of(request).endpoints_lock:
         row = await state.store.endpoint(ep.id)
         if row is None or row.source != "api":
             raise ApiError(404, "not_found", f"no endpoint with id {ep.id!r}")
@@ -389,7 +388,7 @@ async def patch_endpoint(request: web.Request) -> web.Response:
 async def delete_endpoint(request: web.Request) -> web.Response:
     state = state_of(request)
     endpoint_id = request.match_info["id"]
-    async with request.app[LOCK]:
+    async with state_of(request).endpoints_lock:
         row = await state.store.endpoint(endpoint_id)
         if row is None:
             raise ApiError(404, "not_found", f"no endpoint with id {endpoint_id!r}")
@@ -409,7 +408,7 @@ async def set_enabled(request: web.Request, enabled: bool) -> web.Response:
     reason = body.get("reason", "disabled by an operator")
     if not isinstance(reason, str) or not 1 <= len(reason) <= 500:
         raise _invalid("reason", "reason is 1-500 characters")
-    async with request.app[LOCK]:
+    async with state_of(request).endpoints_lock:
         if not await state.store.set_endpoint_enabled(ep.id, enabled, reason):
             raise ApiError(404, "not_found", f"no endpoint with id {ep.id!r}")
         # a PATCH or rotation may have swapped the live object while we waited: change the current
@@ -481,7 +480,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     given = body.get("secret")
     if "secret" in body and (not isinstance(given, str) or not given.strip()):
         raise _invalid("secret", "secret is a non-empty string")
-    async with request.app[LOCK]:
+    async with state_of(request).endpoints_lock:
         row = await state.store.endpoint(ep.id)
         if row is None or row.source != "api":
             raise ApiError(404, "not_found", f"no endpoint with id {ep.id!r}")
@@ -762,7 +761,6 @@ async def signing_keys(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[LOCK] = asyncio.Lock()
     r = app.router
     r.add_get("/v1/endpoints", list_endpoints)
     r.add_post("/v1/endpoints", create_endpoint)

@@ -298,8 +298,9 @@ async def reload_config(state: State, config_path: Path | None) -> bool:
         log.error("config.reload_rejected", source=source, problems=problems)
         return False
     try:
-        state.config = new
-        await _load_endpoints(state, configured)
+        async with state.endpoints_lock:  # not while an admin route changes an endpoint
+            state.config = new
+            await _load_endpoints(state, configured)
     except HookdError as exc:
         state.config = old
         log.error("config.reload_failed", error=str(exc))

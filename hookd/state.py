@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,5 +30,7 @@ class State:
     scheduler: Scheduler | None = None
     dispatcher: Dispatcher | None = None
     draining: bool = False
+    # held by every change to the endpoint table (admin routes, SIGHUP reload)
+    endpoints_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
