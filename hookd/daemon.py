@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -321,8 +322,6 @@ def _keep(new: Config, old: Config) -> Config:
 
     Raises ConfigError when the kept listener would be left without the tokens it needs.
     """
-    from dataclasses import replace
-
     restart = [
         key for key in ("listen", "storage", "plugins") if getattr(new, key) != getattr(old, key)
     ]
