@@ -12,8 +12,6 @@ YAML: the API may enable, disable, test and replay them, and answers 409 to anyt
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import re
 import secrets
@@ -43,6 +41,7 @@ from hookd.signing import (
 )
 from hookd.state import State
 from hookd.store import (
+    BadCursor,
     DeliveryFilter,
     DeliveryRow,
     EndpointRow,
@@ -563,20 +562,20 @@ def _since(value: Any, now: float) -> float:
 
 async def _missed(state: State, ep: eps.Endpoint, since: float, now: float) -> int:
     """Create deliveries for events since ``since`` that the endpoint wants but never got."""
-    created, after = 0, 0
+    created, cursor = 0, None
     while True:
-        rows = await state.store.missed_events(
-            ep.id, since=since, after_rowid=after, limit=REPLAY_BATCH
+        page = await state.store.missed_events(
+            ep.id, since=since, limit=REPLAY_BATCH, cursor=cursor
         )
         wanted = []
-        for row in rows:
+        for row in page.items:
             if row.type != TEST_EVENT and _wants(ep, _event(row)):
                 wanted.append((new_id("dlv"), row.id))
         if wanted:
             created += await state.store.add_deliveries(ep.id, wanted, origin="replay", now=now)
-        if len(rows) < REPLAY_BATCH:
+        cursor = page.next_cursor
+        if cursor is None:
             return created
-        after = rows[-1].rowid
 
 
 def _wants(ep: eps.Endpoint, event: Event) -> bool:
@@ -590,7 +589,7 @@ def _wants(ep: eps.Endpoint, event: Event) -> bool:
 # --------------------------------------------------------------------------- deliveries, events
 
 
-def _query_filter(query: Mapping[str, str]) -> tuple[DeliveryFilter, int, int | None]:
+def _query_filter(query: Mapping[str, str]) -> tuple[DeliveryFilter, int, str | None]:
     for name in query:  # a typo (staus=failed) must not silently list everything
         if name not in _QUERY:
             raise _bad_query(
@@ -613,7 +612,7 @@ def _query_filter(query: Mapping[str, str]) -> tuple[DeliveryFilter, int, int | 
         event=query.get("event") or None,
         code_range=code_range,
     )
-    return where, int(limit_text), _decode_cursor(cursor) if cursor else None
+    return where, int(limit_text), cursor
 
 
 def _code_range(text: str) -> tuple[int, int]:
@@ -625,28 +624,16 @@ def _code_range(text: str) -> tuple[int, int]:
     raise _bad_query("code", "code is an HTTP status (404) or class (5xx)")
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"d1:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, seq = text.partition(":")
-        if prefix != "d1" or not _DIGITS.fullmatch(seq):
-            raise ValueError(cursor)
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise _bad_query("cursor", "not a cursor this API gave out") from exc
-
-
 async def list_deliveries(request: web.Request) -> web.Response:
     state = state_of(request)
-    where, limit, before = _query_filter(request.query)
-    rows = await state.store.deliveries(where, limit=limit + 1, before_seq=before)
-    page = rows[:limit]
-    cursor = _encode_cursor(page[-1].seq) if len(rows) > limit else None
-    return json_response({"items": [delivery_json(r) for r in page], "next_cursor": cursor})
+    where, limit, cursor = _query_filter(request.query)
+    try:
+        page = await state.store.deliveries(where, limit=limit, cursor=cursor)
+    except BadCursor as exc:
+        raise _bad_query("cursor", str(exc)) from exc
+    return json_response(
+        {"items": [delivery_json(r) for r in page.items], "next_cursor": page.next_cursor}
+    )
 
 
 async def get_delivery(request: web.Request) -> web.Response:

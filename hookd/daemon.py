@@ -36,7 +36,7 @@ from hookd.errors import ConfigError, HookdError
 from hookd.scheduler import Scheduler
 from hookd.secretbox import SecretBox, generate_key_text
 from hookd.state import State
-from hookd.store import SQLiteStore
+from hookd.store import open_store
 from hookd.wheel import TimerWheel
 
 log = structlog.get_logger("hookd.daemon")
@@ -49,11 +49,7 @@ async def run(config: Config, config_path: Path | None) -> int:
     state = State(
         config=config,
         registry=registry,
-        store=SQLiteStore(
-            config.storage.path,
-            synchronous=config.storage.synchronous,
-            max_pending=config.limits.max_pending,
-        ),
+        store=open_store(config),
         endpoints=eps.EndpointTable(),
     )
     stop, reload = asyncio.Event(), asyncio.Event()

@@ -39,7 +39,7 @@ from hookd.policy import Outcome, is_retryable, next_delay
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Event, Message, Observer
 from hookd.scheduler import Scheduler
-from hookd.store import AttemptResult, Job, SQLiteStore
+from hookd.store import LEASE_SLACK_S, AttemptResult, DeliveryStore, Job, Recorded, Status
 from hookd.wheel import TimerWheel
 
 log = structlog.get_logger("hookd.dispatcher")
@@ -86,7 +86,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: SQLiteStore,
+        store: DeliveryStore,
         endpoints: EndpointTable,
         scheduler: Scheduler,
         wheel: TimerWheel[str],
@@ -267,6 +267,7 @@ class Dispatcher:
         if self._stopping:
             return
         if crashed:  # its outcome is not on disk: the delivery is still pending, so go again
+            self._helper(self.store.release([job.id]), f"release:{job.id}")
             self.wheel.schedule(job.id, self.clock() + CRASH_RETRY_S)
         # A freed global slot goes to lanes that were starved of one first, in turn.
         while self._starved and len(self.in_flight) < self.config.concurrency:
@@ -315,29 +316,24 @@ class Dispatcher:
     # -- one attempt
 
     async def _attempt(self, job: Job, ep: Endpoint) -> None:
+        claimed = await self.store.claim([job], lease_s=ep.policy.timeout + LEASE_SLACK_S)
+        if not claimed:  # another attempt holds it (a stale fire, or another process)
+            log.debug("delivery.claim_skipped", delivery=job.id, endpoint=ep.id)
+            return
+        job = claimed[0]
         now = self.clock()
-        n = job.attempt_count + 1
-        event = Event(
-            id=job.event_id,
-            type=job.event_type,
-            timestamp=job.event_timestamp,
-            data=json.loads(job.data),
-        )
         headers: dict[str, str] = {
             "Content-Type": "application/json",
             "User-Agent": client.USER_AGENT,
             **ep.config.headers,
         }
         try:
-            body = ep.body(event)
-            message = Message(
-                event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body
-            )
+            body = self._prepare(job, ep, headers, now)
             if ep.signer.blocking:
-                signature = await asyncio.to_thread(ep.signer.sign, message, now)
-            else:
-                signature = ep.signer.sign(message, now)
-            headers.update(signature)
+                message = Message(
+                    event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body
+                )
+                headers.update(await asyncio.to_thread(ep.signer.sign, message, now))
         except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
             log.warning("delivery.prepare_failed", delivery=job.id, endpoint=ep.id, error=str(exc))
             response = client.Response(
@@ -357,59 +353,52 @@ class Dispatcher:
                 allow_private_networks=self._allow_private_networks,
                 now=now,
             )
-        await self._conclude(job, ep, n, now, headers, response)
+        await self._conclude(job, ep, now, headers, response)
+
+    def _prepare(self, job: Job, ep: Endpoint, headers: dict[str, str], now: float) -> bytes:
+        """The body in the endpoint's format, signed here unless the signer is blocking."""
+        event = Event(
+            id=job.event_id,
+            type=job.event_type,
+            timestamp=job.event_timestamp,
+            data=json.loads(job.data),
+        )
+        body = ep.body(event)
+        if not ep.signer.blocking:
+            message = Message(
+                event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body
+            )
+            headers.update(ep.signer.sign(message, now))
+        return body
 
     async def _conclude(
         self,
         job: Job,
         ep: Endpoint,
-        n: int,
         started: float,
         headers: dict[str, str],
         response: client.Response,
     ) -> None:
+        """Record the attempt with the delivery's next state; then apply what the store
+        decided about the endpoint, and offer the retry."""
+        n = job.attempt_count + 1
         outcome = response.outcome
         delay = next_delay(ep.policy, n, outcome, self.rng)
         finished = self.clock()
-        status = (
-            "succeeded" if outcome.succeeded else ("pending" if delay is not None else "failed")
-        )
+        if outcome.succeeded:
+            status: Status = "succeeded"
+        else:
+            status = "pending" if delay is not None else "failed"
         next_at = finished + delay if delay is not None else None
-        # The live endpoint (a reload may have replaced ``ep``) and its counter change at once,
-        # before any await, so attempts ending together each count: no lost update.
-        live = self.endpoints.get(ep.id) or ep
-        failures: int | None = None
-        disable: str | None = None
-        if status == "succeeded" and live.consecutive_failures:
-            failures = 0
-        elif status == "failed":
-            failures = live.consecutive_failures + 1
-            limit = ep.policy.disable_after
-            if limit and failures >= limit and live.enabled:
-                disable = f"{failures} consecutive failed deliveries"
-        if failures is not None:
-            live.consecutive_failures = failures
-        if disable is not None:
-            live.enabled = False  # no new deliveries from here on; pending ones are held
-            live.disabled_reason = disable
-            log.warning("endpoint.auto_disabled", endpoint=ep.id, consecutive_failures=failures)
-        if (
-            outcome.status_code in (429, 503)
-            and outcome.retry_after
-            and ep.policy.honor_retry_after
-            and is_retryable(ep.policy, outcome)
-        ):  # the endpoint asked for a break: every delivery to it waits, not only this one
-            lane = self._lane(ep)
-            pause = min(outcome.retry_after, ep.policy.retry_after_max)
-            lane.paused_until = max(lane.paused_until, finished + pause)
-            log.info("endpoint.backing_off", endpoint=ep.id, pause_s=round(pause, 3))
+        self._maybe_back_off(ep, outcome, finished)
         error = response.detail
         if error is None and not outcome.succeeded:
             error = f"HTTP {outcome.status_code}"
-        await self.store.record(
+        [recorded] = await self.store.record(
             [
                 AttemptResult(
                     delivery_id=job.id,
+                    lease=job.lease,
                     n=n,
                     started_at=started,
                     status_code=outcome.status_code,
@@ -417,15 +406,18 @@ class Dispatcher:
                     error=error if not outcome.succeeded else None,
                     response_body=response.body,
                     request_headers=json.dumps(redact_headers(headers)),
-                    status=status,  # type: ignore[arg-type]
+                    status=status,
                     next_attempt_at=next_at,
                     endpoint=ep.id,
-                    endpoint_failures=failures,
-                    disable_reason=disable,
+                    disable_after=ep.policy.disable_after,
                 )
             ]
         )
         self.metrics.attempt(status, response.latency_ms / 1000, outcome)
+        if not recorded.applied:  # a newer attempt, or a delete, got there first
+            log.info("delivery.attempt_stale", delivery=job.id, endpoint=ep.id, attempt=n)
+            return
+        self._apply_counter(ep, recorded)
         if next_at is not None:
             log.info(
                 "delivery.retry_scheduled",
@@ -440,6 +432,36 @@ class Dispatcher:
             log.warning("delivery.failed", delivery=job.id, endpoint=ep.id, attempts=n, error=error)
         if self.observers:  # outside the attempt, so a slow observer holds no delivery slot
             self._helper(self._observe(job, ep, n, response, status), f"observe:{job.id}")
+
+    def _maybe_back_off(self, ep: Endpoint, outcome: Outcome, now: float) -> None:
+        """A 429 or 503 with Retry-After pauses every delivery to the endpoint, not only this."""
+        if (
+            outcome.status_code in (429, 503)
+            and outcome.retry_after
+            and ep.policy.honor_retry_after
+            and is_retryable(ep.policy, outcome)
+        ):
+            lane = self._lane(ep)
+            pause = min(outcome.retry_after, ep.policy.retry_after_max)
+            lane.paused_until = max(lane.paused_until, now + pause)
+            log.info("endpoint.backing_off", endpoint=ep.id, pause_s=round(pause, 3))
+
+    def _apply_counter(self, ep: Endpoint, recorded: Recorded) -> None:
+        """The live endpoint follows what the store counted and decided."""
+        live = self.endpoints.get(ep.id)  # a reload may have replaced ``ep``
+        if live is None:
+            return
+        if recorded.consecutive_failures is not None:
+            live.consecutive_failures = recorded.consecutive_failures
+        if recorded.disabled is not None:
+            live.enabled = False  # no new deliveries from here on; pending ones are held
+            live.disabled_reason = recorded.disabled
+            log.warning(
+                "endpoint.auto_disabled",
+                endpoint=ep.id,
+                consecutive_failures=live.consecutive_failures,
+                reason=recorded.disabled,
+            )
 
     async def _observe(
         self, job: Job, ep: Endpoint, n: int, response: client.Response, status: str
@@ -492,6 +514,8 @@ class Dispatcher:
                 await task
         if stragglers:
             log.warning("dispatcher.cancelled_stragglers", deliveries=stragglers[:20])
+            with contextlib.suppress(Exception):  # else their leases simply expire
+                await asyncio.wait_for(self.store.release(stragglers), timeout=5)
         return stragglers
 
     def _helper(self, coro: Coroutine[Any, Any, None], name: str) -> None:

@@ -143,7 +143,6 @@ def jobs(events: Sequence[NewEvent], accepted: Sequence[Accepted]) -> list[Job]:
             status="pending",
             attempt_count=0,
             next_attempt_at=None,
-            seq=0,
         )
         for event, answer in zip(events, accepted, strict=True)
         if answer.created

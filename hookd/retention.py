@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from hookd.state import State
-from hookd.store import SQLiteStore
+from hookd.store import Store
 
 log = structlog.get_logger("hookd.retention")
 
@@ -41,7 +41,7 @@ class PassResult:
 
 
 async def purge(
-    store: SQLiteStore,
+    store: Store,
     retention: float,
     *,
     now: float | None = None,
@@ -51,22 +51,19 @@ async def purge(
     """One pass: delete what is older than ``retention`` seconds before ``now``."""
     cutoff = (time.time() if now is None else now) - retention
     result = PassResult()
-    after: int | None = 0
-    while after is not None:
-        step = await store.purge_deliveries(before=cutoff, after_seq=after, limit=batch)
-        result.deliveries += step.rows
-        result.attempts += step.attempts
-        result.batches += 1
-        after = step.resume_after
-        if after is not None:
-            await asyncio.sleep(pause)
-    after = 0
-    while after is not None:
-        step = await store.purge_events(before=cutoff, after_rowid=after, limit=batch)
-        result.events += step.rows
-        result.batches += 1
-        after = step.resume_after
-        if after is not None:
+    for purge_step, kind in (
+        (store.purge_deliveries, "deliveries"),
+        (store.purge_events, "events"),
+    ):
+        cursor: str | None = None
+        while True:
+            step = await purge_step(before=cutoff, limit=batch, cursor=cursor)
+            setattr(result, kind, getattr(result, kind) + step.rows)
+            result.attempts += step.attempts
+            result.batches += 1
+            cursor = step.resume
+            if cursor is None:
+                break
             await asyncio.sleep(pause)
     return result
 

@@ -19,17 +19,16 @@ from collections.abc import Callable
 
 import structlog
 
-from hookd.store import SQLiteStore
+from hookd.store import START, DuePosition, DueSource
 from hookd.wheel import TimerWheel
 
 log = structlog.get_logger("hookd.scheduler")
-_START: tuple[float, int] = (0.0, 0)  # a cursor before every delivery (seq starts at 1)
 
 
 class Scheduler:
     def __init__(
         self,
-        store: SQLiteStore,
+        store: DueSource,
         wheel: TimerWheel[str],
         *,
         clock: Callable[[], float] = time.time,
@@ -46,7 +45,7 @@ class Scheduler:
         self.high_water = high_water
         self.low_water = high_water // 2 if low_water is None else low_water
         self.horizon = -math.inf  # everything due before this is in the wheel
-        self._cursor = _START  # (due, seq) the next load goes on from
+        self._cursor: DuePosition = START  # where the next load goes on from
         self._generation = 0  # bumped by reset(): a load that straddles one must not undo it
         self._kick = asyncio.Event()
         self._full = False  # a load stopped at high_water: the wheel draining wakes the loader
@@ -59,7 +58,7 @@ class Scheduler:
     def reset(self) -> None:
         """Reload from the start (an endpoint was enabled, deliveries were re-queued)."""
         self._generation += 1
-        self._cursor = _START
+        self._cursor = START
         self.horizon = -math.inf
         self._kick.set()
 

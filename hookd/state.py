@@ -12,7 +12,7 @@ from hookd.endpoints import EndpointTable
 from hookd.metrics import Metrics
 from hookd.registry import Registry
 from hookd.secretbox import SecretBox
-from hookd.store import SQLiteStore
+from hookd.store import Store
 
 if TYPE_CHECKING:
     from hookd.dispatcher import Dispatcher
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class State:
     config: Config
     registry: Registry
-    store: SQLiteStore
+    store: Store
     endpoints: EndpointTable
     metrics: Metrics = field(default_factory=Metrics)
     box: SecretBox | None = None

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from hookd.store import SQLiteStore
+from hookd.store import SQLiteStore, Store
 from tests.support import Receiver, receiver
+
+# Every backend the store contract suite (tests/test_store_contract.py) runs against.
+BACKENDS = ["sqlite"]
 
 
 @pytest.fixture
@@ -16,10 +19,29 @@ async def sink() -> AsyncIterator[Receiver]:
         yield rec
 
 
+def open_backend(backend: str, tmp_path: Path, *, max_pending: int = 1_000_000) -> Store:
+    """A new, unopened store of ``backend`` with a fresh database."""
+    if backend == "sqlite":
+        return SQLiteStore(tmp_path / "hookd.db", max_pending=max_pending)
+    raise ValueError(backend)
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     """An open store on a SQLite file in ``tmp_path``, with YAML endpoints ``a`` and ``b``."""
     s = SQLiteStore(tmp_path / "hookd.db")
+    await s.open()
+    await s.reconcile_config_endpoints(["a", "b"])
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store of each backend, with YAML endpoints ``a`` and ``b``."""
+    s = open_backend(request.param, tmp_path)
     await s.open()
     await s.reconcile_config_endpoints(["a", "b"])
     try:

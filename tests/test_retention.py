@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from hookd import retention
-from hookd.store import AttemptResult, NewDelivery, NewEvent, SQLiteStore
+from hookd.store import NewDelivery, NewEvent, SQLiteStore
+from tests.store_helpers import finish as record
 from tests.support import Daemon, Receiver, running_daemon, wait_for
 
 DAY = 86400.0
@@ -27,23 +28,7 @@ def event(name: str, *endpoints: str) -> NewEvent:
 
 
 async def finish(store: SQLiteStore, delivery_id: str, status: str) -> None:
-    await store.record(
-        [
-            AttemptResult(
-                delivery_id=delivery_id,
-                n=1,
-                started_at=time.time(),
-                status_code=200 if status == "succeeded" else 500,
-                latency_ms=1.0,
-                error=None,
-                response_body=None,
-                request_headers=None,
-                status=status,  # type: ignore[arg-type]
-                next_attempt_at=None,
-                endpoint=delivery_id.rsplit("-", 1)[1],
-            )
-        ]
-    )
+    await record(store, delivery_id, "succeeded" if status == "succeeded" else "failed", 500)
 
 
 def backdate(db_path: Path, seconds: float, *event_ids: str) -> None:

@@ -1,0 +1,220 @@
+"""What goes in and out of a store: plain frozen records, the same for every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from hookd.errors import StoreError
+
+T = TypeVar("T")
+Status = Literal["pending", "succeeded", "failed"]
+STATUSES: tuple[Status, ...] = ("pending", "succeeded", "failed")
+ENDPOINT_REMOVED = "endpoint removed from the configuration"  # last_error of what it left pending
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class Conflict(StoreError):
+    """An event id (or Idempotency-Key) was reused with different content."""
+
+    def __init__(self, index: int, key: str) -> None:
+        self.index = index
+        self.key = key
+        super().__init__(f"event {key!r} was already accepted with different content")
+
+
+class OverCapacity(StoreError):
+    """Accepting the events would pass ``limits.max_pending``."""
+
+
+class BadCursor(StoreError):
+    """A page cursor that this store did not give out (or that a newer hookd gave out)."""
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewDelivery:
+    id: str
+    endpoint: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewEvent:
+    id: str
+    type: str
+    timestamp: str
+    data: str  # JSON text
+    content_hash: str
+    idem_key: str | None
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Accepted:
+    """The answer for one event: new (``created``) or the original one (a repeat)."""
+
+    id: str
+    deliveries: tuple[NewDelivery, ...]
+    created: bool
+
+
+# --------------------------------------------------------------------------- the delivery path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """A delivery with its event, as the dispatcher needs it.
+
+    ``lease`` is 0 on a job read from the store, and the claim's fencing token on a job returned
+    by :meth:`~hookd.store.base.Store.claim`: the attempt's record must carry it.
+    """
+
+    id: str
+    event_id: str
+    endpoint: str
+    event_type: str
+    event_timestamp: str
+    data: str
+    status: str
+    attempt_count: int
+    next_attempt_at: float | None
+    lease: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptResult:
+    """One finished attempt with the delivery's next state, written together.
+
+    The endpoint's failure counter is kept by the store (see :func:`~hookd.store.rules.
+    endpoint_change`): ``disable_after`` is the policy's limit (0: never), and
+    ``disable_reason`` disables the endpoint at once (e.g. an HTTP 410).
+    """
+
+    delivery_id: str
+    lease: int  # the claim this attempt ran under; a stale claim records nothing
+    n: int
+    started_at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_body: str | None
+    request_headers: str | None
+    status: Status
+    next_attempt_at: float | None
+    endpoint: str
+    disable_after: int = 0
+    disable_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recorded:
+    """What recording one attempt did: ``applied`` is False when its claim was stale (another
+    attempt, or a delete, got there first). ``consecutive_failures`` is the endpoint's counter
+    after this result (None when it did not change); ``disabled`` is the reason when this result
+    disabled the endpoint."""
+
+    delivery_id: str
+    applied: bool
+    consecutive_failures: int | None = None
+    disabled: str | None = None
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EndpointRow:
+    id: str
+    source: str
+    spec: dict[str, Any]
+    secrets: list[dict[str, Any]]
+    enabled: bool
+    disabled_reason: str | None
+    consecutive_failures: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryRow:
+    id: str
+    event_id: str
+    endpoint: str
+    event_type: str
+    status: str
+    attempt_count: int
+    next_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+    origin: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptRow:
+    n: int
+    started_at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_body: str | None
+    request_headers: str | None  # JSON text, credentials already redacted
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventRow:
+    id: str
+    type: str
+    timestamp: str
+    data: str  # JSON text
+    created_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryFilter:
+    """What ``GET /v1/deliveries`` may filter on; ``None`` means any."""
+
+    endpoint: str | None = None
+    status: str | None = None
+    type_glob: str | None = None  # GLOB syntax (``task.*``); a plain name matches exactly
+    event: str | None = None
+    code_range: tuple[int, int] | None = None  # last_status_code, inclusive
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list; pass ``next_cursor`` back to continue (None: nothing more)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Purged:
+    """One retention batch: rows deleted, and the cursor the next batch resumes from."""
+
+    rows: int
+    attempts: int
+    resume: str | None  # None when the scan reached the end
+
+
+@dataclass(kw_only=True, slots=True)
+class CommitStats:
+    """Group-commit figures for metrics."""
+
+    commits: int = 0
+    ops: int = 0
+    last_batch: int = 0
+    batch_sizes: list[int] = field(default_factory=list)  # drained by metrics
+
+    def add(self, ops: int) -> None:
+        self.commits += 1
+        self.ops += ops
+        self.last_batch = ops
+        if len(self.batch_sizes) < 100_000:
+            self.batch_sizes.append(ops)
