@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from hookd import policy as retry
+from hookd.builtin import builtin_registry
 from hookd.errors import ConfigError, HookdError
 from hookd.redact import redact_url
-from hookd.registry import SignerConfig, SigningKey, builtin_registry
+from hookd.registry import SignerConfig, SigningKey
 from hookd.units import parse_duration, parse_rate, parse_size
 
 EMBEDDED_SOURCE = "<embedded default>"

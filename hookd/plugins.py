@@ -12,9 +12,10 @@ import inspect
 import sys
 from types import ModuleType
 
+from hookd.builtin import builtin_registry
 from hookd.config import Config, PluginConfig
 from hookd.errors import ConfigError
-from hookd.registry import Registry, builtin_registry
+from hookd.registry import Registry
 
 
 def load_registry(config: Config) -> Registry:

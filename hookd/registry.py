@@ -1,7 +1,9 @@
 """Extension points: signers, body formats, filters and observers.
 
 The built-in schemes and formats register through exactly the same door that plugins use:
-a plugin module defines ``setup(registry, options)`` and calls the ``add_*`` methods.
+a plugin module defines ``setup(registry, options)`` and calls the ``add_*`` methods
+(:func:`hookd.builtin.builtin_registry` does the same for the built-ins; this module knows none
+of them).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from hookd.errors import PluginError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -125,17 +129,5 @@ class Registry:
 
     @staticmethod
     def _claim(table: Mapping[str, object], kind: str, name: str) -> None:
-        from hookd.errors import PluginError
-
         if name in table:
             raise PluginError(f"{kind} {name!r} is already registered")
-
-
-def builtin_registry() -> Registry:
-    """A registry holding the built-in schemes and formats."""
-    from hookd import bodies, signing
-
-    registry = Registry()
-    signing.register(registry)
-    bodies.register(registry)
-    return registry

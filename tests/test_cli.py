@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hookd import cli
+from hookd.cli.client import resolve_url
+from hookd.cli.parser import build_parser
 from tests.cli_helpers import assert_one_line_error, clean_env, hookd
 from tests.support import Receiver, free_port, running_daemon, wait_for
 
@@ -67,7 +68,7 @@ async def test_top_level_help_lists_every_command_with_a_line_of_help() -> None:
 
 
 def _help_of(words: list[str]) -> str:
-    parser: argparse.ArgumentParser = cli.build_parser()
+    parser: argparse.ArgumentParser = build_parser()
     for word in words:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = sub.choices[word]
@@ -111,7 +112,7 @@ def test_without_any_setting_the_default_address_is_used(
     monkeypatch.chdir(tmp_path)
     for name in ("HOOKD_URL", "HOOKD_CONFIG"):
         monkeypatch.delenv(name, raising=False)
-    assert cli.resolve_url(argparse.Namespace(url=None, config=None)) == "http://127.0.0.1:8080"
+    assert resolve_url(argparse.Namespace(url=None, config=None)) == "http://127.0.0.1:8080"
 
 
 async def test_bad_data_json_is_a_usage_error_on_one_line() -> None:

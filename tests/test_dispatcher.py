@@ -15,10 +15,10 @@ import pytest
 from hookd import config as configuration
 from hookd import endpoints as eps
 from hookd import ingest
+from hookd.builtin import builtin_registry
 from hookd.client import make_session
 from hookd.dispatcher import Dispatcher, _Pacer
 from hookd.metrics import Metrics
-from hookd.registry import builtin_registry
 from hookd.scheduler import Scheduler
 from hookd.store import SQLiteStore
 from hookd.wheel import TimerWheel

@@ -30,10 +30,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from hookd.builtin import builtin_registry
 from hookd.config import Config
 from hookd.endpoints import EndpointTable
 from hookd.openapi import document
-from hookd.registry import builtin_registry
 from hookd.server import make_app
 from hookd.state import State
 from hookd.store import SQLiteStore

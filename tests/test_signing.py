@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hookd import signing
-from hookd.registry import Message, Registry, Signer, SignerConfig, SigningKey, builtin_registry
+from hookd.builtin import builtin_registry
+from hookd.registry import Message, Registry, Signer, SignerConfig, SigningKey
+from hookd.signing import common, rsa_sha256
 
 BODY = b'{"type":"user.created","timestamp":"2024-05-01T12:00:00Z","data":{"name":"Zo\xc3\xab"}}'
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -329,7 +331,7 @@ def test_rsa_retry_of_same_body_reuses_the_signature(
 ) -> None:
     """The private key runs once for a body; a retry (new timestamp, same bytes) hits the cache."""
     cache = signing.SignatureCache(maxsize=8)
-    monkeypatch.setattr(signing, "_RSA_CACHE", cache)
+    monkeypatch.setattr(rsa_sha256, "_RSA_CACHE", cache)
     signer = _signer("rsa-sha256", SigningKey(material=rsa_pems[0]))
     first = signer.sign(_msg(1000), now=0)
     second = signer.sign(_msg(2000), now=0)
@@ -341,7 +343,7 @@ def test_rsa_retry_of_same_body_reuses_the_signature(
 
 def test_rsa_cache_keys_by_key_as_well_as_body(rsa_pems: tuple[str, str]) -> None:
     cache = signing.SignatureCache()
-    keys = [signing._Key(signing._parse_rsa(pem), None) for pem in rsa_pems]
+    keys = [common.Key(rsa_sha256.parse_rsa(pem), None) for pem in rsa_pems]
     one = signing.RsaSha256Signer(keys[:1], header="s", cache=cache).sign(_msg(), now=0)
     two = signing.RsaSha256Signer(keys[1:], header="s", cache=cache).sign(_msg(), now=0)
     assert one != two
@@ -446,7 +448,7 @@ def test_signers_never_show_secrets(rsa_pems: tuple[str, str]) -> None:
         for text in (repr(signer), str(signer), repr(key)):
             assert material not in text
             assert material.removeprefix("whsec_").removeprefix("whsk_") not in text
-        assert material not in repr(signing._parse_all([key], lambda m: m.encode()))
+        assert material not in repr(common.parse_all([key], lambda m: m.encode()))
 
 
 # --- key generation -----------------------------------------------------------------------

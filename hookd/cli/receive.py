@@ -4,7 +4,8 @@ It checks each request with :func:`hookd.signing.verify` exactly as a receiver w
 scheme), prints one block per request (Valid / INVALID / unverified, the identifying headers, the
 pretty JSON body) and answers with the ``--status`` sequence, whose last code repeats. The first
 line says where it listens (the real port when ``--port 0``); Ctrl-C or SIGTERM stops it with a
-one-line summary and exit 0. :class:`Verifier` and :func:`describe` are shared with ``hookd demo``.
+one-line summary and exit 0. Its :class:`~hookd.cli.verifier.Verifier` is shared with
+``hookd demo``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hookd.cli import UsageError, add_command
+from hookd.cli.command import add_command
+from hookd.cli.errors import UsageError
+from hookd.cli.verifier import Verifier, decoded
 from hookd.units import parse_duration
 
 if TYPE_CHECKING:
@@ -115,47 +118,6 @@ def _duration(text: str) -> float:
 # --------------------------------------------------------------------------- verification
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Verifier:
-    """What a receiver knows: the scheme and the secret or public key to check with."""
-
-    scheme: str
-    secret: str | None = field(default=None, repr=False)
-    public_key: str | None = None
-    header: str | None = None
-    prefix: str | None = None
-
-    def check(self, headers: Mapping[str, str], body: bytes) -> tuple[bool, str]:
-        from hookd import signing
-
-        try:
-            return signing.verify(
-                self.scheme,
-                headers,
-                body,
-                secret=self.secret,
-                public_key=self.public_key,
-                header=self.header,
-                prefix=self.prefix,
-            )
-        except ValueError as exc:
-            return False, str(exc)
-
-    def validate(self) -> None:
-        """Raise ValueError now if the key material cannot verify anything."""
-        from hookd import signing
-
-        signing.verify(
-            self.scheme,
-            {},
-            b"",
-            secret=self.secret,
-            public_key=self.public_key,
-            header=self.header,
-            prefix=self.prefix,
-        )
-
-
 def verifier_from(args: argparse.Namespace) -> Verifier | None:
     if args.scheme == STANDARD_WEBHOOKS and (args.header or args.prefix):
         raise UsageError("--header and --prefix apply to hmac-sha256 and rsa-sha256 only")
@@ -202,14 +164,6 @@ class Seen:
     reason: str
     status: int
     at: float
-
-
-def decoded(body: bytes) -> Any:
-    """The body as JSON, or ``None`` when it is not JSON."""
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
 
 
 def verdict(seen: Seen) -> str:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hookd.cli import add_command
+from hookd.cli.command import add_command
+from hookd.cli.verifier import Verifier, decoded
 from hookd.errors import HookdError
-from hookd.receive import Verifier, decoded
 from hookd.units import parse_duration
 
 if TYPE_CHECKING:
@@ -252,9 +252,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def run_demo(args: argparse.Namespace, tmp: Path, out: TextIO) -> int:
-    import aiohttp
     from aiohttp import web
 
+    receiver, whsec = await _make_receiver(tmp)
+    runner = await _receiver_runner(receiver)
+    demo = Demo(out=out, live=out.isatty())
+    daemon_task: asyncio.Task[int] | None = None
+    log_file = (tmp / "hookd.log").open("a", encoding="utf-8")
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        receiver_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        port = args.port or _free_port()
+        demo.url = f"http://127.0.0.1:{port}"
+        config_path = _write_config(tmp, port=port, receiver_url=receiver_url, whsec=whsec)
+        daemon_task = await _start_daemon(config_path, log_file, demo.url)
+        stop = _stop_on_signals()  # after the daemon's own handlers: these win
+        _introduce(demo, receiver_url, tmp)
+        demo.started = time.monotonic()
+        await _watch(demo, receiver, daemon_task, stop, events=args.events, duration=args.duration)
+        died = daemon_task.done()
+    finally:
+        if daemon_task is not None:
+            await _stop_daemon(daemon_task)
+        await runner.cleanup()
+        log_file.close()
+    demo.write(_final(demo, receiver))
+    if died:
+        raise HookdError(f"the demo daemon stopped unexpectedly; see {tmp}/hookd.log")
+    return 0
+
+
+async def _make_receiver(tmp: Path) -> tuple[FlakyReceiver, str]:
+    """The receiver, verifying with fresh keys; its whsec_ secret (the RSA key is in tmp)."""
     from hookd import signing
 
     whsec = signing.generate_standard_secret()
@@ -266,61 +295,70 @@ async def run_demo(args: argparse.Namespace, tmp: Path, out: TextIO) -> int:
             "crm": Verifier(scheme=signing.RSA_SHA256, public_key=public_pem.decode()),
         }
     )
+    return receiver, whsec
+
+
+async def _receiver_runner(receiver: FlakyReceiver) -> web.AppRunner:
+    from aiohttp import web
+
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", receiver.handle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    demo = Demo(out=out, live=out.isatty())
-    stop = asyncio.Event()
-    daemon_task: asyncio.Task[int] | None = None
-    log_file = (tmp / "hookd.log").open("a", encoding="utf-8")
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        receiver_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        port = args.port or _free_port()
-        demo.url = f"http://127.0.0.1:{port}"
-        config_path = tmp / "hookd.yaml"
-        config_path.write_text(
-            DEMO_CONFIG.format(
-                port=port,
-                db=tmp / "hookd.db",
-                receiver=receiver_url,
-                whsec=whsec,
-                key=tmp / "crm.pem",
-            )
+    return runner
+
+
+def _write_config(tmp: Path, *, port: int, receiver_url: str, whsec: str) -> Path:
+    config_path = tmp / "hookd.yaml"
+    config_path.write_text(
+        DEMO_CONFIG.format(
+            port=port,
+            db=tmp / "hookd.db",
+            receiver=receiver_url,
+            whsec=whsec,
+            key=tmp / "crm.pem",
         )
-        daemon_task = await _start_daemon(config_path, log_file, demo.url)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # after the daemon's own: these win
-            loop.add_signal_handler(sig, stop.set)
-        _introduce(demo, receiver_url, tmp)
-        demo.started = time.monotonic()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-            poster = asyncio.create_task(_post_samples(http, demo, args.events), name="samples")
-            deadline = None if args.duration is None else time.monotonic() + args.duration
-            while not stop.is_set():
-                if daemon_task.done():
-                    break
-                await _refresh(http, demo, receiver)
-                wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
-                if wait <= 0:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
-            poster.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poster
+    )
+    return config_path
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _watch(
+    demo: Demo,
+    receiver: FlakyReceiver,
+    daemon_task: asyncio.Task[int],
+    stop: asyncio.Event,
+    *,
+    events: int,
+    duration: float | None,
+) -> None:
+    """Post the samples and refresh the summary every second until stopped, timed out or dead."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        poster = asyncio.create_task(_post_samples(http, demo, events), name="samples")
+        deadline = None if duration is None else time.monotonic() + duration
+        while not stop.is_set():
+            if daemon_task.done():
+                break
             await _refresh(http, demo, receiver)
-        died = daemon_task.done()
-    finally:
-        if daemon_task is not None:
-            await _stop_daemon(daemon_task)
-        await runner.cleanup()
-        log_file.close()
-    demo.write(_final(demo, receiver))
-    if died:
-        raise HookdError(f"the demo daemon stopped unexpectedly; see {tmp}/hookd.log")
-    return 0
+            wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+        poster.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poster
+        await _refresh(http, demo, receiver)
 
 
 def _free_port() -> int:

@@ -1,12 +1,9 @@
-"""The ``hookd`` command line. Errors are one line on stderr and a non-zero exit.
+"""Reaching a running daemon: where it is, the options that say so, and a small admin client.
 
-This module holds the parser and what every client command shares: where the daemon is (SPEC §7
-"CLI": ``--url``, ``-c``, ``$HOOKD_URL``, ``$HOOKD_CONFIG``, ``./hookd.yaml``, the default), a small
-synchronous-looking HTTP client (aiohttp under :func:`asyncio.run`), and plain aligned tables.
-The commands themselves live in :mod:`hookd.commands`, :mod:`hookd.receive`, :mod:`hookd.demo`
-and :mod:`hookd.keygen`; each adds itself to the parser through ``register(sub)``.
-
-Exit codes: 0 ok, 1 failure (unreachable daemon, API error), 2 usage (bad option or config).
+Where the daemon is (SPEC §7 "CLI"): ``--url``, ``-c``, ``$HOOKD_URL``, ``$HOOKD_CONFIG``,
+``./hookd.yaml``, the default. :class:`AdminClient` is a synchronous-looking HTTP client for the
+admin and ingest APIs (aiohttp under :func:`asyncio.run`); every problem becomes one
+:class:`~hookd.errors.HookdError`. (The daemon's own delivery client is :mod:`hookd.client`.)
 """
 
 from __future__ import annotations
@@ -14,26 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from hookd import __version__
+from hookd.cli.errors import UsageError
 from hookd.errors import ConfigError, HookdError
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 DEFAULT_URL = "http://127.0.0.1:8080"
 REQUEST_TIMEOUT = 30.0
-
-
-class UsageError(HookdError):
-    """The command line asks for something impossible (bad --data, bad --url): exit 2."""
 
 
 class ApiError(HookdError):
@@ -43,48 +32,6 @@ class ApiError(HookdError):
         self.status = status
         self.code = code
         super().__init__(message)
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"hookd: {message} (see {self.prog} --help)\n")
-
-
-class Formatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps description and example line breaks; room for long command names."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=32)
-
-    def add_argument(self, action: argparse.Action) -> None:
-        super().add_argument(action)
-        # argparse measures subcommand names without their extra indent, then wraps them.
-        subactions: list[argparse.Action] = getattr(action, "_choices_actions", [])
-        for sub in subactions:
-            width = len(self._format_action_invocation(sub)) + self._current_indent + 2
-            self._action_max_length = max(self._action_max_length, width)
-
-
-def add_command(
-    sub: Any,
-    name: str,
-    *,
-    help: str,
-    description: str,
-    examples: Sequence[str],
-    parents: Sequence[argparse.ArgumentParser] = (),
-) -> Parser:
-    """A subcommand with a one-line ``help``, a description and an ``example:`` epilog."""
-    label = "example" if len(examples) == 1 else "examples"
-    parser: Parser = sub.add_parser(
-        name,
-        help=help,
-        description=description,
-        epilog=f"{label}:\n" + "\n".join(f"  {line}" for line in examples),
-        formatter_class=Formatter,
-        parents=list(parents),
-    )
-    return parser
 
 
 def client_options(*, json_output: bool = True) -> argparse.ArgumentParser:
@@ -106,85 +53,6 @@ def client_options(*, json_output: bool = True) -> argparse.ArgumentParser:
             "--json", action="store_true", help="print the API's JSON answer instead of text"
         )
     return parent
-
-
-def build_parser() -> Parser:
-    parser = Parser(
-        prog="hookd",
-        description="hookd: a self-hosted webhook delivery daemon.",
-        epilog=(
-            "Client commands find the daemon with --url, -c FILE, $HOOKD_URL, $HOOKD_CONFIG or\n"
-            "./hookd.yaml (in that order), and authenticate with $HOOKD_ADMIN_TOKEN\n"
-            "(send: $HOOKD_INGEST_TOKEN, else the admin token).\n"
-            "Run 'hookd COMMAND --help' for a command's options and an example."
-        ),
-        formatter_class=Formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"hookd {__version__}")
-    sub = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=Parser, title="commands"
-    )
-    sub.required = True
-
-    run = add_command(
-        sub,
-        "run",
-        help="run the daemon",
-        description="Run the hookd daemon until SIGTERM or Ctrl-C (SIGHUP reloads the config).",
-        examples=["hookd run -c /etc/hookd/hookd.yaml"],
-    )
-    run.add_argument(
-        "-c",
-        "--config",
-        help="YAML config (default: $HOOKD_CONFIG, else ./hookd.yaml, else a built-in default)",
-    )
-    run.set_defaults(handler=cmd_run)
-
-    check = add_command(
-        sub,
-        "check",
-        help="validate a config file",
-        description="Validate a config; print every problem as FILE:LINE: key.path: message.",
-        examples=["hookd check -c hookd.yaml"],
-    )
-    check.add_argument("-c", "--config", help="the YAML file to check")
-    check.set_defaults(handler=cmd_check)
-
-    from hookd import commands, demo, keygen, receive
-
-    commands.register(sub)
-    receive.register(sub)
-    keygen.register(sub)
-    demo.register(sub)
-    return parser
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from hookd import config as configuration
-    from hookd import daemon, logs
-
-    path = configuration.find_config_path(args.config)
-    config = configuration.load(path)
-    logs.configure(config.log.level, config.log.format)
-    return daemon.main(config, path)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from hookd import config as configuration
-    from hookd import endpoints, plugins
-
-    path = configuration.find_config_path(args.config)
-    # Every problem at once: the YAML's, the plugins', and those of resolving each endpoint
-    # that parsed (a scheme or format no plugin registers, key material its signer refuses).
-    config, problems = configuration.load_partial(path)
-    if config is not None:
-        registry, plugin_problems = plugins.load_plugins(config)
-        problems += plugin_problems + endpoints.resolve_config(config, registry)[1]
-    if problems:
-        raise ConfigError(configuration.by_line(problems))
-    assert config is not None
-    print(config.summary())
-    return 0
 
 
 # --------------------------------------------------------------------------- the daemon's URL
@@ -253,7 +121,7 @@ class Answer:
     body: Any
 
 
-class Client:
+class AdminClient:
     """A tiny blocking client for the daemon's API; every problem becomes one HookdError."""
 
     def __init__(self, url: str, token: str | None, *, timeout: float = REQUEST_TIMEOUT) -> None:
@@ -278,6 +146,22 @@ class Client:
         import asyncio
 
         return asyncio.run(self._request(method, path, body, params))
+
+    def all_pages(
+        self, path: str, params: Mapping[str, str | int]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every item of a list route, following ``next_cursor``; the merged body for --json."""
+        items: list[dict[str, Any]] = []
+        params = dict(params)
+        while True:
+            body = self.get(path, params).body
+            if isinstance(body, list):  # tolerate a bare array
+                return body, {"items": body, "next_cursor": None}
+            items.extend(body.get("items") or [])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return items, {"items": items, "next_cursor": None}
+            params["cursor"] = cursor
 
     async def _request(
         self, method: str, path: str, body: Any, params: Mapping[str, str | int] | None
@@ -351,15 +235,15 @@ def _api_error(status: int, data: Any, where: str) -> ApiError:
     return ApiError(f"{message} ({label}){hint}", status=status, code=code)
 
 
-def admin_client(args: argparse.Namespace) -> Client:
+def admin_client(args: argparse.Namespace) -> AdminClient:
     # An ingest token alone still goes along, so that the daemon can say "needs an admin token".
     token = os.environ.get("HOOKD_ADMIN_TOKEN") or os.environ.get("HOOKD_INGEST_TOKEN") or None
-    return Client(resolve_url(args), token)
+    return AdminClient(resolve_url(args), token)
 
 
-def ingest_client(args: argparse.Namespace) -> Client:
+def ingest_client(args: argparse.Namespace) -> AdminClient:
     token = os.environ.get("HOOKD_INGEST_TOKEN") or os.environ.get("HOOKD_ADMIN_TOKEN") or None
-    return Client(resolve_url(args), token)
+    return AdminClient(resolve_url(args), token)
 
 
 def path_id(value: str) -> str:
@@ -367,79 +251,11 @@ def path_id(value: str) -> str:
     return quote(value, safe="")
 
 
-# --------------------------------------------------------------------------- output
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return " ".join(str(value).split())
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Plain text columns, left-aligned, two spaces apart; ``None`` shows as ``-``."""
-    grid = [list(headers), *([cell(v) for v in row] for row in rows)]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
-        for line in grid
-    )
-
-
-# --------------------------------------------------------------------------- main
-
-
-def _tolerant_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    _tolerant_streams()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.handler(args)
-        return code
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_USAGE
-    except UsageError as exc:
-        print(f"hookd: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except HookdError as exc:
-        print(f"hookd: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # stdout's reader went away (``hookd deliveries list | head``): say nothing more.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILURE
-    except OSError as exc:
-        print(f"hookd: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except Exception as exc:
-        if os.environ.get("HOOKD_DEBUG"):
-            traceback.print_exc()
-        else:
-            print(
-                f"hookd: unexpected error: {type(exc).__name__}: {exc} "
-                "(set HOOKD_DEBUG=1 to see the traceback)",
-                file=sys.stderr,
-            )
-        return EXIT_FAILURE
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def delivery_ids(body: dict[str, Any]) -> list[str]:
+    """Delivery ids in a 202 answer, whichever shape it takes."""
+    found = [str(d["id"]) for d in body.get("deliveries") or [] if isinstance(d, dict)]
+    if isinstance(body.get("delivery"), dict):
+        found.append(str(body["delivery"].get("id")))
+    if not found and str(body.get("id", "")).startswith("dlv"):
+        found.append(str(body["id"]))
+    return found

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hookd.cli import UsageError, add_command
+from hookd.cli.command import add_command
+from hookd.cli.errors import UsageError
 from hookd.errors import HookdError
 
 
