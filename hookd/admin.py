@@ -27,8 +27,8 @@ import yarl
 from aiohttp import web
 
 from hookd import client, ingest
-from hookd import config as cfg
 from hookd import endpoints as eps
+from hookd.config import values
 from hookd.errors import HookdError
 from hookd.ids import new_id
 from hookd.redact import redact_headers, redact_url
@@ -140,7 +140,7 @@ _SIGNING = ("scheme", "secret", "header", "prefix")
 
 
 def _api_url(value: Any) -> str:
-    url = cfg._url(value)
+    url = values.parse_url(value)
     if not url.startswith(("http://", "https://")):
         raise ValueError("expected a URL starting with http:// or https://")
     if len(url) > 2048 or any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
@@ -157,7 +157,7 @@ def _api_url(value: Any) -> str:
 def _api_headers(value: Any) -> dict[str, str]:
     if isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
         raise ValueError("header values are strings")
-    headers = cfg._headers(value)
+    headers = values.parse_headers(value)
     for name, text in headers.items():
         if any(not (" " <= c <= "~") and c != "\t" for c in text):
             raise ValueError(f"header {name}: value must be printable ASCII")
@@ -167,7 +167,7 @@ def _api_headers(value: Any) -> dict[str, str]:
 def _api_patterns(value: Any) -> list[str]:
     if not isinstance(value, list):  # YAML also takes one string; JSON clients send a list
         raise ValueError("expected a non-empty list of event type patterns like ['task.*']")
-    return list(cfg._patterns(value))
+    return list(values.parse_patterns(value))
 
 
 def _rate(value: Any) -> float:
@@ -182,14 +182,14 @@ def _rate(value: Any) -> float:
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "url": _api_url,
     "events": _api_patterns,
-    "policy": cfg._nonempty_str,
-    "body": cfg._nonempty_str,
+    "policy": values.parse_nonempty_str,
+    "body": values.parse_nonempty_str,
     "headers": _api_headers,
     "rate_limit": _rate,
-    "max_in_flight": cfg._int_at_least(1),
-    "ordering": cfg._choice("none", "fifo"),
-    "filter": cfg._nonempty_str,
-    "options": cfg._mapping,
+    "max_in_flight": values.int_at_least(1),
+    "ordering": values.choice("none", "fifo"),
+    "filter": values.parse_nonempty_str,
+    "options": values.parse_mapping,
 }
 _SETTINGS = ("signing", *_PARSERS)
 
@@ -236,7 +236,11 @@ def _merge_settings(
 
 
 def _signing_value(key: str, value: Any) -> str | None:
-    parse = {"scheme": cfg._nonempty_str, "header": cfg._header_name, "prefix": cfg._str}[key]
+    parse = {
+        "scheme": values.parse_nonempty_str,
+        "header": values.parse_header_name,
+        "prefix": values.parse_str,
+    }[key]
     if value is None and key != "scheme":
         return None
     try:
@@ -335,7 +339,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", "an endpoint is a JSON object with at least url")
     _only(body, ("id", *_SETTINGS))
     try:
-        endpoint_id = cfg._endpoint_id(body["id"]) if "id" in body else new_id("ep")
+        endpoint_id = values.parse_endpoint_id(body["id"]) if "id" in body else new_id("ep")
     except ValueError as exc:
         raise _invalid("id", str(exc)) from exc
     spec, secret = _merge_settings(state, {k: v for k, v in body.items() if k != "id"}, {})
