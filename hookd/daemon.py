@@ -28,7 +28,8 @@ from aiohttp import web
 
 from hookd import config as configuration
 from hookd import endpoints as eps
-from hookd import logs, plugins, retention, server, status, systemd
+from hookd import logs, plugins, retention, systemd
+from hookd.api import make_app, status
 from hookd.client import make_session
 from hookd.config import Config
 from hookd.dispatcher import Dispatcher
@@ -59,7 +60,7 @@ async def run(config: Config, config_path: Path | None) -> int:
     stop, reload = asyncio.Event(), asyncio.Event()
     tasks: dict[str, asyncio.Task[Any]] = {}
 
-    app = server.make_app(state)
+    app = make_app(state)
     app.cleanup_ctx.append(_database(state, configured))
     app.cleanup_ctx.append(_delivery(state, tasks))
     runner = web.AppRunner(
