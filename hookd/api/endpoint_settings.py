@@ -15,6 +15,7 @@ import yarl
 from hookd import policy as retry
 from hookd.api.http import invalid, only
 from hookd.config import values
+from hookd.redact import redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
 
@@ -94,6 +95,22 @@ def merge_settings(
     spec.setdefault("events", ["*"])
     _check_names(spec, policies, registry)
     return spec, secret
+
+
+def patch_settings(
+    body: Mapping[str, Any],
+    current: Mapping[str, Any],
+    *,
+    policies: Mapping[str, retry.RetryPolicy],
+    registry: Registry,
+) -> tuple[dict[str, Any], str | None]:
+    """PATCH: :func:`merge_settings` onto the stored settings. The URL as answers show it (its
+    password masked) sent back keeps the stored URL, password included.
+    """
+    url = str(current.get("url", ""))
+    if body.get("url") == redact_url(url) != url:  # our masked form sent back
+        body = {**body, "url": url}
+    return merge_settings(body, current, policies=policies, registry=registry)
 
 
 def _apply(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,15 @@ import structlog
 from aiohttp import web
 
 from hookd.api.http import ApiProblem, state_of
-from hookd.errors import StoreError
+from hookd.errors import (
+    EndpointError,
+    EndpointExists,
+    InvalidEndpoint,
+    OwnedByConfig,
+    SealedKeys,
+    StoreError,
+    UnknownEndpoint,
+)
 
 log = structlog.get_logger("hookd.server")
 
@@ -18,6 +26,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Access = Literal["open", "ingest", "admin"]
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/ui"})
+
+# A refused endpoint change (hookd.endpoints.changes) as an answer: status and code.
+_REFUSED: dict[type[EndpointError], tuple[int, str]] = {
+    UnknownEndpoint: (404, "not_found"),
+    EndpointExists: (409, "conflict"),
+    OwnedByConfig: (409, "owned_by_config"),
+    SealedKeys: (409, "sealed_keys"),
+    InvalidEndpoint: (400, "invalid_field"),
+}
 
 
 def access_for(request: web.Request) -> Access:
@@ -46,6 +63,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         }.get(exc.status_code, "http_error")
         message = exc.reason if exc.status_code != 404 else f"no route for {request.path}"
         raise ApiProblem(exc.status_code, code, message) from exc
+    except EndpointError as exc:
+        status, code = _REFUSED[type(exc)]
+        raise ApiProblem(status, code, str(exc), field=exc.field) from exc
     except StoreError as exc:
         log.error("http.store_error", path=request.path, error=str(exc))
         raise ApiProblem(

@@ -7,7 +7,7 @@ Bottom up: :mod:`~hookd.endpoints.keys` (signing keys, sealed for API endpoints)
 
 from __future__ import annotations
 
-from hookd.endpoints.keys import config_keys, open_keys, seal_keys
+from hookd.endpoints.keys import config_keys, new_secret, open_keys, seal_keys
 from hookd.endpoints.model import (
     Endpoint,
     api_endpoint_config,
@@ -25,6 +25,7 @@ __all__ = [
     "compile_patterns",
     "config_keys",
     "load_table",
+    "new_secret",
     "open_keys",
     "resolve_config",
     "seal_keys",

@@ -6,17 +6,38 @@ endpoint id is bound in as associated data), each with the time its rotation gra
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from typing import Any
 
 from hookd.config import SigningConfig
 from hookd.registry import SigningKey
 from hookd.secretbox import SecretBox
+from hookd.signing import (
+    RSA_SHA256,
+    STANDARD_WEBHOOKS,
+    generate_ed25519,
+    generate_rsa,
+    generate_standard_secret,
+)
 
 
 def config_keys(signing: SigningConfig) -> tuple[SigningKey, ...]:
     """A YAML endpoint's one key: its private key (PEM) or its secret, if it has either."""
     material = signing.private_key if signing.private_key is not None else signing.secret
     return (SigningKey(material=material),) if material else ()
+
+
+async def new_secret(scheme: str, like: str | None = None) -> str:
+    """Fresh key material for ``scheme`` (an ed25519 key when ``like`` is one)."""
+    if scheme == STANDARD_WEBHOOKS:
+        if like is not None and like.startswith("whsk_"):
+            return generate_ed25519()[0]
+        return generate_standard_secret()
+    if scheme == RSA_SHA256:
+        private, _ = await asyncio.to_thread(generate_rsa)
+        return private.decode("ascii")
+    return secrets.token_urlsafe(32)  # hmac-sha256 and plugin schemes
 
 
 def open_keys(

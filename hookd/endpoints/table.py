@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from hookd.config import Config
 from hookd.endpoints.keys import open_keys
 from hookd.endpoints.model import Endpoint, api_endpoint_config, build
-from hookd.errors import HookdError
+from hookd.errors import HookdError, UnknownEndpoint
 from hookd.registry import Event, Registry
 from hookd.secretbox import SecretBox
 from hookd.store import EndpointRow
@@ -28,6 +28,13 @@ class EndpointTable:
 
     def get(self, endpoint_id: str) -> Endpoint | None:
         return self._by_id.get(endpoint_id)
+
+    def require(self, endpoint_id: str) -> Endpoint:
+        """The endpoint with this id. Raises UnknownEndpoint."""
+        endpoint = self._by_id.get(endpoint_id)
+        if endpoint is None:
+            raise UnknownEndpoint(endpoint_id)
+        return endpoint
 
     def put(self, endpoint: Endpoint) -> None:
         self._by_id[endpoint.id] = endpoint
