@@ -22,7 +22,7 @@ from hookd.api.shapes import delivery_json, stored_event
 from hookd.redact import redact_headers
 from hookd.store import DeliveryFilter, EventRow
 
-log = structlog.get_logger("hookd.admin")
+log = structlog.get_logger("hookd.api")
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 STATUSES = ("pending", "succeeded", "failed")

@@ -41,7 +41,7 @@ from hookd.state import State
 from hookd.store import NewDelivery, NewEvent, OverCapacity
 from hookd.units import parse_duration
 
-log = structlog.get_logger("hookd.admin")
+log = structlog.get_logger("hookd.api")
 
 MAX_GRACE = 30 * 86400.0
 TEST_EVENT = "hookd.test"

@@ -20,7 +20,7 @@ from hookd.errors import (
     UnknownEndpoint,
 )
 
-log = structlog.get_logger("hookd.server")
+log = structlog.get_logger("hookd.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Access = Literal["open", "ingest", "admin"]
