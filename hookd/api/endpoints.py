@@ -39,7 +39,6 @@ from hookd.ids import new_id
 from hookd.registry import Event
 from hookd.state import State
 from hookd.store import NewDelivery, NewEvent, OverCapacity
-from hookd.units import parse_duration
 
 log = structlog.get_logger("hookd.api")
 
@@ -155,7 +154,7 @@ def _grace(value: Any) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             grace = float(value)
         else:
-            grace = parse_duration(value)
+            grace = values.parse_duration(value)
     except ValueError as exc:
         raise invalid("grace", f"grace: {exc}") from exc
     if not 0 <= grace <= MAX_GRACE:
@@ -238,7 +237,7 @@ def _since(value: Any, now: float) -> float:
         except (ingest.InvalidEvent, ValueError) as exc:
             raise invalid("since", f"since: {exc}") from exc
     try:
-        return max(0.0, now - min(parse_duration(value), now))
+        return max(0.0, now - min(values.parse_duration(value), now))
     except ValueError as exc:
         raise invalid("since", f"since is RFC 3339 or a duration like 1h: {exc}") from exc
 
