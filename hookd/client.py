@@ -18,14 +18,18 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookd import __version__
+from hookd.errors import HookdError
 from hookd.policy import Outcome, parse_retry_after
 from hookd.redact import MASK, url_password
 
 USER_AGENT = f"hookd/{__version__}"
 
 
-class PrivateAddressRefused(OSError):
-    """The destination resolves to an address the SSRF guard forbids."""
+class PrivateAddressRefused(OSError, HookdError):
+    """The destination resolves to an address the SSRF guard forbids.
+
+    An OSError, as the resolver must raise for aiohttp to report a failed connection.
+    """
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

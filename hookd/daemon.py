@@ -28,10 +28,12 @@ from aiohttp import web
 
 from hookd import config as configuration
 from hookd import endpoints as eps
-from hookd import logs, plugins, retention, server, status, systemd
+from hookd import logs, plugins, retention, systemd
+from hookd.api import make_app, status
 from hookd.client import make_session
 from hookd.config import Config
 from hookd.dispatcher import Dispatcher
+from hookd.endpoints import changes
 from hookd.errors import ConfigError, HookdError
 from hookd.scheduler import Scheduler
 from hookd.secretbox import SecretBox, generate_key_text
@@ -55,7 +57,7 @@ async def run(config: Config, config_path: Path | None) -> int:
     stop, reload = asyncio.Event(), asyncio.Event()
     tasks: dict[str, asyncio.Task[Any]] = {}
 
-    app = server.make_app(state)
+    app = make_app(state)
     app.cleanup_ctx.append(_database(state, configured))
     app.cleanup_ctx.append(_delivery(state, tasks))
     runner = web.AppRunner(
@@ -187,14 +189,8 @@ def _database(
 
 
 async def _load_endpoints(state: State, configured: dict[str, eps.Endpoint]) -> None:
-    failed = await state.store.reconcile_config_endpoints(configured)
-    for endpoint_id, count in failed.items():
-        log.info("endpoint.removed", endpoint=endpoint_id, pending_failed=count)
-    rows = await state.store.endpoints()
-    table, problems = eps.load_table(state.config, configured, rows, state.registry, state.box)
-    for problem in problems:
-        log.error("endpoint.unloadable", problem=problem)
-    state.endpoints.replace_all(table)
+    """The live endpoint table at start: the YAML's endpoints and the database's."""
+    await changes.load_from_config(state, configured)
 
 
 def _delivery(
@@ -295,18 +291,13 @@ async def reload_config(state: State, config_path: Path | None) -> bool:
         log.error("config.reload_rejected", source=source, problems=problems)
         return False
     try:
-        async with state.endpoints_lock:  # not while an admin route changes an endpoint
-            state.config = new
-            await _load_endpoints(state, configured)
+        await changes.reload_from_config(state, new, configured)
     except HookdError as exc:
-        state.config = old
         log.error("config.reload_failed", error=str(exc))
         return False
     state.store.max_pending = new.limits.max_pending
     if state.dispatcher is not None:
         state.dispatcher.config = new.delivery
-    if state.scheduler is not None:
-        state.scheduler.reset()
     if new.log != old.log:
         logs.configure(new.log.level, new.log.format)
     log.info("config.reloaded", endpoints=len(state.endpoints), source=new.source)

@@ -21,3 +21,37 @@ class StoreError(HookdError):
 
 class PluginError(HookdError):
     """A plugin failed to load or misbehaved."""
+
+
+class EndpointError(HookdError):
+    """A change to an endpoint was refused; ``field`` names the setting at fault, if one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class UnknownEndpoint(EndpointError):
+    """No endpoint has this id (or, for changes only the API may make, no API endpoint)."""
+
+    def __init__(self, endpoint_id: str) -> None:
+        super().__init__(f"no endpoint with id {endpoint_id!r}")
+
+
+class EndpointExists(EndpointError):
+    """An endpoint with this id exists already."""
+
+    def __init__(self, endpoint_id: str) -> None:
+        super().__init__(f"an endpoint with id {endpoint_id!r} exists")
+
+
+class OwnedByConfig(EndpointError):
+    """The endpoint is declared in the YAML, which owns it: change it there."""
+
+
+class SealedKeys(EndpointError):
+    """The endpoint's stored keys cannot be opened (another secret key, a damaged row)."""
+
+
+class InvalidEndpoint(EndpointError):
+    """The settings do not make a working endpoint (a signer refused its key or header...)."""

@@ -4,8 +4,8 @@ Counters: ``hookd_events_ingested_total``, ``hookd_deliveries_created_total``,
 ``hookd_attempts_total{result}``, ``hookd_deliveries_finished_total{status}``,
 ``hookd_retention_purged_total{kind}``. Histograms: ``hookd_attempt_duration_seconds`` and
 ``hookd_store_commit_batch_ops`` (operations per SQLite transaction). Gauges, read at scrape time
-(:func:`hookd.status.gauges`): pending, scheduled and in-flight deliveries, endpoints and disabled
-endpoints, timer wheel size, database bytes.
+(:func:`hookd.api.status.gauges`): pending, scheduled and in-flight deliveries, endpoints and
+disabled endpoints, timer wheel size, database bytes.
 """
 
 from __future__ import annotations

@@ -30,11 +30,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from hookd.api import make_app
+from hookd.api.openapi_doc import document
 from hookd.builtin import builtin_registry
 from hookd.config import Config
 from hookd.endpoints import EndpointTable
-from hookd.openapi import document
-from hookd.server import make_app
 from hookd.state import State
 from hookd.store import SQLiteStore
 from tests.support import Receiver, running_daemon, wait_for

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from hookd import __version__
+from hookd.api.http import json_response, state_of
 from hookd.metrics import CONTENT_TYPE
 from hookd.redact import redact_url
-from hookd.server import json_response, state_of
 from hookd.state import State
 
 

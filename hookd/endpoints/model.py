@@ -1,21 +1,22 @@
-"""Endpoints as the running daemon sees them: YAML ones and API-created ones, resolved.
+"""An endpoint as the running daemon sees it: its settings with every name resolved.
 
 An :class:`Endpoint` joins its settings (``EndpointConfig``), its retry policy, its signer, its
-body format and its live state (enabled, consecutive failures). Ingest routes events through
-:meth:`EndpointTable.route`; the dispatcher and the admin API look endpoints up by id.
+body format and its live state (enabled, consecutive failures). :func:`build` resolves the names;
+YAML endpoints come from :func:`resolve_config`, API ones from their stored settings through
+:func:`api_endpoint_config`.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hookd import policy as retry
 from hookd.config import Config, EndpointConfig, SigningConfig
+from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
 from hookd.redact import redact_headers, redact_url
 from hookd.registry import (
@@ -28,8 +29,6 @@ from hookd.registry import (
     SignerConfig,
     SigningKey,
 )
-from hookd.secretbox import SecretBox
-from hookd.store import EndpointRow
 
 
 @dataclass(kw_only=True, slots=True, eq=False)
@@ -129,11 +128,6 @@ def build(
     )
 
 
-def config_keys(signing: SigningConfig) -> tuple[SigningKey, ...]:
-    material = signing.private_key if signing.private_key is not None else signing.secret
-    return (SigningKey(material=material),) if material else ()
-
-
 def resolve_config(config: Config, registry: Registry) -> tuple[dict[str, Endpoint], list[str]]:
     """Build every YAML endpoint; problems come back as ``FILE:LINE: path: message``."""
     out: dict[str, Endpoint] = {}
@@ -173,103 +167,3 @@ def api_endpoint_config(endpoint_id: str, spec: Mapping[str, Any]) -> EndpointCo
         filter=spec.get("filter"),
         options=dict(spec.get("options") or {}),
     )
-
-
-def open_keys(
-    endpoint_id: str, sealed: list[dict[str, Any]], box: SecretBox | None, now: float
-) -> tuple[SigningKey, ...]:
-    """Unseal an API endpoint's live keys (newest first), dropping those past their grace."""
-    keys = []
-    for item in sealed:
-        expires = item.get("expires_at")
-        if expires is not None and expires <= now:
-            continue
-        material = (
-            item["secret"] if box is None else box.open(item["secret"], aad=_aad(endpoint_id))
-        )
-        keys.append(SigningKey(material=material, expires_at=expires))
-    return tuple(keys)
-
-
-def seal_keys(
-    endpoint_id: str, keys: list[tuple[str, float | None]], box: SecretBox | None
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "secret": material if box is None else box.seal(material, aad=_aad(endpoint_id)),
-            "expires_at": expires,
-        }
-        for material, expires in keys
-    ]
-
-
-def _aad(endpoint_id: str) -> bytes:
-    return f"hookd-endpoint:{endpoint_id}".encode()
-
-
-class EndpointTable:
-    """Every endpoint by id, in a stable order, with their live state."""
-
-    def __init__(self) -> None:
-        self._by_id: dict[str, Endpoint] = {}
-
-    def __iter__(self) -> Iterator[Endpoint]:
-        return iter(self._by_id.values())
-
-    def __len__(self) -> int:
-        return len(self._by_id)
-
-    def get(self, endpoint_id: str) -> Endpoint | None:
-        return self._by_id.get(endpoint_id)
-
-    def put(self, endpoint: Endpoint) -> None:
-        self._by_id[endpoint.id] = endpoint
-
-    def replace_all(self, other: EndpointTable) -> None:
-        """Take another table's endpoints (a reload), keeping this object shared."""
-        self._by_id = dict(other._by_id)
-
-    def remove(self, endpoint_id: str) -> Endpoint | None:
-        return self._by_id.pop(endpoint_id, None)
-
-    def route(self, event: Event) -> list[Endpoint]:
-        """Enabled endpoints that subscribe to this event."""
-        return [ep for ep in self._by_id.values() if ep.enabled and ep.wants(event)]
-
-    def apply_state(self, row: EndpointRow) -> None:
-        ep = self._by_id.get(row.id)
-        if ep is not None:
-            ep.enabled = row.enabled
-            ep.disabled_reason = row.disabled_reason
-            ep.consecutive_failures = row.consecutive_failures
-
-
-def load_table(
-    config: Config,
-    configured: dict[str, Endpoint],
-    rows: list[EndpointRow],
-    registry: Registry,
-    box: SecretBox | None,
-) -> tuple[EndpointTable, list[str]]:
-    """The table from resolved YAML endpoints plus the database's rows (state and API ones)."""
-    table = EndpointTable()
-    problems: list[str] = []
-    now = time.time()
-    for ep in configured.values():
-        table.put(ep)
-    for row in rows:
-        if row.source == "api" and row.id not in configured:
-            try:
-                ep = build(
-                    api_endpoint_config(row.id, row.spec),
-                    source="api",
-                    keys=open_keys(row.id, row.secrets, box, now),
-                    policies=config.policies,
-                    registry=registry,
-                )
-            except (HookdError, KeyError) as exc:
-                problems.append(f"endpoint {row.id}: {exc}")
-                continue
-            table.put(ep)
-        table.apply_state(row)
-    return table, problems

@@ -1,0 +1,26 @@
+"""The one application: ingest, health, admin, status, metrics, OpenAPI and the web page."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hookd.api import deliveries, endpoints, ingest, openapi, status, ui
+from hookd.api.http import STATE
+from hookd.api.middleware import auth_middleware, errors_middleware
+from hookd.state import State
+
+
+def make_app(state: State) -> web.Application:
+    """Every route on one application; errors leave as JSON, then tokens are checked."""
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware],
+        client_max_size=state.config.limits.max_body + 1024,
+    )
+    app[STATE] = state
+    ingest.add_routes(app)
+    status.add_routes(app)
+    endpoints.add_routes(app)
+    deliveries.add_routes(app)
+    openapi.add_routes(app)
+    ui.add_routes(app)
+    return app

@@ -1,0 +1,127 @@
+"""What every route shares: the app's state, the JSON error model, JSON bodies in and out.
+
+An error leaves as ``{"error": {"code", "message", "field"?}}`` (SPEC §3): a handler raises
+:class:`ApiProblem`; :mod:`hookd.api.middleware` turns every other error into one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from hookd import ingest
+from hookd.errors import HookdError
+from hookd.state import State
+
+STATE: web.AppKey[State] = web.AppKey("state", State)
+
+
+class ApiProblem(web.HTTPException, HookdError):
+    """An error answered as ``{"error": {"code", "message", "field"}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status_code = status
+        body: dict[str, Any] = {"code": code, "message": message}
+        if field is not None:
+            body["field"] = field
+        super().__init__(
+            text=json.dumps({"error": body}), content_type="application/json", headers=headers
+        )
+
+
+def invalid(field: str | None, message: str) -> ApiProblem:
+    """400 ``invalid_field``: a value in the body is wrong."""
+    return ApiProblem(400, "invalid_field", message, field=field)
+
+
+def only(body: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
+    """400 ``unknown_field`` for the first key of ``body`` not in ``allowed``."""
+    for key in body:
+        if key not in allowed:
+            raise ApiProblem(
+                400,
+                "unknown_field",
+                f"unknown field {prefix + key!r} (expected: {', '.join(allowed)})",
+                field=prefix + key,
+            )
+
+
+def state_of(request: web.Request) -> State:
+    return request.app[STATE]
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The request's JSON body, enforcing ``limits.max_body`` and the content type."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiProblem(
+            413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
+        )
+    ctype = request.content_type
+    if (
+        request.body_exists
+        and ctype not in ("application/json", "")
+        and not ctype.endswith("+json")
+    ):
+        raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise ApiProblem(
+                413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
+            )
+        chunks.append(chunk)
+    if ctype == "" and size:
+        raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
+    raw = b"".join(chunks)
+    if not raw:
+        raise ApiProblem(400, "invalid_json", "the body is empty; send a JSON document")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise ApiProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def optional_object(request: web.Request, state: State) -> dict[str, Any]:
+    """A JSON object body, or ``{}`` when the request has no body."""
+    if not request.body_exists or request.content_length == 0:
+        return {}
+    body = await read_json(request, state.config.limits.max_body)
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "invalid_body", "the body must be a JSON object")
+    return body
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def ts(value: float | None) -> str | None:
+    """A time in an answer: RFC 3339, or null."""
+    return None if value is None else ingest.format_timestamp(value)

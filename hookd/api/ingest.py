@@ -1,0 +1,126 @@
+"""Ingest and health routes: ``POST /v1/events``, ``POST /v1/events/batch``, ``/healthz``,
+``/readyz`` (SPEC §3). Validation and fan-out live in :mod:`hookd.ingest`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hookd import ingest
+from hookd.api.http import ApiProblem, json_response, read_json, state_of
+from hookd.state import State
+from hookd.store import Conflict, OverCapacity
+
+
+def _refuse_when_draining(state: State) -> None:
+    if state.draining:
+        raise ApiProblem(
+            503,
+            "draining",
+            "hookd is shutting down and accepts no new events",
+            headers={"Retry-After": "5"},
+        )
+
+
+async def post_event(request: web.Request) -> web.Response:
+    state = state_of(request)
+    _refuse_when_draining(state)
+    body = await read_json(request, state.config.limits.max_body)
+    try:
+        posted = ingest.parse_event(body)
+    except ingest.InvalidEvent as exc:
+        raise ApiProblem(400, "invalid_event", str(exc), field=exc.field) from exc
+    key = _idempotency_key(request)
+    event = ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
+    accepted = await _commit(state, [event], header_keyed=posted.id is None and key is not None)
+    return json_response(ingest.answer(accepted[0]), 202 if accepted[0].created else 200)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header; an event's own ``id`` wins over it when both are given."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 256:
+        raise ApiProblem(
+            400, "invalid_header", "Idempotency-Key is 1-256 characters", field="Idempotency-Key"
+        )
+    return key
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    state = state_of(request)
+    _refuse_when_draining(state)
+    body = await read_json(request, state.config.limits.max_body)
+    if not isinstance(body, list):
+        raise ApiProblem(400, "invalid_batch", "a batch is a JSON array of events")
+    if not body:
+        raise ApiProblem(400, "invalid_batch", "a batch needs at least one event")
+    if len(body) > ingest.MAX_BATCH:
+        raise ApiProblem(
+            400,
+            "batch_too_large",
+            f"a batch holds at most {ingest.MAX_BATCH} events, got {len(body)}",
+        )
+    posted = []
+    for i, item in enumerate(body):
+        try:
+            posted.append(ingest.parse_event(item, prefix=f"[{i}]."))
+        except ingest.InvalidEvent as exc:
+            raise ApiProblem(400, "invalid_event", f"event {i}: {exc}", field=exc.field) from exc
+    now = time.time()
+    key = _idempotency_key(request)  # a retried batch: event i is keyed "KEY#i" unless it has an id
+    events = [
+        ingest.prepare(
+            p, state.endpoints, now=now, idempotency_key=f"{key}#{i}" if key is not None else None
+        )
+        for i, p in enumerate(posted)
+    ]
+    accepted = await _commit(state, events)
+    status = 202 if any(a.created for a in accepted) else 200
+    return json_response({"items": [ingest.answer(a) for a in accepted]}, status)
+
+
+async def _commit(state: State, events: list[Any], *, header_keyed: bool = False) -> list[Any]:
+    try:
+        accepted = await state.store.ingest(events)
+    except Conflict as exc:
+        if header_keyed:
+            message = f"Idempotency-Key {exc.key!r} was already used with different content"
+            raise ApiProblem(409, "conflict", message, field="Idempotency-Key") from exc
+        field = "id" if len(events) == 1 else f"[{exc.index}].id"
+        raise ApiProblem(409, "conflict", str(exc), field=field) from exc
+    except OverCapacity as exc:
+        raise ApiProblem(429, "over_capacity", str(exc), headers={"Retry-After": "10"}) from exc
+    created = [a for a in accepted if a.created]
+    state.metrics.events.inc(len(created))
+    state.metrics.deliveries_created.inc(sum(len(a.deliveries) for a in created))
+    if state.dispatcher is not None:
+        state.dispatcher.submit(ingest.jobs(events, accepted))
+    return accepted
+
+
+# --------------------------------------------------------------------------- health
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = state_of(request)
+    if state.draining:
+        return json_response({"status": "draining"}, 503)
+    try:
+        await state.store.ping()
+    except Exception as exc:
+        return json_response({"status": "unavailable", "error": str(exc)}, 503)
+    return json_response({"status": "ready"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/events", post_event)
+    app.router.add_post("/v1/events/batch", post_batch)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

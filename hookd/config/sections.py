@@ -1,0 +1,451 @@
+"""The sections of hookd.yaml (SPEC §5), read into :mod:`hookd.config.model` dataclasses.
+
+Every problem is collected (not just the first) as ``FILE:LINE: key.path: message``, through
+the :class:`~hookd.config.yamlread.YamlReader`. Unknown keys are errors; cross-field rules (a
+policy that exists, a signing scheme with its key) are checked here, at load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hookd import policy as retry
+from hookd.builtin import builtin_registry
+from hookd.config.model import (
+    AuthConfig,
+    Config,
+    DeliveryConfig,
+    EndpointConfig,
+    LimitsConfig,
+    ListenAddress,
+    LogConfig,
+    PluginConfig,
+    SigningConfig,
+    StorageConfig,
+)
+from hookd.config.paths import join
+from hookd.config.values import (
+    ID_PATTERN,
+    choice,
+    float_at_least,
+    int_at_least,
+    kind_of,
+    nonneg,
+    parse_bool,
+    parse_delays,
+    parse_duration,
+    parse_endpoint_id,
+    parse_header_name,
+    parse_headers,
+    parse_listen,
+    parse_mapping,
+    parse_nonempty_str,
+    parse_patterns,
+    parse_rate,
+    parse_size,
+    parse_str,
+    parse_synchronous,
+    parse_tokens,
+    parse_url,
+    positive,
+)
+from hookd.config.yamlread import YamlReader
+from hookd.errors import HookdError
+from hookd.registry import SignerConfig, SigningKey
+
+BUILTIN_SCHEMES = ("standard-webhooks", "hmac-sha256", "rsa-sha256")
+KEY_SOURCES = ("secret", "secret_file", "private_key_file")
+
+# Every key the YAML may hold, by section (``*`` is a policy name, ``[]`` any list item).
+# Anything else is an error; config.example.yaml and docs/configuration.md show all of them.
+SCHEMA: Mapping[str, tuple[str, ...]] = {
+    "": (
+        "listen",
+        "shutdown_timeout",
+        "auth",
+        "storage",
+        "limits",
+        "delivery",
+        "policies",
+        "endpoints",
+        "plugins",
+        "log",
+    ),
+    "auth": ("ingest_tokens", "admin_tokens"),
+    "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
+    "limits": ("max_body", "max_pending"),
+    "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
+    "policies.*": (
+        "timeout",
+        "retry_on",
+        "delays",
+        "backoff",
+        "jitter",
+        "honor_retry_after",
+        "retry_after_max",
+        "disable_after",
+    ),
+    "policies.*.backoff": ("initial", "factor", "max", "attempts"),
+    "endpoints[]": (
+        "id",
+        "url",
+        "events",
+        "policy",
+        "body",
+        "signing",
+        "headers",
+        "rate_limit",
+        "max_in_flight",
+        "ordering",
+        "filter",
+        "options",
+    ),
+    "endpoints[].signing": (
+        "scheme",
+        "secret",
+        "secret_file",
+        "private_key_file",
+        "header",
+        "prefix",
+        "options",
+    ),
+    "plugins[]": ("path", "module", "options"),
+    "log": ("level", "format"),
+}
+
+
+def build(doc: YamlReader, raw: Any, *, base: Path) -> Config:
+    """The Config of what ``raw`` (the YAML as plain values) holds; problems go to ``doc``.
+
+    Relative paths (the database, secret files, plugins) are relative to ``base``.
+    """
+    return _Sections(doc, base).config(raw)
+
+
+class _Sections:
+    """Reads each section of the schema, recording problems in the YamlReader."""
+
+    def __init__(self, doc: YamlReader, base: Path) -> None:
+        self.doc = doc
+        self.base = base
+        self.item_paths: dict[tuple[str, int], str] = {}
+        self.with_plugins = False  # plugins may add schemes, formats and filters: names wait
+        self.builtins = builtin_registry()
+
+    def config(self, raw: Any) -> Config:
+        top = self.doc.mapping(raw, "", SCHEMA[""])
+        kw: dict[str, Any] = {"source": self.doc.source, "lines": self.doc.lines}
+        kw["item_paths"] = self.item_paths
+        listen = self.listen(top.get("listen"))
+        if listen:
+            kw["listen"] = listen
+        kw.update(self.doc.kwargs(top, "", shutdown_timeout=nonneg(parse_duration)))
+        auth = self.auth(top.get("auth"))
+        kw["auth"] = auth
+        kw["storage"] = self.storage(top.get("storage"))
+        kw["limits"] = LimitsConfig(
+            **self.doc.kwargs(
+                self.doc.mapping(top.get("limits"), "limits", SCHEMA["limits"]),
+                "limits",
+                max_body=positive(parse_size),
+                max_pending=int_at_least(1),
+            )
+        )
+        delivery = self.doc.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
+        kw["delivery"] = DeliveryConfig(
+            **self.doc.kwargs(
+                delivery,
+                "delivery",
+                concurrency=int_at_least(1),
+                allow_private_networks=parse_bool,
+                max_response_body=parse_size,
+            )
+        )
+        policies = self.policies(top.get("policies"))
+        kw["policies"] = policies
+        kw["plugins"] = self.plugins(top.get("plugins"))
+        self.with_plugins = bool(top.get("plugins"))
+        kw["endpoints"] = self.endpoints(top.get("endpoints"), policies)
+        log = self.doc.mapping(top.get("log"), "log", SCHEMA["log"])
+        kw["log"] = LogConfig(
+            **self.doc.kwargs(
+                log,
+                "log",
+                level=choice("debug", "info", "warning", "error"),
+                format=choice("auto", "json", "console"),
+            )
+        )
+        for address in listen or ():
+            if not address.is_loopback and auth.open:
+                self.doc.error(
+                    "listen",
+                    f"{address} is not a loopback address; set auth.ingest_tokens or "
+                    "auth.admin_tokens before listening beyond this machine",
+                )
+        return Config(**kw)
+
+    def listen(self, value: Any) -> tuple[ListenAddress, ...]:
+        if value is None:
+            return ()
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for i, item in enumerate(items):
+            path = join("listen", i) if isinstance(value, list) else "listen"
+            if (address := self.doc.apply(parse_listen, item, path)) is not None:
+                out.append(address)
+        if isinstance(value, list) and not value:
+            self.doc.error("listen", "needs at least one address")
+        return tuple(out)
+
+    def auth(self, value: Any) -> AuthConfig:
+        data = self.doc.mapping(value, "auth", SCHEMA["auth"])
+        kw = {}
+        for key in ("ingest_tokens", "admin_tokens"):
+            tokens = self.doc.convert(data, key, "auth", parse_tokens)
+            if tokens is not None:
+                kw[key] = tokens
+        return AuthConfig(**kw)
+
+    def storage(self, value: Any) -> StorageConfig:
+        data = self.doc.mapping(value, "storage", SCHEMA["storage"])
+        kw = self.doc.kwargs(
+            data,
+            "storage",
+            synchronous=parse_synchronous,
+            retention=positive(parse_duration),
+            secret_key=parse_nonempty_str,
+        )
+        # Relative paths are relative to the YAML file, the default one included.
+        path = self.doc.convert(data, "path", "storage", parse_nonempty_str) or "hookd.db"
+        kw["path"] = self.base / path if path != ":memory:" else Path(path)
+        if "secret_key" in data and "secret_key_file" in data:
+            self.doc.error("storage.secret_key_file", "give either secret_key or secret_key_file")
+        elif "secret_key_file" in data:
+            secret = self.read_secret_file(data["secret_key_file"], "storage.secret_key_file")
+            if secret is not None:
+                kw["secret_key"] = secret
+        return StorageConfig(**kw)
+
+    def read_secret_file(self, value: Any, path: str) -> str | None:
+        if not isinstance(value, str) or not value:
+            self.doc.error(path, "expected a file path")
+            return None
+        try:
+            return (self.base / value).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.doc.error(path, f"cannot read {value}: {reason}")
+            return None
+
+    def policies(self, value: Any) -> dict[str, retry.RetryPolicy]:
+        out = dict(retry.PRESETS)
+        if value is None:
+            return out
+        if not isinstance(value, dict):
+            self.doc.error("policies", f"expected a mapping of policy names, got {kind_of(value)}")
+            return out
+        for name, spec in value.items():
+            path = join("policies", name)
+            if not ID_PATTERN.match(str(name)):
+                self.doc.error(path, "a policy name is letters, digits, '_', '-', '.', ':'")
+            base = retry.PRESETS.get(name, retry.PRESETS["standard"])
+            out[name] = self.policy(spec, path, replace(base, name=name))
+        return out
+
+    def policy(self, value: Any, path: str, base: retry.RetryPolicy) -> retry.RetryPolicy:
+        data = self.doc.mapping(value, path, SCHEMA["policies.*"])
+        kw = self.doc.kwargs(
+            data,
+            path,
+            timeout=positive(parse_duration),
+            retry_on=retry.parse_retry_on,
+            jitter=retry.parse_jitter,
+            honor_retry_after=parse_bool,
+            retry_after_max=nonneg(parse_duration),
+            disable_after=int_at_least(0),
+            delays=parse_delays,
+        )
+        if "delays" in data and "backoff" in data:
+            self.doc.error(join(path, "backoff"), "give either delays or backoff, not both")
+        elif "backoff" in data:
+            delays = self.backoff(data["backoff"], join(path, "backoff"))
+            if delays is not None:
+                kw["delays"] = delays
+        return replace(base, **kw)
+
+    def backoff(self, value: Any, path: str) -> tuple[float, ...] | None:
+        data = self.doc.mapping(value, path, SCHEMA["policies.*.backoff"])
+        missing = [k for k in ("initial", "attempts") if k not in data]
+        for key in missing:
+            self.doc.error(join(path, key), "required")
+        kw = self.doc.kwargs(
+            data,
+            path,
+            initial=positive(parse_duration),
+            factor=float_at_least(1.0),
+            max=positive(parse_duration),
+            attempts=int_at_least(1),
+        )
+        if missing or len(kw) < len([k for k in data if data[k] is not None]):
+            return None
+        initial = kw["initial"]
+        return retry.backoff_delays(
+            initial=initial,
+            factor=kw.get("factor", 2.0),
+            max=kw.get("max", max(initial, 86400.0)),
+            attempts=kw["attempts"],
+        )
+
+    def endpoints(
+        self, value: Any, policies: Mapping[str, retry.RetryPolicy]
+    ) -> tuple[EndpointConfig, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.doc.error("endpoints", f"expected a list, got {kind_of(value)}")
+            return ()
+        out: list[EndpointConfig] = []
+        seen: set[str] = set()
+        for i, spec in enumerate(value):
+            path = join("endpoints", i)
+            endpoint_id = spec.get("id") if isinstance(spec, dict) else None
+            if isinstance(endpoint_id, str) and endpoint_id in seen:
+                self.doc.error(join(path, "id"), f"duplicate endpoint id {endpoint_id!r}")
+            elif isinstance(endpoint_id, str):
+                seen.add(endpoint_id)
+            endpoint = self.endpoint(spec, path, policies)
+            if endpoint is not None:
+                self.item_paths["endpoints", len(out)] = path
+                out.append(endpoint)
+        return tuple(out)
+
+    def endpoint(
+        self, value: Any, path: str, policies: Mapping[str, retry.RetryPolicy]
+    ) -> EndpointConfig | None:
+        data = self.doc.mapping(value, path, SCHEMA["endpoints[]"])
+        before = len(self.doc.problems)
+        for key in ("id", "url"):
+            if key not in data:
+                self.doc.error(join(path, key), "required")
+        kw = self.doc.kwargs(
+            data,
+            path,
+            id=parse_endpoint_id,
+            url=parse_url,
+            events=parse_patterns,
+            policy=parse_nonempty_str,
+            body=parse_nonempty_str,
+            headers=parse_headers,
+            rate_limit=parse_rate,
+            max_in_flight=int_at_least(1),
+            ordering=choice("none", "fifo"),
+            filter=parse_nonempty_str,
+            options=parse_mapping,
+        )
+        if "policy" in kw and kw["policy"] not in policies:
+            known = ", ".join(sorted(policies))
+            self.doc.error(
+                join(path, "policy"), f"no policy named {kw['policy']!r} (known: {known})"
+            )
+        if not self.with_plugins and kw.get("body", "standard") not in self.builtins.formats:
+            known = ", ".join(sorted(self.builtins.formats))
+            self.doc.error(
+                join(path, "body"), f"no body format named {kw['body']!r} (known: {known})"
+            )
+        if not self.with_plugins and "filter" in kw:
+            self.doc.error(
+                join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
+            )
+        kw["signing"] = self.signing(data.get("signing"), join(path, "signing"))
+        env_failed = self.doc.env_failed_below(path)
+        if len(self.doc.problems) > before or env_failed or "id" not in kw or "url" not in kw:
+            return None
+        return EndpointConfig(**kw)
+
+    def signing(self, value: Any, path: str) -> SigningConfig:
+        data = self.doc.mapping(value, path, SCHEMA["endpoints[].signing"])
+        kw = self.doc.kwargs(
+            data,
+            path,
+            scheme=parse_nonempty_str,
+            secret=parse_nonempty_str,
+            header=parse_header_name,
+            prefix=parse_str,
+            options=parse_mapping,
+        )
+        if "secret" in data and "secret_file" in data:
+            self.doc.error(join(path, "secret_file"), "give either secret or secret_file, not both")
+        elif "secret_file" in data:
+            secret = self.read_secret_file(data["secret_file"], join(path, "secret_file"))
+            if secret is not None:
+                kw["secret"] = secret
+        if "private_key_file" in data:
+            pem = self.read_secret_file(data["private_key_file"], join(path, "private_key_file"))
+            if pem is not None:
+                kw["private_key"] = pem
+        scheme = kw.get("scheme", "standard-webhooks")
+        has_secret = "secret" in data or "secret_file" in data
+        if scheme in ("standard-webhooks", "hmac-sha256") and not has_secret:
+            self.doc.error(path, f"{scheme} needs secret or secret_file")
+        if scheme == "rsa-sha256" and "private_key_file" not in data:
+            self.doc.error(path, "rsa-sha256 needs private_key_file (a PEM private key)")
+        if scheme not in self.builtins.signers and not self.with_plugins:
+            known = ", ".join(sorted(self.builtins.signers))
+            self.doc.error(
+                join(path, "scheme"), f"no signing scheme named {scheme!r} (known: {known})"
+            )
+        if scheme in BUILTIN_SCHEMES and kw.get("options"):
+            self.doc.error(join(path, "options"), f"{scheme} takes no options (plugin schemes do)")
+        signing = SigningConfig(**kw)
+        if scheme in self.builtins.signers and not self.doc.failed_under(path):
+            self.try_signer(signing, data, path)
+        return signing
+
+    def try_signer(self, signing: SigningConfig, data: dict[str, Any], path: str) -> None:
+        """Build a built-in signer now, so a bad key or header is reported with the rest."""
+        factory = self.builtins.signers[signing.scheme]
+        material = signing.private_key if signing.private_key is not None else signing.secret
+        keys = (SigningKey(material=material),) if material else ()
+        key_path = next((k for k in KEY_SOURCES if k in data), None)
+        checks: list[tuple[str, str | None, str | None]] = [
+            (join(path, key_path) if key_path else path, None, None)
+        ]
+        if signing.header is not None or signing.prefix is not None:
+            where = "header" if signing.header is not None else "prefix"
+            checks.append((join(path, where), signing.header, signing.prefix))
+        for where, header, prefix in checks:
+            config = SignerConfig(
+                scheme=signing.scheme,
+                keys=keys,
+                header=header,
+                prefix=prefix,
+                options=signing.options,
+            )
+            try:
+                factory(config)
+            except (ValueError, TypeError, HookdError) as exc:
+                self.doc.error(where, str(exc))
+                return
+
+    def plugins(self, value: Any) -> tuple[PluginConfig, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.doc.error("plugins", f"expected a list, got {kind_of(value)}")
+            return ()
+        out: list[PluginConfig] = []
+        for i, spec in enumerate(value):
+            path = join("plugins", i)
+            data = self.doc.mapping(spec, path, SCHEMA["plugins[]"])
+            kw = self.doc.kwargs(data, path, module=parse_nonempty_str, options=parse_mapping)
+            if (file := self.doc.convert(data, "path", path, parse_nonempty_str)) is not None:
+                kw["path"] = self.base / file
+            if ("path" in kw) == ("module" in kw):
+                self.doc.error(path, "give exactly one of path or module")
+                continue
+            self.item_paths["plugins", len(out)] = path
+            out.append(PluginConfig(**kw))
+        return tuple(out)

@@ -1,0 +1,224 @@
+"""YAML with line numbers: plain values from a YAML text, every key's line, ``${VAR}`` expanded,
+and problems collected (one per key) as ``FILE:LINE: key.path: message``.
+
+What the keys mean is not known here: :mod:`hookd.config.sections` reads the schema through a
+:class:`YamlReader`, converting each value with a parser of :mod:`hookd.config.values`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import yaml
+
+from hookd.config.paths import join, line_for
+from hookd.config.values import kind_of
+from hookd.errors import ConfigError
+
+T = TypeVar("T")
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def compose(text: str, source: str) -> yaml.Node | None:
+    """The YAML document as nodes (None when empty). Raises ConfigError if it is not YAML."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError([syntax_problem(text, source, exc)]) from exc
+
+
+def syntax_problem(text: str, source: str, exc: yaml.YAMLError) -> str:
+    """``FILE:LINE: key.path: YAML syntax error: ...`` for a file PyYAML cannot parse."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    last_line = max(1, len(text.splitlines()))
+    line = min(mark.line + 1, last_line) if mark is not None else 1
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and min(context_mark.line + 1, last_line) != line:
+        problem += f" ({context} that starts on line {context_mark.line + 1})"
+    path = path_at_syntax_error(text)
+    where = f"{source}:{line}: {path}: " if path else f"{source}:{line}: "
+    return f"{where}YAML syntax error: {problem}"
+
+
+def path_at_syntax_error(text: str) -> str:
+    """The key path PyYAML was inside when it gave up, from the events it produced before."""
+    tracker = _PathTracker()
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            tracker.feed(event)
+    except yaml.YAMLError:
+        return tracker.path(failed=True)
+    return ""
+
+
+class _PathTracker:
+    """Follows PyYAML's parse events to know the key path of the node being read."""
+
+    def __init__(self) -> None:
+        # One frame per open collection: [path, key or index, True while a mapping awaits a key].
+        self.frames: list[list[Any]] = []
+
+    def path(self, *, failed: bool = False) -> str:
+        """The path of the innermost collection's current child."""
+        if not self.frames:
+            return ""
+        path, key, awaiting_key = self.frames[-1]
+        if isinstance(key, int):  # a sequence: its item, or the sequence when the error is
+            return path if failed else join(path, key)  # between items
+        return path if awaiting_key or key is None else join(path, key)
+
+    def feed(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.NodeEvent) and self.frames and self._took_key(event):
+            return
+        if isinstance(event, yaml.MappingStartEvent):
+            self.frames.append([self.path(), None, True])
+        elif isinstance(event, yaml.SequenceStartEvent):
+            self.frames.append([self.path(), -1, None])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.frames.pop()
+            self._node_done()
+        elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+            self._node_done()
+
+    def _took_key(self, event: yaml.NodeEvent) -> bool:
+        """Move the innermost collection on to this node; True when the node is a mapping key."""
+        top = self.frames[-1]
+        if isinstance(top[1], int):
+            top[1] += 1  # the next item of a sequence
+            return False
+        if top[2]:  # a mapping key
+            top[1] = str(event.value) if isinstance(event, yaml.ScalarEvent) else "?"
+            top[2] = False
+            return True
+        return False
+
+    def _node_done(self) -> None:
+        frames = self.frames
+        if frames and isinstance(frames[-1][1], str | type(None)) and frames[-1][2] is False:
+            frames[-1][2] = True  # a mapping's value ended: the next node is a key
+
+
+class YamlReader:
+    """Turns a composed YAML node into plain values, remembering every path's line."""
+
+    def __init__(self, *, source: str, env: Mapping[str, str]) -> None:
+        self.source = source
+        self.env = env
+        self.lines: dict[str, int] = {}
+        self.problems: list[str] = []
+        self._failed: set[str] = set()
+        self._env_failed: set[str] = set()  # keys whose ${VAR} is unset
+        # A scalar that is exactly ``${VAR}`` stays a string (a secret of digits is a string),
+        # but a number or boolean key accepts the variable's YAML reading: ``max_pending: ${N}``.
+        self.env_typed: dict[str, Any] = {}
+        self._scalars = yaml.SafeLoader("")  # constructs scalar nodes (ints, bools, strings)
+
+    # -- YAML → python, with lines and ${VAR}
+
+    def to_python(self, node: yaml.Node, path: str) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                sub = join(path, key)
+                self.lines[sub] = key_node.start_mark.line + 1
+                if key in out:
+                    self.error(sub, "duplicate key")
+                out[key] = self.to_python(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.to_python(item, join(path, i)) for i, item in enumerate(node.value)]
+        value = self._scalars.construct_object(node)
+        if isinstance(value, str) and "${" in value:
+            whole = _ENV.fullmatch(value) is not None
+            value = self.expand(value, path)
+            if whole and path not in self._failed:
+                self.env_typed[path] = self._typed(value)
+        return value
+
+    def _typed(self, text: str) -> Any:
+        """What ``text`` would be as a plain YAML scalar (``8080`` an int, ``true`` a bool)."""
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+        return value if isinstance(value, bool | int | float) else text
+
+    def expand(self, value: str, path: str) -> str:
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.env:
+                self.error(path, f"environment variable {name} is not set")
+                self._env_failed.add(path)
+                return ""
+            return self.env[name]
+
+        return _ENV.sub(sub, value)
+
+    # -- problems
+
+    def error(self, path: str, message: str) -> None:
+        if path in self._failed:
+            return  # one problem per key: the first is the cause
+        if self.env_failed_below(path):
+            return  # a missing ${VAR} below this key is the cause; say only that
+        self._failed.add(path)
+        line = line_for(self.lines, path)
+        where = f"{self.source}:{line}: {path}: " if path else f"{self.source}:{line}: "
+        self.problems.append(where + message)
+
+    def failed_under(self, path: str) -> bool:
+        """Whether ``path`` or a key below it has a problem."""
+        return any(p == path or p.startswith((path + ".", path + "[")) for p in self._failed)
+
+    def env_failed_below(self, path: str) -> bool:
+        """Whether a key below ``path`` names an unset ``${VAR}``."""
+        return any(f.startswith((f"{path}.", f"{path}[")) for f in self._env_failed)
+
+    # -- converting values
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(path, f"expected a mapping, got {kind_of(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.error(join(path, key), f"unknown key (expected one of: {', '.join(allowed)})")
+        return value
+
+    def convert(
+        self, data: dict[str, Any], key: str, path: str, fn: Callable[[Any], T]
+    ) -> T | None:
+        if key not in data or data[key] is None:
+            return None
+        return self.apply(fn, data[key], join(path, key))
+
+    def apply(self, fn: Callable[[Any], T], value: Any, path: str) -> T | None:
+        """``fn(value)``, or None with the problem recorded at ``path``."""
+        try:
+            return fn(value)
+        except ValueError as exc:
+            if path in self.env_typed:
+                with contextlib.suppress(ValueError):
+                    return fn(self.env_typed[path])
+            self.error(path, str(exc))
+            return None
+
+    def kwargs(
+        self, data: dict[str, Any], path: str, **fns: Callable[[Any], Any]
+    ) -> dict[str, Any]:
+        out = {}
+        for key, fn in fns.items():
+            value = self.convert(data, key, path, fn)
+            if value is not None:
+                out[key] = value
+        return out

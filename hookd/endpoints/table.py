@@ -1,0 +1,89 @@
+"""The live endpoint table: every endpoint by id, with its state, as ingest and delivery see it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from hookd.config import Config
+from hookd.endpoints.keys import open_keys
+from hookd.endpoints.model import Endpoint, api_endpoint_config, build
+from hookd.errors import HookdError, UnknownEndpoint
+from hookd.registry import Event, Registry
+from hookd.secretbox import SecretBox
+from hookd.store import EndpointRow
+
+
+class EndpointTable:
+    """Every endpoint by id, in a stable order, with their live state."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Endpoint] = {}
+
+    def __iter__(self) -> Iterator[Endpoint]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, endpoint_id: str) -> Endpoint | None:
+        return self._by_id.get(endpoint_id)
+
+    def require(self, endpoint_id: str) -> Endpoint:
+        """The endpoint with this id. Raises UnknownEndpoint."""
+        endpoint = self._by_id.get(endpoint_id)
+        if endpoint is None:
+            raise UnknownEndpoint(endpoint_id)
+        return endpoint
+
+    def put(self, endpoint: Endpoint) -> None:
+        self._by_id[endpoint.id] = endpoint
+
+    def replace_all(self, other: EndpointTable) -> None:
+        """Take another table's endpoints (a reload), keeping this object shared."""
+        self._by_id = dict(other._by_id)
+
+    def remove(self, endpoint_id: str) -> Endpoint | None:
+        return self._by_id.pop(endpoint_id, None)
+
+    def route(self, event: Event) -> list[Endpoint]:
+        """Enabled endpoints that subscribe to this event."""
+        return [ep for ep in self._by_id.values() if ep.enabled and ep.wants(event)]
+
+    def apply_state(self, row: EndpointRow) -> None:
+        ep = self._by_id.get(row.id)
+        if ep is not None:
+            ep.enabled = row.enabled
+            ep.disabled_reason = row.disabled_reason
+            ep.consecutive_failures = row.consecutive_failures
+
+
+def load_table(
+    config: Config,
+    configured: dict[str, Endpoint],
+    rows: list[EndpointRow],
+    registry: Registry,
+    box: SecretBox | None,
+) -> tuple[EndpointTable, list[str]]:
+    """The table from resolved YAML endpoints plus the database's rows (state and API ones)."""
+    table = EndpointTable()
+    problems: list[str] = []
+    now = time.time()
+    for ep in configured.values():
+        table.put(ep)
+    for row in rows:
+        if row.source == "api" and row.id not in configured:
+            try:
+                ep = build(
+                    api_endpoint_config(row.id, row.spec),
+                    source="api",
+                    keys=open_keys(row.id, row.secrets, box, now),
+                    policies=config.policies,
+                    registry=registry,
+                )
+            except (HookdError, KeyError) as exc:
+                problems.append(f"endpoint {row.id}: {exc}")
+                continue
+            table.put(ep)
+        table.apply_state(row)
+    return table, problems
