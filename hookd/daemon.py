@@ -30,16 +30,16 @@ from hookd import config as configuration
 from hookd import endpoints as eps
 from hookd import logs, plugins, retention, systemd
 from hookd.api import make_app, status
-from hookd.client import make_session
 from hookd.config import Config
-from hookd.dispatcher import Dispatcher
+from hookd.delivery.client import make_session
+from hookd.delivery.dispatcher import Dispatcher
+from hookd.delivery.scheduler import Scheduler
+from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import changes
 from hookd.errors import ConfigError, HookdError
-from hookd.scheduler import Scheduler
 from hookd.secretbox import SecretBox, generate_key_text
 from hookd.state import State
 from hookd.store import open_store
-from hookd.wheel import TimerWheel
 
 log = structlog.get_logger("hookd.daemon")
 

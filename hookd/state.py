@@ -15,8 +15,8 @@ from hookd.secretbox import SecretBox
 from hookd.store import Store
 
 if TYPE_CHECKING:
-    from hookd.dispatcher import Dispatcher
-    from hookd.scheduler import Scheduler
+    from hookd.delivery.dispatcher import Dispatcher
+    from hookd.delivery.scheduler import Scheduler
 
 
 @dataclass(kw_only=True, eq=False)

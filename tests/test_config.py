@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hookd import config as configuration
-from hookd import policy
 from hookd.config import find_config_path, load, parse
+from hookd.delivery import policy
 from hookd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

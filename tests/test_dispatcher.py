@@ -16,12 +16,13 @@ from hookd import config as configuration
 from hookd import endpoints as eps
 from hookd import ingest
 from hookd.builtin import builtin_registry
-from hookd.client import make_session
-from hookd.dispatcher import Dispatcher, _Pacer
+from hookd.delivery.client import make_session
+from hookd.delivery.dispatcher import Dispatcher
+from hookd.delivery.lanes import Pacer
+from hookd.delivery.scheduler import Scheduler
+from hookd.delivery.wheel import TimerWheel
 from hookd.metrics import Metrics
-from hookd.scheduler import Scheduler
 from hookd.store import SQLiteStore
-from hookd.wheel import TimerWheel
 from tests.support import wait_for
 from tests.test_delivery import endpoint, lab, query
 
@@ -167,7 +168,7 @@ async def test_held_deliveries_of_a_disabled_endpoint_resume_when_enabled(tmp_pa
 
 
 def test_pacer_spaces_starts_by_one_over_the_rate() -> None:
-    pacer = _Pacer(rate=4.0)
+    pacer = Pacer(rate=4.0)
     assert pacer.wait(100.0) == 0.0
     pacer.take(100.0)
     assert pacer.wait(100.0) == pytest.approx(0.25)
@@ -178,7 +179,7 @@ def test_pacer_spaces_starts_by_one_over_the_rate() -> None:
 
 def test_pacer_does_not_bank_idle_time_into_a_burst() -> None:
     """After a long idle spell only one attempt may start at once, then the pace resumes."""
-    pacer = _Pacer(rate=10.0)
+    pacer = Pacer(rate=10.0)
     pacer.take(0.0)
     assert pacer.wait(60.0) == 0.0
     pacer.take(60.0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hookd.policy import (
+from hookd.delivery.policy import (
     PRESETS,
     Jitter,
     Outcome,

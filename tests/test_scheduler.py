@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hookd.scheduler import Scheduler
-from hookd.wheel import TimerWheel
+from hookd.delivery.scheduler import Scheduler
+from hookd.delivery.wheel import TimerWheel
 from tests.support import wait_for
 
 

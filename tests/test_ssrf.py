@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hookd.client import forbidden
+from hookd.delivery.client import forbidden
 from tests.support import running_daemon
 from tests.test_delivery import attempts, config, endpoint, lab, post, settled
 

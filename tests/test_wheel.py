@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from hookd.wheel import TimerWheel
+from hookd.delivery.wheel import TimerWheel
 
 
 class FakeClock:

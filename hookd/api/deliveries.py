@@ -13,10 +13,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from hookd import client
 from hookd import endpoints as eps
 from hookd.api.http import ApiProblem, json_response, only, optional_object, state_of, ts
 from hookd.api.shapes import delivery_json, stored_event
+from hookd.delivery import client
 from hookd.redact import redact_headers
 from hookd.store import BadCursor, DeliveryFilter, EventRow
 

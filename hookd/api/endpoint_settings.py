@@ -12,9 +12,9 @@ from typing import Any
 
 import yarl
 
-from hookd import policy as retry
 from hookd.api.http import invalid, only
 from hookd.config import values
+from hookd.delivery import policy as retry
 from hookd.redact import redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS

@@ -3,7 +3,8 @@
 Where the daemon is (SPEC §7 "CLI"): ``--url``, ``-c``, ``$HOOKD_URL``, ``$HOOKD_CONFIG``,
 ``./hookd.yaml``, the default. :class:`AdminClient` is a synchronous-looking HTTP client for the
 admin and ingest APIs (aiohttp under :func:`asyncio.run`); every problem becomes one
-:class:`~hookd.errors.HookdError`. (The daemon's own delivery client is :mod:`hookd.client`.)
+:class:`~hookd.errors.HookdError`. (The daemon's own delivery client is
+:mod:`hookd.delivery.client`.)
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hookd import policy as retry
 from hookd.config.paths import join, line_for
+from hookd.delivery import policy as retry
 
 EMBEDDED_SOURCE = "<embedded default>"
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hookd import policy as retry
 from hookd.builtin import builtin_registry
 from hookd.config.model import (
     AuthConfig,
@@ -53,6 +52,7 @@ from hookd.config.values import (
     positive,
 )
 from hookd.config.yamlread import YamlReader
+from hookd.delivery import policy as retry
 from hookd.errors import HookdError
 from hookd.registry import SignerConfig, SigningKey
 

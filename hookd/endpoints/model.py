@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hookd import policy as retry
 from hookd.config import Config, EndpointConfig, SigningConfig
+from hookd.delivery import policy as retry
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
 from hookd.redact import redact_headers, redact_url

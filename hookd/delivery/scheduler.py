@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import structlog
 
+from hookd.delivery.wheel import TimerWheel
 from hookd.store import START, DuePosition, DueSource
-from hookd.wheel import TimerWheel
 
-log = structlog.get_logger("hookd.scheduler")
+log = structlog.get_logger("hookd.delivery.scheduler")
 
 
 class Scheduler:

@@ -25,61 +25,28 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import structlog
 
-from hookd import client
 from hookd.config import DeliveryConfig
+from hookd.delivery import client
+from hookd.delivery.attempt import attempt
+from hookd.delivery.lanes import Lane
+from hookd.delivery.policy import Outcome, is_retryable, next_delay
+from hookd.delivery.scheduler import Scheduler
+from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
 from hookd.metrics import Metrics
-from hookd.policy import Outcome, is_retryable, next_delay
 from hookd.redact import redact_headers
-from hookd.registry import AttemptOutcome, Event, Message, Observer
-from hookd.scheduler import Scheduler
+from hookd.registry import AttemptOutcome, Observer
 from hookd.store import LEASE_SLACK_S, AttemptResult, DeliveryStore, Job, Recorded, Status
-from hookd.wheel import TimerWheel
 
-log = structlog.get_logger("hookd.dispatcher")
+log = structlog.get_logger("hookd.delivery.dispatcher")
 LOAD_BATCH = 512
 CRASH_RETRY_S = 5.0  # an attempt whose outcome could not be recorded runs again after this
 _EARLY = 0.001  # a delivery due within this many seconds counts as due now
-
-
-@dataclass(kw_only=True, slots=True)
-class _Pacer:
-    """``rate_limit`` as pacing: attempts start at least ``1 / rate`` seconds apart.
-
-    A token bucket that holds one token: no burst, so any window of ``w`` seconds sees at most
-    ``rate * w + 1`` starts, and a late start never lets the next one catch up.
-    """
-
-    rate: float
-    next_free: float = -math.inf
-
-    def wait(self, now: float) -> float:
-        """Seconds until an attempt may start (0 when one may start now)."""
-        return max(0.0, self.next_free - now)
-
-    def take(self, now: float) -> None:
-        self.next_free = max(self.next_free, now) + 1.0 / self.rate
-
-
-@dataclass(kw_only=True, slots=True)
-class _Lane:
-    """Per-endpoint dispatch state."""
-
-    id: str
-    queue: deque[Job] = field(default_factory=deque)
-    in_flight: int = 0
-    paused_until: float = 0.0
-    pacer: _Pacer | None = None
-    timer: asyncio.TimerHandle | None = None
-    timer_at: float = math.inf
-    fifo_busy: bool = False  # a head lookup is running
-    fifo_again: bool = False  # kicked during that lookup: look again when it ends
 
 
 class Dispatcher:
@@ -114,7 +81,7 @@ class Dispatcher:
         self._fired_event = asyncio.Event()
         self._queued: set[str] = set()  # ids waiting in some lane's queue
         self._starved: dict[str, None] = {}  # lanes waiting for a global slot, in arrival order
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[str, Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
 
@@ -186,15 +153,11 @@ class Dispatcher:
             return
         self._enqueue(job, ep)
 
-    def _lane(self, ep: Endpoint) -> _Lane:
+    def _lane(self, ep: Endpoint) -> Lane:
         lane = self._lanes.get(ep.id)
         if lane is None:
-            lane = self._lanes[ep.id] = _Lane(id=ep.id)
-        rate = ep.config.rate_limit
-        if rate is None:
-            lane.pacer = None
-        elif lane.pacer is None or lane.pacer.rate != rate:
-            lane.pacer = _Pacer(rate=rate)
+            lane = self._lanes[ep.id] = Lane(id=ep.id)
+        lane.follow_rate(ep.config.rate_limit)
         return lane
 
     def _enqueue(self, job: Job, ep: Endpoint) -> None:
@@ -205,7 +168,7 @@ class Dispatcher:
 
     # -- lanes: start what every limit allows, and arrange to be woken for the rest
 
-    def _pump(self, lane: _Lane) -> None:
+    def _pump(self, lane: Lane) -> None:
         ep = self.endpoints.get(lane.id)
         while lane.queue and not self._stopping:
             if ep is None or not ep.enabled:
@@ -232,12 +195,12 @@ class Dispatcher:
             self._queued.discard(job.id)
             self._start(job, ep, lane)
 
-    def _drop_queue(self, lane: _Lane) -> None:
+    def _drop_queue(self, lane: Lane) -> None:
         for job in lane.queue:
             self._queued.discard(job.id)
         lane.queue.clear()
 
-    def _arm(self, lane: _Lane, when: float) -> None:
+    def _arm(self, lane: Lane, when: float) -> None:
         """Pump ``lane`` again at ``when`` (one timer per lane; an earlier time wins)."""
         if lane.timer is not None:
             if lane.timer_at <= when:
@@ -247,18 +210,18 @@ class Dispatcher:
         lane.timer = asyncio.get_running_loop().call_later(delay, self._timer_fired, lane)
         lane.timer_at = when
 
-    def _timer_fired(self, lane: _Lane) -> None:
+    def _timer_fired(self, lane: Lane) -> None:
         lane.timer = None
         lane.timer_at = math.inf
         self._pump(lane)
 
-    def _start(self, job: Job, ep: Endpoint, lane: _Lane) -> None:
+    def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lane.in_flight += 1
         task = asyncio.create_task(self._attempt(job, ep), name=f"attempt:{job.id}")
         self.in_flight[job.id] = task
         task.add_done_callback(lambda t: self._finished(job, lane, t))
 
-    def _finished(self, job: Job, lane: _Lane, task: asyncio.Task[None]) -> None:
+    def _finished(self, job: Job, lane: Lane, task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job.id, None)
         lane.in_flight -= 1
         crashed = not task.cancelled() and task.exception() is not None
@@ -295,7 +258,7 @@ class Dispatcher:
         lane.fifo_again = False
         self._helper(self._fifo_step(lane), f"fifo:{ep.id}")
 
-    async def _fifo_step(self, lane: _Lane) -> None:
+    async def _fifo_step(self, lane: Lane) -> None:
         try:
             head = await self.store.fifo_head(lane.id)
         finally:
@@ -320,56 +283,16 @@ class Dispatcher:
         if not claimed:  # another attempt holds it (a stale fire, or another process)
             log.debug("delivery.claim_skipped", delivery=job.id, endpoint=ep.id)
             return
-        job = claimed[0]
         now = self.clock()
-        headers: dict[str, str] = {
-            "Content-Type": "application/json",
-            "User-Agent": client.USER_AGENT,
-            **ep.config.headers,
-        }
-        try:
-            body = self._prepare(job, ep, headers, now)
-            if ep.signer.blocking:
-                message = Message(
-                    event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body
-                )
-                headers.update(await asyncio.to_thread(ep.signer.sign, message, now))
-        except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
-            log.warning("delivery.prepare_failed", delivery=job.id, endpoint=ep.id, error=str(exc))
-            response = client.Response(
-                outcome=Outcome(error="refused"),
-                latency_ms=0.0,
-                body=None,
-                detail=f"refused: cannot build the request: {type(exc).__name__}: {exc}",
-            )
-        else:
-            response = await client.post(
-                self.session,
-                ep.config.url,
-                body,
-                headers,
-                timeout=ep.policy.timeout,
-                max_response_body=self.config.max_response_body,
-                allow_private_networks=self._allow_private_networks,
-                now=now,
-            )
-        await self._conclude(job, ep, now, headers, response)
-
-    def _prepare(self, job: Job, ep: Endpoint, headers: dict[str, str], now: float) -> bytes:
-        """The body in the endpoint's format, signed here unless the signer is blocking."""
-        event = Event(
-            id=job.event_id,
-            type=job.event_type,
-            timestamp=job.event_timestamp,
-            data=json.loads(job.data),
+        headers, response = await attempt(
+            claimed[0],
+            ep,
+            session=self.session,
+            max_response_body=self.config.max_response_body,
+            allow_private_networks=self._allow_private_networks,
+            now=now,
         )
-        body = ep.body(event)
-        if not ep.signer.blocking:
-            message = Message(
-                event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body
-            )
-            headers.update(ep.signer.sign(message, now))
-        return body
+        await self._conclude(claimed[0], ep, now, headers, response)
 
     async def _conclude(
         self,
@@ -391,28 +314,23 @@ class Dispatcher:
             status = "pending" if delay is not None else "failed"
         next_at = finished + delay if delay is not None else None
         self._maybe_back_off(ep, outcome, finished)
-        error = response.detail
-        if error is None and not outcome.succeeded:
-            error = f"HTTP {outcome.status_code}"
-        [recorded] = await self.store.record(
-            [
-                AttemptResult(
-                    delivery_id=job.id,
-                    lease=job.lease,
-                    n=n,
-                    started_at=started,
-                    status_code=outcome.status_code,
-                    latency_ms=round(response.latency_ms, 3),
-                    error=error if not outcome.succeeded else None,
-                    response_body=response.body,
-                    request_headers=json.dumps(redact_headers(headers)),
-                    status=status,
-                    next_attempt_at=next_at,
-                    endpoint=ep.id,
-                    disable_after=ep.policy.disable_after,
-                )
-            ]
+        error = None if outcome.succeeded else (response.detail or f"HTTP {outcome.status_code}")
+        result = AttemptResult(
+            delivery_id=job.id,
+            lease=job.lease,
+            n=n,
+            started_at=started,
+            status_code=outcome.status_code,
+            latency_ms=round(response.latency_ms, 3),
+            error=error,
+            response_body=response.body,
+            request_headers=json.dumps(redact_headers(headers)),
+            status=status,
+            next_attempt_at=next_at,
+            endpoint=ep.id,
+            disable_after=ep.policy.disable_after,
         )
+        [recorded] = await self.store.record([result])
         self.metrics.attempt(status, response.latency_ms / 1000, outcome)
         if not recorded.applied:  # a newer attempt, or a delete, got there first
             log.info("delivery.attempt_stale", delivery=job.id, endpoint=ep.id, attempt=n)

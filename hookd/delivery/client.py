@@ -18,8 +18,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookd import __version__
+from hookd.delivery.policy import Outcome, parse_retry_after
 from hookd.errors import HookdError
-from hookd.policy import Outcome, parse_retry_after
 from hookd.redact import MASK, url_password
 
 USER_AGENT = f"hookd/{__version__}"

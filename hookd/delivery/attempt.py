@@ -1,0 +1,75 @@
+"""One attempt: the endpoint's body format, its signature, the HTTP POST.
+
+Knows nothing of lanes or the store: :func:`attempt` turns a claimed job into the response and
+the headers that were sent; the dispatcher records them. The bytes signed are the bytes sent.
+A format or signer that raises (a plugin's) becomes a ``refused`` outcome with its error, never
+an exception out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import structlog
+
+from hookd.delivery import client
+from hookd.delivery.policy import Outcome
+from hookd.endpoints import Endpoint
+from hookd.registry import Event, Message
+from hookd.store import Job
+
+log = structlog.get_logger("hookd.delivery")
+
+
+async def attempt(
+    job: Job,
+    ep: Endpoint,
+    *,
+    session: aiohttp.ClientSession,
+    max_response_body: int,
+    allow_private_networks: bool,
+    now: float,
+) -> tuple[dict[str, str], client.Response]:
+    """POST the job to the endpoint; the headers sent (with signatures) and what came back."""
+    headers: dict[str, str] = {
+        "Content-Type": "application/json",
+        "User-Agent": client.USER_AGENT,
+        **ep.config.headers,
+    }
+    try:
+        body = ep.body(_event(job))
+        message = Message(event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body)
+        if ep.signer.blocking:  # RSA: off the event loop
+            headers.update(await asyncio.to_thread(ep.signer.sign, message, now))
+        else:
+            headers.update(ep.signer.sign(message, now))
+    except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
+        log.warning("delivery.prepare_failed", delivery=job.id, endpoint=ep.id, error=str(exc))
+        return headers, client.Response(
+            outcome=Outcome(error="refused"),
+            latency_ms=0.0,
+            body=None,
+            detail=f"refused: cannot build the request: {type(exc).__name__}: {exc}",
+        )
+    response = await client.post(
+        session,
+        ep.config.url,
+        body,
+        headers,
+        timeout=ep.policy.timeout,
+        max_response_body=max_response_body,
+        allow_private_networks=allow_private_networks,
+        now=now,
+    )
+    return headers, response
+
+
+def _event(job: Job) -> Event:
+    return Event(
+        id=job.event_id,
+        type=job.event_type,
+        timestamp=job.event_timestamp,
+        data=json.loads(job.data),
+    )

@@ -1,0 +1,51 @@
+"""A lane: one endpoint's dispatch state in memory (queue, in-flight count, pause, pacing)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from hookd.store import Job
+
+
+@dataclass(kw_only=True, slots=True)
+class Pacer:
+    """``rate_limit`` as pacing: attempts start at least ``1 / rate`` seconds apart.
+
+    A token bucket that holds one token: no burst, so any window of ``w`` seconds sees at most
+    ``rate * w + 1`` starts, and a late start never lets the next one catch up.
+    """
+
+    rate: float
+    next_free: float = -math.inf
+
+    def wait(self, now: float) -> float:
+        """Seconds until an attempt may start (0 when one may start now)."""
+        return max(0.0, self.next_free - now)
+
+    def take(self, now: float) -> None:
+        self.next_free = max(self.next_free, now) + 1.0 / self.rate
+
+
+@dataclass(kw_only=True, slots=True)
+class Lane:
+    """Per-endpoint dispatch state."""
+
+    id: str
+    queue: deque[Job] = field(default_factory=deque)
+    in_flight: int = 0
+    paused_until: float = 0.0
+    pacer: Pacer | None = None
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float = math.inf
+    fifo_busy: bool = False  # a head lookup is running
+    fifo_again: bool = False  # kicked during that lookup: look again when it ends
+
+    def follow_rate(self, rate: float | None) -> None:
+        """Pace at ``rate`` (a reload may change it; None: no limit)."""
+        if rate is None:
+            self.pacer = None
+        elif self.pacer is None or self.pacer.rate != rate:
+            self.pacer = Pacer(rate=rate)
