@@ -10,8 +10,12 @@ wait their turn, round robin, for any attempt to end. ``ordering: fifo`` lanes h
 endpoint's oldest pending delivery, read from the database. A delivery id is in at most one
 place (a lane queue or in flight), so a re-fired id never makes a second concurrent attempt.
 
-After each attempt its record, the delivery's next state and the endpoint's failure counter are
-committed together; only then is the retry offered to the scheduler.
+Each attempt first claims its delivery with the endpoint's limits: a store shared by several
+processes enforces them for all of them together, and when it refuses for now (another process
+holds the slot, the rate or the fifo head) the job goes back to the head of its lane, paused
+until the time the store named. After each attempt its record, the delivery's next state and the
+endpoint's failure counter are committed together; only then is the retry offered to the
+scheduler.
 """
 
 from __future__ import annotations
@@ -41,7 +45,15 @@ from hookd.endpoints import Endpoint, EndpointTable
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Observer
-from hookd.store import LEASE_SLACK_S, AttemptResult, DeliveryStore, Job, Recorded, Status
+from hookd.store import (
+    LEASE_SLACK_S,
+    AttemptResult,
+    DeliveryStore,
+    Job,
+    Limits,
+    Recorded,
+    Status,
+)
 
 log = structlog.get_logger("hookd.delivery.dispatcher")
 LOAD_BATCH = 512
@@ -217,7 +229,7 @@ class Dispatcher:
 
     def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lane.in_flight += 1
-        task = asyncio.create_task(self._attempt(job, ep), name=f"attempt:{job.id}")
+        task = asyncio.create_task(self._attempt(job, ep, lane), name=f"attempt:{job.id}")
         self.in_flight[job.id] = task
         task.add_done_callback(lambda t: self._finished(job, lane, t))
 
@@ -240,7 +252,7 @@ class Dispatcher:
             if other is not None:
                 self._pump(other)
         ep = self.endpoints.get(lane.id)
-        if ep is None or ep.config.ordering != "fifo":
+        if ep is None or ep.config.ordering != "fifo" or lane.queue:  # (a head held back)
             self._pump(lane)
         elif not crashed:  # a crashed head waits for its timer: a fresh look would rerun it now
             self._kick_fifo(ep)
@@ -278,8 +290,21 @@ class Dispatcher:
 
     # -- one attempt
 
-    async def _attempt(self, job: Job, ep: Endpoint) -> None:
-        claimed = await self.store.claim([job], lease_s=ep.policy.timeout + LEASE_SLACK_S)
+    async def _attempt(self, job: Job, ep: Endpoint, lane: Lane) -> None:
+        limits = Limits(
+            max_in_flight=ep.config.max_in_flight,
+            rate_limit=ep.config.rate_limit,
+            fifo=ep.config.ordering == "fifo",
+        )
+        claimed = await self.store.claim(
+            [job], lease_s=ep.policy.timeout + LEASE_SLACK_S, limits=limits
+        )
+        if not claimed and claimed.retry_at is not None and not self._stopping:
+            # the endpoint's limits, shared with other processes, say not yet: hold the lane
+            lane.queue.appendleft(job)
+            self._queued.add(job.id)
+            lane.paused_until = max(lane.paused_until, claimed.retry_at)
+            return
         if not claimed:  # another attempt holds it (a stale fire, or another process)
             log.debug("delivery.claim_skipped", delivery=job.id, endpoint=ep.id)
             return

@@ -9,7 +9,15 @@ embedded backend. :func:`open_store` picks the backend from the configuration.
 from __future__ import annotations
 
 from hookd.config import Config
-from hookd.store.base import LEASE_SLACK_S, START, DeliveryStore, DuePosition, DueSource, Store
+from hookd.store.base import (
+    LEASE_SLACK_S,
+    START,
+    Coordination,
+    DeliveryStore,
+    DuePosition,
+    DueSource,
+    Store,
+)
 from hookd.store.records import (
     ENDPOINT_REMOVED,
     STATUSES,
@@ -17,6 +25,8 @@ from hookd.store.records import (
     AttemptResult,
     AttemptRow,
     BadCursor,
+    Changes,
+    Claim,
     CommitStats,
     Conflict,
     DeliveryFilter,
@@ -24,8 +34,10 @@ from hookd.store.records import (
     EndpointRow,
     EventRow,
     Job,
+    Limits,
     NewDelivery,
     NewEvent,
+    NodeRow,
     OverCapacity,
     Page,
     Purged,
@@ -45,8 +57,11 @@ __all__ = [
     "AttemptResult",
     "AttemptRow",
     "BadCursor",
+    "Changes",
+    "Claim",
     "CommitStats",
     "Conflict",
+    "Coordination",
     "DeliveryFilter",
     "DeliveryRow",
     "DeliveryStore",
@@ -55,8 +70,10 @@ __all__ = [
     "EndpointRow",
     "EventRow",
     "Job",
+    "Limits",
     "NewDelivery",
     "NewEvent",
+    "NodeRow",
     "OverCapacity",
     "Page",
     "Purged",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -86,6 +87,34 @@ class Job:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """An endpoint's limits that hold across every process sharing the store, checked by
+    :meth:`~hookd.store.base.DeliveryStore.claim` (a one-process backend leaves them to the
+    dispatcher's lanes)."""
+
+    max_in_flight: int | None = None
+    rate_limit: float | None = None  # attempts per second, paced (no burst)
+    fifo: bool = False  # only the endpoint's oldest pending delivery may be claimed
+
+
+NO_LIMITS = Limits()
+
+
+class Claim(list[Job]):
+    """The jobs a claim got, each with its fencing token, in the order asked.
+
+    ``retry_at`` (a ``time.time()`` moment) is set when the endpoint's limits refused some of
+    the jobs for now (another process used the slot, the rate or the fifo head): the lane should
+    try those again then. ``None``: the jobs not returned are held by another claim or are no
+    longer pending, so there is nothing to try again.
+    """
+
+    def __init__(self, jobs: Iterable[Job] = (), *, retry_at: float | None = None) -> None:
+        super().__init__(jobs)
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AttemptResult:
     """One finished attempt with the delivery's next state, written together.
 
@@ -124,6 +153,25 @@ class Recorded:
 
 
 # --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeRow:
+    """A live hookd process sharing the store (SPEC §12 ``nodes``)."""
+
+    id: str
+    host: str
+    started_at: float
+    last_seen_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Changes:
+    """What other processes changed, as :meth:`~hookd.store.base.Store.wait_changes` saw it:
+    new or re-queued work (``due``), endpoint settings (``endpoints``)."""
+
+    due: bool = False
+    endpoints: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

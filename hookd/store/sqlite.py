@@ -5,11 +5,9 @@ one thread, one transaction per batch); reads use two aiosqlite connections besi
 them run while the writer writes): ``reader`` for the delivery path, ``admin`` for the API and
 retention, so a slow history query never delays a due delivery.
 
-One process owns the file: :meth:`SQLiteStore.open` takes an exclusive lock on ``<path>.lock``
-and refuses to open a database another hookd holds (two processes on one SQLite file would each
-deliver everything; several processes share PostgreSQL instead). So leases live in the process
-(:mod:`hookd.store.leases`). The history, operator and retention queries are in
-:mod:`hookd.store.sqlite_history`.
+One process owns the file (an exclusive lock on ``<path>.lock``; several processes share
+PostgreSQL instead), so leases live in the process (:mod:`hookd.store.leases`) and coordination
+is trivial (:mod:`hookd.store.single`). History queries: :mod:`hookd.store.sqlite_history`.
 """
 
 from __future__ import annotations
@@ -33,13 +31,16 @@ from hookd.store.records import (
     ENDPOINT_REMOVED,
     Accepted,
     AttemptResult,
+    Claim,
     CommitStats,
     EndpointRow,
     Job,
+    Limits,
     NewDelivery,
     NewEvent,
     Recorded,
 )
+from hookd.store.single import SingleProcess
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
 from hookd.store.sqlite_writer import Op, Writer
@@ -50,7 +51,7 @@ except ImportError:  # pragma: no cover - not on Linux: no lock
     fcntl = None  # type: ignore[assignment]
 
 
-class SQLiteStore(SQLiteHistory):
+class SQLiteStore(SQLiteHistory, SingleProcess):
     """The outbox on one SQLite file. ``open()`` locks and migrates; ``close()`` drains."""
 
     def __init__(self, path: Path, *, synchronous: str = "full", max_pending: int = 1_000_000):
@@ -226,15 +227,13 @@ class SQLiteStore(SQLiteHistory):
             row = await cur.fetchone()
         return schema.job(row) if row else None
 
-    async def claim(self, jobs: Sequence[Job], *, lease_s: float) -> list[Job]:
-        """In-process leases (the file has one owner). A job that is no longer pending may be
-        claimed here; its record then applies nothing (the fence is in :meth:`record`)."""
-        claimed = []
-        for job in jobs:
-            token = self._leases.take(job.id, lease_s)
-            if token is not None:
-                claimed.append(replace(job, lease=token))
-        return claimed
+    async def claim(
+        self, jobs: Sequence[Job], *, lease_s: float, limits: Limits | None = None
+    ) -> Claim:
+        """In-process leases (the file has one owner, whose lanes keep ``limits``). A job that
+        is no longer pending may be claimed here; its record then applies nothing."""
+        tokens = [(job, self._leases.take(job.id, lease_s)) for job in jobs]
+        return Claim(replace(job, lease=t) for job, t in tokens if t is not None)
 
     async def release(self, ids: Sequence[str]) -> None:
         self._leases.end_all(ids)
