@@ -14,6 +14,7 @@ from hookd.store import (
     BadCursor,
     Conflict,
     DeliveryFilter,
+    Limits,
     OverCapacity,
     Store,
 )
@@ -443,3 +444,38 @@ async def test_counts_ping_and_size(any_store: Store) -> None:
     await any_store.ping()
     assert any_store.db_bytes() > 0
     assert any_store.stats.commits > 0
+
+
+# --------------------------------------------------------------------------- several processes
+
+
+async def test_a_claim_without_limits_has_nothing_to_retry(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a")])
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    claimed = await any_store.claim([job], lease_s=60, limits=Limits())
+    assert [j.id for j in claimed] == ["dlv_e1_a"]
+    assert claimed.retry_at is None
+    again = await any_store.claim([job], lease_s=60, limits=Limits(max_in_flight=5))
+    assert (list(again), again.retry_at) == ([], None)  # held by a claim: nothing to retry
+
+
+async def test_ready_lists_due_deliveries_under_no_lease(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a"), new_event("e2", "a", "b")])
+    await any_store.set_endpoint_enabled("b", False)
+    assert {i for i, _ in await any_store.ready(per_endpoint=100)} == {"dlv_e1_a", "dlv_e2_a"}
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    await any_store.claim([job], lease_s=60)
+    assert [i for i, _ in await any_store.ready(per_endpoint=100)] == ["dlv_e2_a"]
+    await any_store.release(["dlv_e1_a"])
+    assert {i for i, _ in await any_store.ready(per_endpoint=100)} == {"dlv_e1_a", "dlv_e2_a"}
+
+
+async def test_this_process_is_a_live_node(any_store: Store) -> None:
+    await any_store.heartbeat()
+    nodes = await any_store.nodes()
+    assert any_store.node_id in [n.id for n in nodes]
+    me = next(n for n in nodes if n.id == any_store.node_id)
+    assert me.host
+    assert me.started_at <= me.last_seen_at <= time.time() + 1
+    assert isinstance(await any_store.endpoints_version(), int)
+    assert (await any_store.wait_changes(0.01)).endpoints is False  # nobody else is here

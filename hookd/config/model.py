@@ -56,6 +56,8 @@ class AuthConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StorageConfig:
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    dsn: str | None = field(default=None, repr=False)  # postgres: libpq string or URL
     path: Path = Path("hookd.db")
     synchronous: Literal["off", "normal", "full", "extra"] = "full"
     retention: float = 30 * 86400.0

@@ -56,6 +56,9 @@ from hookd.delivery import policy as retry
 from hookd.errors import HookdError
 from hookd.registry import SignerConfig, SigningKey
 
+# The storage keys an unknown key's message suggests, by backend (all are accepted).
+SQLITE_KEYS = ("path", "synchronous", "retention", "secret_key", "secret_key_file")
+POSTGRES_KEYS = ("backend", "dsn", "retention", "secret_key", "secret_key_file")
 BUILTIN_SCHEMES = ("standard-webhooks", "hmac-sha256", "rsa-sha256")
 KEY_SOURCES = ("secret", "secret_file", "private_key_file")
 
@@ -75,7 +78,15 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "log",
     ),
     "auth": ("ingest_tokens", "admin_tokens"),
-    "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
+    "storage": (
+        "backend",
+        "dsn",
+        "path",
+        "synchronous",
+        "retention",
+        "secret_key",
+        "secret_key_file",
+    ),
     "limits": ("max_body", "max_pending"),
     "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
     "policies.*": (
@@ -210,10 +221,15 @@ class _Sections:
         return AuthConfig(**kw)
 
     def storage(self, value: Any) -> StorageConfig:
-        data = self.doc.mapping(value, "storage", SCHEMA["storage"])
+        postgres = isinstance(value, dict) and value.get("backend") == "postgres"
+        data = self.doc.mapping(
+            value, "storage", SCHEMA["storage"], POSTGRES_KEYS if postgres else SQLITE_KEYS
+        )
         kw = self.doc.kwargs(
             data,
             "storage",
+            backend=choice("sqlite", "postgres"),
+            dsn=parse_nonempty_str,
             synchronous=parse_synchronous,
             retention=positive(parse_duration),
             secret_key=parse_nonempty_str,
@@ -221,6 +237,10 @@ class _Sections:
         # Relative paths are relative to the YAML file, the default one included.
         path = self.doc.convert(data, "path", "storage", parse_nonempty_str) or "hookd.db"
         kw["path"] = self.base / path if path != ":memory:" else Path(path)
+        if kw.get("backend") == "postgres" and "dsn" not in kw and "dsn" not in data:
+            self.doc.error("storage.backend", "postgres needs storage.dsn (a libpq string or URL)")
+        elif kw.get("backend", "sqlite") == "sqlite" and "dsn" in data:
+            self.doc.error("storage.dsn", "only used with backend: postgres")
         if "secret_key" in data and "secret_key_file" in data:
             self.doc.error("storage.secret_key_file", "give either secret_key or secret_key_file")
         elif "secret_key_file" in data:

@@ -3,7 +3,8 @@
 :mod:`hookd.store.base` is the interface (:class:`Store` and the narrower Protocols the
 scheduler and dispatcher use), :mod:`hookd.store.records` what flows through it,
 :mod:`hookd.store.rules` the rules every backend shares; :mod:`hookd.store.sqlite` is the
-embedded backend. :func:`open_store` picks the backend from the configuration.
+embedded backend, :mod:`hookd.store.pg` the PostgreSQL one (imported only when configured: it
+needs the ``postgres`` extra). :func:`open_store` picks the backend from the configuration.
 """
 
 from __future__ import annotations
@@ -81,14 +82,32 @@ __all__ = [
     "SQLiteStore",
     "Status",
     "Store",
+    "describe",
     "open_store",
 ]
 
 
 def open_store(config: Config) -> Store:
-    """The backend ``config.storage`` names, not yet opened (``await store.open()``)."""
+    """The backend ``config.storage`` names, not yet opened (``await store.open()``).
+
+    Raises StoreError (one line) when ``postgres`` is asked for without the extra installed.
+    """
+    if config.storage.backend == "postgres":
+        from hookd.store.pg import PostgresStore  # psycopg: only when configured
+
+        assert config.storage.dsn is not None  # the config requires it
+        return PostgresStore(config.storage.dsn, max_pending=config.limits.max_pending)
     return SQLiteStore(
         config.storage.path,
         synchronous=config.storage.synchronous,
         max_pending=config.limits.max_pending,
     )
+
+
+def describe(config: Config) -> str:
+    """Where the outbox is, for logs: the SQLite path, or the DSN without its secrets."""
+    if config.storage.backend == "postgres":
+        from hookd.store.pg_conn import describe as describe_dsn
+
+        return f"postgres: {describe_dsn(config.storage.dsn or '')}"
+    return str(config.storage.path)

@@ -130,12 +130,13 @@ class Coordination(Protocol):
         ...
 
     async def endpoints_version(self) -> int:
-        """A number that every endpoint change (by any process) moves."""
+        """A number that moves whenever another process changes an endpoint (the periodic
+        check behind NOTIFY); constant where no other process can."""
         ...
 
     async def ready(self, *, per_endpoint: int) -> list[tuple[str, float]]:
         """Pending deliveries of enabled endpoints due now and under no lease: ``(id, due)``,
-        at most ``per_endpoint`` of each endpoint, oldest first."""
+        at most ``per_endpoint`` of each endpoint (a one-process backend may give fewer)."""
         ...
 
     async def heartbeat(self) -> None:

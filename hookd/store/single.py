@@ -10,13 +10,15 @@ import time
 
 from hookd.ids import new_id
 from hookd.store.base import START
+from hookd.store.leases import Leases
 from hookd.store.records import Changes, NodeRow
 
 
 class SingleProcess:
-    """Mixed into a one-process backend; ``due`` is the backend's own."""
+    """Mixed into a one-process backend; ``due`` and the leases are the backend's own."""
 
     _node: NodeRow | None = None
+    _leases: Leases
 
     async def due(
         self, *, after: tuple[float, int], end: float, limit: int
@@ -46,8 +48,9 @@ class SingleProcess:
         return 0
 
     async def ready(self, *, per_endpoint: int) -> list[tuple[str, float]]:
+        """(Bounded by ``per_endpoint`` in all, not per endpoint: nobody else adds work here.)"""
         rows = await self.due(after=START, end=time.time(), limit=per_endpoint)
-        return [(delivery_id, due) for delivery_id, due, _ in rows]
+        return [(i, due) for i, due, _ in rows if not self._leases.live(i)]
 
     async def heartbeat(self) -> None:
         return None

@@ -1,0 +1,222 @@
+"""PostgreSQL ingest: group commit, idempotency by unique constraints, answers after commit.
+
+Requests queue; one task takes everything queued and commits it in one transaction: the lookups
+:func:`hookd.store.rules.plan_ingest` needs (known keys, ids taken, live endpoints, locked
+``FOR KEY SHARE`` so a delete waits for us and we for it), then one multi-row insert per table
+(``unnest`` of arrays). ``ON CONFLICT DO NOTHING`` catches what another process committed
+between our lookup and our insert (the unique index makes the later insert wait for the earlier
+commit): the batch is rolled back and planned again, now seeing that row, so a duplicate posted
+to two processes at once creates one event and both answer with it. A batch that fails as a
+whole is retried request by request, so one bad request cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from hookd.errors import StoreError
+from hookd.store import pg_conn as pg
+from hookd.store import rules
+from hookd.store.records import Accepted, CommitStats, NewDelivery, NewEvent
+
+log = structlog.get_logger("hookd.store")
+MAX_BATCH = 2000  # requests folded into one transaction at most
+RACE_RETRIES = 5
+
+
+@dataclass(kw_only=True, slots=True)
+class _Request:
+    events: Sequence[NewEvent]
+    future: asyncio.Future[list[Accepted]]
+
+
+class _Raced(Exception):
+    """Another process inserted one of our keys or ids after our lookup: plan again."""
+
+
+class IngestBatcher:
+    """The group commit of one process (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        pool: Callable[[], Any],
+        stats: CommitStats,
+        max_pending: Callable[[], int],
+        notify: Callable[[Any], Any],
+    ) -> None:
+        self._pool = pool
+        self._stats = stats
+        self._max_pending = max_pending
+        self._notify = notify  # adds the 'due' NOTIFY to a transaction (rate-limited)
+        self.pending = 0  # last count seen plus what this process changed since
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="store.ingest")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def ingest(self, events: Sequence[NewEvent]) -> list[Accepted]:
+        if self._task is None or self._task.done():
+            raise StoreError("the store is not open")
+        future: asyncio.Future[list[Accepted]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Request(events=events, future=future))
+        return await future
+
+    async def _loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # the batch failed as a whole: each request alone
+                for request in batch if len(batch) > 1 else ():
+                    try:
+                        await self._commit([request])
+                    except Exception as single:
+                        _fail(request, single)
+                if len(batch) == 1:
+                    _fail(batch[0], exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Request]) -> None:
+        for _ in range(RACE_RETRIES):
+            try:
+                results, deltas = await self._transaction([r.events for r in batch])
+            except _Raced:
+                continue
+            except pg.DB_ERRORS as exc:
+                raise pg.wrap(exc, "ingest failed") from exc
+            self._stats.add(len(batch))
+            self.pending += sum(deltas)
+            for request, result in zip(batch, results, strict=True):
+                if request.future.done():
+                    continue
+                if isinstance(result, Exception):
+                    request.future.set_exception(result)
+                else:
+                    request.future.set_result(result)
+            return
+        raise StoreError("ingest kept racing with other processes on the same ids; try again")
+
+    async def _transaction(
+        self, batches: list[Sequence[NewEvent]]
+    ) -> tuple[list[list[Accepted] | Exception], list[int]]:
+        async with self._pool().connection() as conn, conn.transaction():
+            lookup = rules.Lookup(
+                known=await _known_keys(conn, rules.idempotency_keys(batches)),
+                taken=await _taken_ids(conn, rules.explicit_ids(batches)),
+                live=await _live_endpoints(conn, rules.routed_endpoints(batches)),
+                pending=self.pending,
+                max_pending=self._max_pending(),
+            )
+            plan = rules.plan_ingest(batches, lookup)
+            if plan.repeats:
+                plan.resolve_repeats(
+                    await _deliveries_of(conn, sorted({r[2] for r in plan.repeats}))
+                )
+            if plan.new:
+                await _insert(conn, plan.new, time.time())
+                await self._notify(conn)
+        return plan.results, plan.deltas
+
+
+async def _known_keys(conn: Any, keys: list[str]) -> dict[str, tuple[str, str]]:
+    if not keys:
+        return {}
+    cur = await conn.execute(
+        "SELECT idem_key, id, content_hash FROM events WHERE idem_key = ANY(%s)", (keys,)
+    )
+    return {row[0]: (row[1], row[2]) for row in await cur.fetchall()}
+
+
+async def _taken_ids(conn: Any, explicit: list[str]) -> set[str]:
+    if not explicit:
+        return set()
+    cur = await conn.execute(
+        "SELECT id FROM events WHERE id = ANY(%s) AND idem_key IS DISTINCT FROM id", (explicit,)
+    )
+    return {row[0] for row in await cur.fetchall()}
+
+
+async def _live_endpoints(conn: Any, routed: list[str]) -> set[str]:
+    """Enabled endpoints among ``routed``, share-locked until commit (a delete waits)."""
+    if not routed:
+        return set()
+    cur = await conn.execute(
+        "SELECT id FROM endpoints WHERE id = ANY(%s) AND enabled ORDER BY id FOR KEY SHARE",
+        (routed,),
+    )
+    return {row[0] for row in await cur.fetchall()}
+
+
+async def _deliveries_of(conn: Any, event_ids: list[str]) -> dict[str, tuple[NewDelivery, ...]]:
+    out: dict[str, list[NewDelivery]] = {i: [] for i in event_ids}
+    cur = await conn.execute(
+        "SELECT event_id, id, endpoint_id FROM deliveries WHERE event_id = ANY(%s)"
+        " AND origin = 'ingest' ORDER BY seq",
+        (event_ids,),
+    )
+    for row in await cur.fetchall():
+        out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+async def _insert(
+    conn: Any, new: list[tuple[NewEvent, tuple[NewDelivery, ...]]], now: float
+) -> None:
+    events = [e for e, _ in new]
+    cur = await conn.execute(
+        "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at)"
+        " SELECT *, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[]) ON CONFLICT DO NOTHING",
+        (
+            now,
+            [e.id for e in events],
+            [e.type for e in events],
+            [e.timestamp for e in events],
+            [e.data for e in events],
+            [e.content_hash for e in events],
+            [e.idem_key for e in events],
+        ),
+    )
+    if cur.rowcount != len(events):
+        raise _Raced
+    rows = [(d.id, e.id, d.endpoint, e.type) for e, kept in new for d in kept]
+    if rows:
+        ids, event_ids, endpoints, types = (list(column) for column in zip(*rows, strict=True))
+        await conn.execute(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
+            " next_attempt_at, created_at, updated_at)"
+            " SELECT d, e, p, t, 'pending', %s, %s, %s"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(d, e, p, t)",
+            (now, now, now, ids, event_ids, endpoints, types),
+        )
+
+
+def _fail(request: _Request, exc: BaseException) -> None:
+    if request.future.done():
+        return
+    if not isinstance(exc, StoreError):
+        wrapped = StoreError(f"database write failed: {pg.reason(exc)}")
+        wrapped.__cause__ = exc
+        exc = wrapped
+    request.future.set_exception(exc)
