@@ -289,6 +289,15 @@ SCHEMAS: dict[str, Schema] = {
             )
         ),
         db_bytes=INT,
+        nodes=array(
+            obj(
+                ("id", "host", "started_at", "last_seen_at"),
+                id=STR,
+                host=STR,
+                started_at=STR,
+                last_seen_at=STR,
+            )
+        ),
     ),
     "Health": obj(["status"], status=STR, error=STR),
 }

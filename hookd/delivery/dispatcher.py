@@ -307,6 +307,8 @@ class Dispatcher:
             return
         if not claimed:  # another attempt holds it (a stale fire, or another process)
             log.debug("delivery.claim_skipped", delivery=job.id, endpoint=ep.id)
+            if lane.pacer is not None:
+                lane.pacer.give_back()
             return
         now = self.clock()
         headers, response = await attempt(

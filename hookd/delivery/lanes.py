@@ -28,6 +28,11 @@ class Pacer:
     def take(self, now: float) -> None:
         self.next_free = max(self.next_free, now) + 1.0 / self.rate
 
+    def give_back(self) -> None:
+        """Undo the last :meth:`take`: its attempt never started (another process had the
+        delivery), so it used none of the endpoint's rate."""
+        self.next_free -= 1.0 / self.rate
+
 
 @dataclass(kw_only=True, slots=True)
 class Lane:

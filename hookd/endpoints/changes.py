@@ -196,6 +196,30 @@ async def reload_from_config(state: State, config: Config, configured: dict[str,
         state.scheduler.reset()
 
 
+async def refresh(state: State) -> None:
+    """Another process changed endpoints: the table again from the database's rows, the YAML's
+    endpoints kept as resolved (every process runs the same YAML). Held deliveries are looked
+    at again, in case an endpoint was enabled. Writes nothing."""
+    async with state.endpoints_lock:
+        configured = {ep.id: ep for ep in state.endpoints if ep.source == "config"}
+        rows = await state.store.endpoints()
+        table, problems = load_table(state.config, configured, rows, state.registry, state.box)
+        for problem in problems:
+            log.error("endpoint.unloadable", problem=problem)
+        state.endpoints.replace_all(table)
+    log.info("endpoints.reloaded", endpoints=len(state.endpoints), reason="changed elsewhere")
+    if state.scheduler is not None:
+        state.scheduler.reset()
+
+
+async def refresh_state(state: State) -> None:
+    """The endpoints' live state (enabled, failure counters) as other processes left it."""
+    rows = await state.store.endpoints()
+    async with state.endpoints_lock:
+        for row in rows:
+            state.endpoints.apply_state(row)
+
+
 # --------------------------------------------------------------------------- internals
 
 

@@ -1,0 +1,264 @@
+"""Several real ``hookd run`` processes sharing one PostgreSQL outbox (SPEC §12).
+
+Each test starts two daemons on a fresh database and a recording receiver that measures what
+the processes do together: at-least-once across a SIGKILL, fifo order while ingest alternates
+between processes, ``max_in_flight`` and ``rate_limit`` held across processes, an endpoint
+created through one process used by the other within 2 s, duplicate ingests through both
+processes making one event. Skipped (with the reason) when no PostgreSQL can be had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hookd.secretbox import generate_key_text
+from tests import pg_server
+from tests.support import Process, start_process, wait_for, wait_ready
+from tests.test_delivery import Answer, Hit, lab
+
+pytestmark = [pytest.mark.slow]
+
+
+def hookd_yaml(dsn: str, key: str, endpoints: str, policies: str = "") -> str:
+    """A daemon config on the shared database; ``{port}`` is left for start_process."""
+    text = (
+        "listen: 127.0.0.1:PORT\n"
+        f"storage: {{backend: postgres, dsn: '{dsn}', secret_key: '{key}'}}\n"
+        "shutdown_timeout: 2s\n"
+        "delivery: {allow_private_networks: true}\n"
+        "log: {level: info, format: json}\n"
+    )
+    if policies:
+        text += "policies:\n" + policies
+    text += "endpoints:\n" + endpoints
+    return text.replace("{", "{{").replace("}", "}}").replace("PORT", "{port}")
+
+
+@contextlib.asynccontextmanager
+async def pair(tmp_path: Path, yaml_text: str) -> AsyncIterator[tuple[Process, Process]]:
+    """Two daemons on one database, started together (migrations race on purpose)."""
+    procs = [start_process(tmp_path, yaml_text, name=name) for name in ("a", "b")]
+    try:
+        await asyncio.gather(*(wait_ready(p, timeout=30) for p in procs))
+        yield procs[0], procs[1]
+    finally:
+        for p in procs:
+            if p.proc.poll() is None:
+                p.signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                await asyncio.to_thread(p.wait, 15)
+            except Exception:
+                p.proc.kill()
+                p.proc.wait(10)
+
+
+async def send(
+    http: aiohttp.ClientSession, proc: Process, body: Any, path: str = "/v1/events"
+) -> Any:
+    async with http.post(proc.url + path, json=body) as resp:
+        assert resp.status in (200, 202), await resp.text()
+        return await resp.json()
+
+
+def endpoint(endpoint_id: str, url: str, extra: str = "") -> str:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    return (
+        f'  - {{id: {endpoint_id}, url: "{url}", events: ["{endpoint_id}.*"],'
+        f' signing: {{secret: "{secret}"}}{extra}}}\n'
+    )
+
+
+def receiving(decide: Callable[[Hit, int], Answer] | None = None, delay: float = 0.0) -> Any:
+    return lab(decide, delay=delay)
+
+
+def leases_of(dsn: str, nodes: list[str]) -> int:
+    """Live leases that these nodes hold."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE locked_by = ANY(%s)"
+            " AND locked_until > extract(epoch FROM now())",
+            (nodes,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def dsn() -> str:
+    return pg_server.fresh_database()
+
+
+KEY = generate_key_text()
+
+
+@pytest.mark.timeout(120)
+async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
+    tmp_path: Path, dsn: str
+) -> None:
+    """Ingest through both processes, SIGKILL one mid-load: the other delivers every event
+    answered 202 (those the dead one had in flight once their leases run out)."""
+    async with receiving(delay=0.05) as rec:
+        policies = "  quick: {timeout: 1s, delays: [100ms, 100ms, 100ms], jitter: none}\n"
+        extra = ", policy: quick, max_in_flight: 4"  # slow enough to be killed mid-load
+        text = hookd_yaml(dsn, KEY, endpoint("load", rec.url(), extra), policies)
+        accepted: set[str] = set()
+        async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
+            batch = [{"type": "load.x", "data": {"i": i}} for i in range(100)]
+            for proc in (a, b):
+                answer = await send(http, proc, batch, "/v1/events/batch")
+                accepted.update(item["id"] for item in answer["items"])
+
+            async def one(proc: Process, i: int) -> str | None:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.post(
+                        proc.url + "/v1/events", json={"type": "load.x", "data": {"s": i}}
+                    ) as resp:
+                        return str((await resp.json())["id"]) if resp.status == 202 else None
+                return None
+
+            singles = [asyncio.create_task(one(a if i % 2 else b, i)) for i in range(100)]
+            async with http.get(a.url + "/v1/status") as resp:
+                node_a = (await resp.json())["nodes"]
+            await wait_for(lambda: len(rec.hits) >= 40, timeout=20)
+            # kill it while it holds a lease, so that another process must take over its attempt
+            await wait_for(lambda: leases_of(dsn, [n["id"] for n in node_a]), timeout=20)
+            a.signal(signal.SIGKILL)
+            assert await asyncio.to_thread(a.wait, 10) == -signal.SIGKILL
+            accepted.update(r for r in await asyncio.gather(*singles) if isinstance(r, str))
+            delivered = lambda: {h.headers["webhook-id"] for h in rec.hits}  # noqa: E731
+            assert not accepted <= delivered(), "the kill came too late to prove anything"
+            # leases of the dead process end after timeout (1 s) + 30 s of slack; then the
+            # deliveries it committed without answering (and had leased) go out too
+
+            async def nothing_pending() -> bool:
+                async with http.get(b.url + "/v1/status") as resp:
+                    return bool((await resp.json())["deliveries"]["pending"] == 0)
+
+            await wait_for(lambda: accepted <= delivered(), timeout=60, interval=0.2)
+            await wait_for(nothing_pending, timeout=40, interval=0.2)
+
+
+@pytest.mark.timeout(90)
+async def test_a_fifo_endpoint_receives_in_ingest_order_while_ingest_alternates(
+    tmp_path: Path, dsn: str
+) -> None:
+    """Events posted one after the other, alternately to each process; some first attempts
+    fail (and are retried): the receiver still sees them in ingest order, one at a time."""
+    async with receiving(lambda hit, n: 500 if n == 1 and len(hit.body) % 5 == 0 else 200) as rec:
+        policies = "  quick: {delays: [50ms, 50ms, 50ms, 50ms], jitter: none}\n"
+        extra = ", policy: quick, ordering: fifo"
+        text = hookd_yaml(dsn, KEY, endpoint("fifo", rec.url(), extra), policies)
+        async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
+            ids = []
+            for i in range(40):
+                answer = await send(http, (a, b)[i % 2], {"type": "fifo.x", "data": {"i": i}})
+                ids.append(answer["id"])
+            await wait_for(
+                lambda: {h.headers["webhook-id"] for h in rec.hits} >= set(ids), timeout=40
+            )
+    firsts: list[str] = []
+    for hit in rec.hits:
+        if hit.headers["webhook-id"] not in firsts:
+            firsts.append(hit.headers["webhook-id"])
+    assert firsts == ids
+    assert rec.peak == 1
+
+
+@pytest.mark.timeout(90)
+async def test_max_in_flight_and_rate_limit_hold_across_processes(tmp_path: Path, dsn: str) -> None:
+    """``max_in_flight: 1`` and ``rate_limit: 10/s``, both processes with work for each: the
+    receiver sees at most one request at a time to the first, and no 1 s window with more than
+    11 starts (10/s, one at the window's edge) to the second."""
+    async with receiving(delay=0.03) as rec:
+        endpoints = endpoint("one", rec.url("/one"), ", max_in_flight: 1") + endpoint(
+            "paced", rec.url("/paced"), ", rate_limit: 10/s"
+        )
+        text = hookd_yaml(dsn, KEY, endpoints)
+        async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
+            for proc in (a, b):
+                batch = [
+                    {"type": t, "data": {"i": i}} for i in range(15) for t in ("one.x", "paced.x")
+                ]
+                await send(http, proc, batch, "/v1/events/batch")
+            await wait_for(lambda: len(rec.hits) >= 60, timeout=40, interval=0.1)
+    one = [h for h in rec.hits if h.path == "/one"]
+    assert len(one) == 30
+    spans = sorted((h.at, h.at + 0.03) for h in one)
+    assert all(later[0] >= earlier[1] - 0.005 for earlier, later in itertools.pairwise(spans))
+    paced = sorted(h.at for h in rec.hits if h.path == "/paced")
+    assert len(paced) == 30
+    assert all(paced[i + 11] - paced[i] >= 1.0 for i in range(len(paced) - 11))
+    assert paced[-1] - paced[0] >= 2.5  # 30 starts at 10/s take about 2.9 s
+
+
+@pytest.mark.timeout(90)
+async def test_an_endpoint_created_through_one_process_is_used_by_the_other_within_2s(
+    tmp_path: Path, dsn: str
+) -> None:
+    """Create through a, then ingest through b: within 2 s b routes to it; disable through b,
+    and within 2 s a stops routing to it."""
+    async with receiving() as rec:
+        text = hookd_yaml(dsn, KEY, endpoint("base", rec.url("/base")))
+        async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
+            body = {"id": "fresh", "url": rec.url("/fresh"), "events": ["fresh.*"]}
+            async with http.post(a.url + "/v1/endpoints", json=body) as resp:
+                assert resp.status == 201, await resp.text()
+            created = time.monotonic()
+
+            async def routed(proc: Process) -> bool:
+                answer = await send(http, proc, {"type": "fresh.x", "data": {}})
+                return any(d["endpoint"] == "fresh" for d in answer["deliveries"])
+
+            await wait_for(lambda: routed(b), timeout=5, interval=0.05)
+            assert time.monotonic() - created < 2.0
+            await wait_for(lambda: any(h.path == "/fresh" for h in rec.hits), timeout=10)
+            async with http.post(b.url + "/v1/endpoints/fresh/disable") as resp:
+                assert resp.status == 200
+            disabled = time.monotonic()
+
+            async def not_routed() -> bool:
+                return not await routed(a)
+
+            await wait_for(not_routed, timeout=5, interval=0.05)
+            assert time.monotonic() - disabled < 2.0
+
+
+@pytest.mark.timeout(60)
+async def test_concurrent_duplicate_ingests_through_two_processes_create_one_event(
+    tmp_path: Path, dsn: str
+) -> None:
+    """The same event id posted to both processes at once, 30 times: one event each, both
+    answers name the same deliveries, and each is delivered once."""
+    async with receiving() as rec:
+        text = hookd_yaml(dsn, KEY, endpoint("dup", rec.url()))
+        async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
+            pairs = []
+            for i in range(30):
+                body = {"type": "dup.x", "id": f"evt-dup-{i}", "data": {"i": i}}
+                pairs.append(await asyncio.gather(send(http, a, body), send(http, b, body)))
+            for first, second in pairs:
+                assert first["id"] == second["id"]
+                assert first["deliveries"] == second["deliveries"]
+                assert len(first["deliveries"]) == 1
+            await wait_for(lambda: len(rec.hits) >= 30, timeout=20)
+            await asyncio.sleep(0.5)  # a second delivery of any of them would arrive by now
+            async with http.get(a.url + "/v1/status") as resp:
+                status = await resp.json()
+    assert sorted(h.headers["webhook-id"] for h in rec.hits) == sorted(
+        f"evt-dup-{i}" for i in range(30)
+    )
+    assert status["deliveries"] == {"pending": 0, "succeeded": 30, "failed": 0}
+    assert len(status["nodes"]) == 2
