@@ -262,3 +262,37 @@ async def test_concurrent_duplicate_ingests_through_two_processes_create_one_eve
     )
     assert status["deliveries"] == {"pending": 0, "succeeded": 30, "failed": 0}
     assert len(status["nodes"]) == 2
+
+
+@pytest.mark.timeout(60)
+async def test_a_process_survives_losing_its_database_connections(tmp_path: Path, dsn: str) -> None:
+    """Every connection of the daemon is terminated on the server: it keeps running, says so
+    in its log, and goes on accepting and delivering once it has reconnected."""
+    import psycopg
+
+    async with receiving() as rec:
+        text = hookd_yaml(dsn, KEY, endpoint("ok", rec.url()))
+        proc = start_process(tmp_path, text, name="alone")
+        try:
+            await wait_ready(proc, timeout=30)
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid != pg_backend_pid()"
+                )
+            async with aiohttp.ClientSession() as http:
+
+                async def accepted() -> bool:
+                    async with http.post(
+                        proc.url + "/v1/events", json={"type": "ok.x", "data": {}}
+                    ) as resp:
+                        return resp.status == 202
+
+                await wait_for(accepted, timeout=20, interval=0.2)
+            await wait_for(lambda: rec.hits, timeout=20)
+            await wait_for(lambda: "store.listen_restored" in proc.log(), timeout=20)
+            assert proc.proc.poll() is None
+            assert "store.listen_lost" in proc.log()
+        finally:
+            proc.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(proc.wait, 15) == 0

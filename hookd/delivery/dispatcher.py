@@ -42,6 +42,7 @@ from hookd.delivery.policy import Outcome, is_retryable, next_delay
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
+from hookd.errors import StoreError
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Observer
@@ -58,6 +59,7 @@ from hookd.store import (
 log = structlog.get_logger("hookd.delivery.dispatcher")
 LOAD_BATCH = 512
 CRASH_RETRY_S = 5.0  # an attempt whose outcome could not be recorded runs again after this
+STORE_RETRY_S = 1.0  # a store that failed a read is asked again after this
 _EARLY = 0.001  # a delivery due within this many seconds counts as due now
 
 
@@ -130,7 +132,13 @@ class Dispatcher:
                         ids.append(delivery_id)
                 if not ids:
                     continue
-                jobs = await self.store.jobs(ids)
+                try:
+                    jobs = await self.store.jobs(ids)
+                except StoreError as exc:  # the database is away: keep them, look again soon
+                    log.warning("dispatcher.store_error", error=str(exc), deliveries=len(ids))
+                    self._fired.extendleft(reversed(ids))
+                    await asyncio.sleep(STORE_RETRY_S)
+                    continue
                 now = self.clock()
                 for job in jobs:
                     self._consider(job, now)
@@ -225,6 +233,10 @@ class Dispatcher:
     def _timer_fired(self, lane: Lane) -> None:
         lane.timer = None
         lane.timer_at = math.inf
+        ep = self.endpoints.get(lane.id)
+        if not lane.queue and ep is not None and ep.config.ordering == "fifo":
+            self._kick_fifo(ep)  # a head look-up to do again
+            return
         self._pump(lane)
 
     def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
@@ -273,6 +285,11 @@ class Dispatcher:
     async def _fifo_step(self, lane: Lane) -> None:
         try:
             head = await self.store.fifo_head(lane.id)
+        except StoreError as exc:  # look again soon (a timer, so the lane can be dropped)
+            log.warning("dispatcher.store_error", error=str(exc), endpoint=lane.id)
+            lane.fifo_again = False
+            self._arm(lane, self.clock() + STORE_RETRY_S)
+            return
         finally:
             lane.fifo_busy = False
         ep = self.endpoints.get(lane.id)
@@ -467,3 +484,10 @@ class Dispatcher:
         task = asyncio.create_task(coro, name=name)
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A helper (release, fifo look-up, observers) that failed says why, once."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("dispatcher.helper_failed", task=task.get_name(), error=repr(exc))

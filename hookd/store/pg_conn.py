@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 CONNECT_TIMEOUT_S = 10  # libpq connect_timeout when the DSN sets none
 STATEMENT_TIMEOUT_MS = 30_000  # no statement runs longer
 LOCK_TIMEOUT_MS = 10_000  # no statement waits longer for a row lock
-POOL_TIMEOUT_S = 15.0  # waiting for a free pooled connection
+POOL_TIMEOUT_S = 5.0  # waiting for a pooled connection (an outage answers 503 after this)
 POOL_MIN, POOL_MAX = 2, 10
 
 Error = psycopg.Error
