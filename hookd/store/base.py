@@ -134,9 +134,10 @@ class Coordination(Protocol):
         check behind NOTIFY); constant where no other process can."""
         ...
 
-    async def ready(self, *, per_endpoint: int) -> list[tuple[str, float]]:
-        """Pending deliveries of enabled endpoints due now and under no lease: ``(id, due)``,
-        at most ``per_endpoint`` of each endpoint (a one-process backend may give fewer)."""
+    async def ready(self, *, per_endpoint: int, grace_s: float = 0.0) -> list[tuple[str, float]]:
+        """Pending deliveries of enabled endpoints due for at least ``grace_s`` and under no
+        lease: ``(id, due)``, at most ``per_endpoint`` of each endpoint (a one-process backend
+        may give fewer)."""
         ...
 
     async def heartbeat(self) -> None:

@@ -36,6 +36,7 @@ from hookd.errors import StoreError
 from hookd.ids import new_id
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
+from hookd.store.pg_batch import Batcher
 from hookd.store.pg_claims import PgDelivery
 from hookd.store.pg_history import PgHistory
 from hookd.store.pg_ingest import IngestBatcher
@@ -44,11 +45,14 @@ from hookd.store.pg_schema import CHANNEL, NOW
 from hookd.store.records import (
     ENDPOINT_REMOVED,
     Accepted,
+    AttemptResult,
     Changes,
     CommitStats,
     EndpointRow,
+    Job,
     NewEvent,
     NodeRow,
+    Recorded,
 )
 
 log = structlog.get_logger("hookd.store")
@@ -75,6 +79,13 @@ class PostgresStore(PgDelivery, PgHistory):
             max_pending=lambda: self.max_pending,
             notify=lambda conn: self._notify(conn, "due"),
         )
+        self.records: Batcher[AttemptResult, Recorded] = Batcher(
+            "store.records", self.record_batch, concurrency=2, max_batch=500
+        )
+        self.claims: Batcher[tuple[Job, float], int | None] = Batcher(
+            "store.claims", self.claim_batch, concurrency=2, max_batch=500
+        )
+        self._claims_pool: Any = None
         self._notified = 0.0
         self._db_bytes = 0
         self._pending_read = 0.0
@@ -100,6 +111,12 @@ class PostgresStore(PgDelivery, PgHistory):
             raise StoreError("the store is not open")
         return self._pool
 
+    @property
+    def claims_pool(self) -> Any:
+        if self._claims_pool is None:
+            raise StoreError("the store is not open")
+        return self._claims_pool
+
     # -- lifecycle
 
     async def open(self) -> None:
@@ -112,6 +129,7 @@ class PostgresStore(PgDelivery, PgHistory):
             await conn.close()
         self._pool = await pg.open_pool(self.dsn)
         try:
+            self._claims_pool = await pg.open_pool(self.dsn, ephemeral=True)
             await self._register()
             self._ingest.pending = await self.count_pending()
             self._pending_read = time.monotonic()
@@ -120,6 +138,8 @@ class PostgresStore(PgDelivery, PgHistory):
             await self.close()
             raise
         self._ingest.start()
+        self.records.start()
+        self.claims.start()
 
     async def _register(self) -> None:
         async with self.pool.connection() as conn:
@@ -134,7 +154,12 @@ class PostgresStore(PgDelivery, PgHistory):
 
     async def close(self) -> None:
         await self._ingest.close()
+        await self.records.close()
+        await self.claims.close()
         await self._listener.close()
+        claims, self._claims_pool = self._claims_pool, None
+        if claims is not None:
+            await claims.close(timeout=5)
         pool, self._pool = self._pool, None
         if pool is not None:
             with contextlib.suppress(Exception):
@@ -178,7 +203,7 @@ class PostgresStore(PgDelivery, PgHistory):
     async def _beat(self) -> None:
         """Seen now (registered again if a long outage made the others forget us)."""
         try:
-            async with self.pool.connection() as conn, conn.transaction():
+            async with self.claims_pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
                     f"UPDATE nodes SET last_seen_at = {NOW} WHERE id = %s", (self._node_id,)
                 )

@@ -20,6 +20,7 @@ row. What the limits refuse comes back with ``retry_at``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -28,6 +29,7 @@ from typing import Any
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
 from hookd.store import rules
+from hookd.store.pg_batch import Batcher
 from hookd.store.pg_schema import NOW
 from hookd.store.records import AttemptResult, Claim, Job, Limits, Recorded
 
@@ -36,10 +38,12 @@ FULL_S = 0.05  # max_in_flight reached across processes: look again this soon
 
 _CLAIM = f"""
 UPDATE deliveries d SET lease = nextval('leases'), locked_by = %(node)s,
-    locked_until = {NOW} + %(lease)s, next_attempt_at = {NOW} + %(lease)s
+    locked_until = {NOW} + picked.lease, next_attempt_at = {NOW} + picked.lease
 FROM (
-    SELECT c.seq FROM deliveries c JOIN endpoints e ON e.id = c.endpoint_id AND e.enabled
-    JOIN unnest(%(ids)s::text[], %(counts)s::int[]) AS j(id, n) ON j.id = c.id
+    SELECT c.seq, j.lease FROM deliveries c
+    JOIN endpoints e ON e.id = c.endpoint_id AND e.enabled
+    JOIN unnest(%(ids)s::text[], %(counts)s::int[], %(leases)s::float8[]) AS j(id, n, lease)
+        ON j.id = c.id
     WHERE c.status = 'pending' AND c.attempt_count = j.n
       AND (c.locked_until IS NULL OR c.locked_until <= {NOW})
     ORDER BY c.seq LIMIT %(limit)s FOR UPDATE OF c SKIP LOCKED
@@ -68,9 +72,17 @@ ON CONFLICT (delivery_id, n) DO UPDATE SET started_at = excluded.started_at,
 
 
 class PgDelivery:
-    """The delivery path; the store supplies the pool, this node's id and the counters."""
+    """The delivery path; the store supplies the pools, this node's id and the counters.
+
+    Claims and releases go through ``claims_pool``, whose commits do not wait for the WAL flush
+    (a claim lost in a crash is a lease that never was); records are group-committed, durably,
+    through :attr:`records` (see :meth:`record_batch`).
+    """
 
     pool: Any
+    claims_pool: Any
+    claims: Batcher[tuple[Job, float], int | None]
+    records: Batcher[AttemptResult, Recorded]
     _bump_pending: Callable[[int], None]
 
     @property
@@ -92,8 +104,8 @@ class PgDelivery:
         rows = await self._fetch(sql, (*after, end, limit))
         return [(row[0], row[1], row[2]) for row in rows]
 
-    async def ready(self, *, per_endpoint: int) -> list[tuple[str, float]]:
-        """Due now and unleased (leased ones are due at their expiry), per enabled endpoint."""
+    async def ready(self, *, per_endpoint: int, grace_s: float = 0.0) -> list[tuple[str, float]]:
+        """Due for ``grace_s`` and unleased (leased ones are due at their lease's expiry)."""
         sql = (
             "SELECT r.id, r.next_attempt_at FROM endpoints e CROSS JOIN LATERAL ("
             " SELECT d.id, d.next_attempt_at FROM deliveries d"
@@ -101,7 +113,7 @@ class PgDelivery:
             " AND d.next_attempt_at <= %s ORDER BY d.next_attempt_at LIMIT %s) AS r"
             " WHERE e.enabled ORDER BY r.next_attempt_at"
         )
-        rows = await self._fetch(sql, (time.time(), per_endpoint))
+        rows = await self._fetch(sql, (time.time() - grace_s, per_endpoint))
         return [(row[0], row[1]) for row in rows]
 
     async def jobs(self, ids: Sequence[str]) -> list[Job]:
@@ -128,25 +140,36 @@ class PgDelivery:
     async def claim(
         self, jobs: Sequence[Job], *, lease_s: float, limits: Limits | None = None
     ) -> Claim:
+        """Without limits, claims of concurrent attempts share one statement (:attr:`claims`)."""
         if not jobs:
             return Claim()
+        if limits is None or limits == Limits():
+            tokens = await asyncio.gather(*(self.claims.submit((j, lease_s)) for j in jobs))
+            return _claimed(jobs, {j.id: t for j, t in zip(jobs, tokens, strict=True) if t})
         try:
-            async with self.pool.connection() as conn:
-                if limits is None or limits == Limits():
-                    return _claimed(jobs, await self._lease(conn, jobs, lease_s, len(jobs)))
-                async with conn.transaction():
-                    return await self._claim_limited(conn, jobs, lease_s, limits)
+            async with self.claims_pool.connection() as conn, conn.transaction():
+                return await self._claim_limited(conn, jobs, lease_s, limits)
         except pg.DB_ERRORS as exc:
             raise pg.wrap(exc, "claim failed") from exc
 
+    async def claim_batch(self, items: Sequence[tuple[Job, float]]) -> list[int | None]:
+        """One statement for the claims queued meanwhile: each one's token, or None."""
+        jobs = [job for job, _ in items]
+        try:
+            async with self.claims_pool.connection() as conn:
+                leased = await self._lease(conn, jobs, [lease for _, lease in items], len(jobs))
+        except pg.DB_ERRORS as exc:
+            raise pg.wrap(exc, "claim failed") from exc
+        return [leased.pop(job.id, None) for job in jobs]  # (a repeated id: the first only)
+
     async def _lease(
-        self, conn: Any, jobs: Sequence[Job], lease_s: float, limit: int
+        self, conn: Any, jobs: Sequence[Job], leases: Sequence[float], limit: int
     ) -> dict[str, int]:
         params = {
             "node": self.node_id,
-            "lease": lease_s,
             "ids": [j.id for j in jobs],
             "counts": [j.attempt_count for j in jobs],
+            "leases": list(leases),
             "limit": limit,
         }
         cur = await conn.execute(_CLAIM, params)
@@ -176,7 +199,8 @@ class PgDelivery:
                 room, wait = 0, tat - now
             elif room > 1:
                 room, wait = 1, 1.0 / limits.rate_limit
-        leased = await self._lease(conn, candidates, lease_s, room) if room else {}
+        leases = [lease_s] * len(candidates)
+        leased = await self._lease(conn, candidates, leases, room) if room else {}
         if leased and limits.rate_limit:
             await conn.execute(
                 "UPDATE endpoints SET tat = %s WHERE id = %s",
@@ -217,7 +241,7 @@ class PgDelivery:
         if not ids:
             return
         try:
-            async with self.pool.connection() as conn, conn.transaction():
+            async with self.claims_pool.connection() as conn, conn.transaction():
                 await conn.execute(
                     "UPDATE deliveries SET lease = NULL, locked_by = NULL, locked_until = NULL,"
                     f" next_attempt_at = {NOW} WHERE id = ANY(%s) AND locked_by = %s"
@@ -231,19 +255,27 @@ class PgDelivery:
     # -- records
 
     async def record(self, results: Sequence[AttemptResult]) -> list[Recorded]:
+        """Group-committed with the attempts other lanes end meanwhile (one WAL flush)."""
+        return list(await asyncio.gather(*(self.records.submit(r) for r in results)))
+
+    async def record_batch(self, results: Sequence[AttemptResult]) -> list[Recorded]:
+        """One transaction for the batch, rows taken in (endpoint, delivery) order so that
+        concurrent batches lock endpoint rows in one order."""
         now = time.time()
-        out: list[Recorded] = []
+        order = sorted(
+            range(len(results)), key=lambda i: (results[i].endpoint, results[i].delivery_id)
+        )
+        out: dict[int, Recorded] = {}
         delta = 0
         try:
             async with self.pool.connection() as conn, conn.transaction():
-                for r in results:
-                    recorded = await self._record_one(conn, r, now)
-                    out.append(recorded)
-                    delta -= recorded.applied and r.status != "pending"
+                for i in order:
+                    out[i] = await self._record_one(conn, results[i], now)
+                    delta -= out[i].applied and results[i].status != "pending"
         except pg.DB_ERRORS as exc:
             raise pg.wrap(exc, "recording the attempt failed") from exc
         self._bump_pending(delta)
-        return out
+        return [out[i] for i in range(len(results))]
 
     async def _record_one(self, conn: Any, r: AttemptResult, now: float) -> Recorded:
         cur = await conn.execute(

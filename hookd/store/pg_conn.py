@@ -29,6 +29,7 @@ STATEMENT_TIMEOUT_MS = 30_000  # no statement runs longer
 LOCK_TIMEOUT_MS = 10_000  # no statement waits longer for a row lock
 POOL_TIMEOUT_S = 5.0  # waiting for a pooled connection (an outage answers 503 after this)
 POOL_MIN, POOL_MAX = 2, 10
+EPHEMERAL_MAX = 4
 
 Error = psycopg.Error
 OperationalError = psycopg.OperationalError
@@ -69,6 +70,14 @@ async def configure(conn: Any) -> None:
     )
 
 
+async def configure_ephemeral(conn: Any) -> None:
+    """Connections for writes a crash may lose (claims, releases, heartbeats): their commits do
+    not wait for the WAL flush. A lost claim is a lease that never was (the delivery is simply
+    due again), so at least once holds; durable writes never use these connections."""
+    await configure(conn)
+    await conn.execute("SET synchronous_commit = off")
+
+
 async def connect(dsn: str) -> Any:
     """One connection (migrations, LISTEN). Raises StoreError with libpq's reason on one line."""
     try:
@@ -86,16 +95,17 @@ async def connect(dsn: str) -> Any:
     return conn
 
 
-async def open_pool(dsn: str) -> Any:
+async def open_pool(dsn: str, *, ephemeral: bool = False) -> Any:
+    """The pool of durable writes and reads, or (``ephemeral``) the small one of claims."""
     pool = AsyncConnectionPool(
         dsn,
-        min_size=POOL_MIN,
-        max_size=POOL_MAX,
+        min_size=1 if ephemeral else POOL_MIN,
+        max_size=EPHEMERAL_MAX if ephemeral else POOL_MAX,
         timeout=POOL_TIMEOUT_S,
         kwargs=connect_kwargs(dsn),
-        configure=configure,
+        configure=configure_ephemeral if ephemeral else configure,
         open=False,
-        name="hookd",
+        name="hookd-claims" if ephemeral else "hookd",
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 3)

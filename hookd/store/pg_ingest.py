@@ -7,16 +7,15 @@ Requests queue; one task takes everything queued and commits it in one transacti
 between our lookup and our insert (the unique index makes the later insert wait for the earlier
 commit): the batch is rolled back and planned again, now seeing that row, so a duplicate posted
 to two processes at once creates one event and both answer with it. A batch that fails as a
-whole is retried request by request, so one bad request cannot fail the others.
+whole is retried request by request, so one bad request cannot fail the others
+(:mod:`hookd.store.pg_batch`). Up to :data:`CONCURRENCY` transactions run at once; each judges
+``limits.max_pending`` against the count it sees, so concurrent ones may pass it by a batch.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -24,17 +23,13 @@ import structlog
 from hookd.errors import StoreError
 from hookd.store import pg_conn as pg
 from hookd.store import rules
+from hookd.store.pg_batch import Batcher
 from hookd.store.records import Accepted, CommitStats, NewDelivery, NewEvent
 
 log = structlog.get_logger("hookd.store")
 MAX_BATCH = 2000  # requests folded into one transaction at most
+CONCURRENCY = 4  # transactions at once
 RACE_RETRIES = 5
-
-
-@dataclass(kw_only=True, slots=True)
-class _Request:
-    events: Sequence[NewEvent]
-    future: asyncio.Future[list[Accepted]]
 
 
 class _Raced(Exception):
@@ -57,64 +52,32 @@ class IngestBatcher:
         self._max_pending = max_pending
         self._notify = notify  # adds the 'due' NOTIFY to a transaction (rate-limited)
         self.pending = 0  # last count seen plus what this process changed since
-        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._batcher: Batcher[Sequence[NewEvent], list[Accepted]] = Batcher(
+            "store.ingest", self._apply, concurrency=CONCURRENCY, max_batch=MAX_BATCH
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="store.ingest")
+        self._batcher.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._batcher.close()
 
     async def ingest(self, events: Sequence[NewEvent]) -> list[Accepted]:
-        if self._task is None or self._task.done():
-            raise StoreError("the store is not open")
-        future: asyncio.Future[list[Accepted]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(events=events, future=future))
-        return await future
+        return await self._batcher.submit(events)
 
-    async def _loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._commit(batch)
-            except Exception as exc:  # the batch failed as a whole: each request alone
-                for request in batch if len(batch) > 1 else ():
-                    try:
-                        await self._commit([request])
-                    except Exception as single:
-                        _fail(request, single)
-                if len(batch) == 1:
-                    _fail(batch[0], exc)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _commit(self, batch: list[_Request]) -> None:
+    async def _apply(
+        self, batches: Sequence[Sequence[NewEvent]]
+    ) -> list[list[Accepted] | Exception]:
         for _ in range(RACE_RETRIES):
             try:
-                results, deltas = await self._transaction([r.events for r in batch])
+                results, deltas = await self._transaction(list(batches))
             except _Raced:
                 continue
             except pg.DB_ERRORS as exc:
                 raise pg.wrap(exc, "ingest failed") from exc
-            self._stats.add(len(batch))
+            self._stats.add(len(batches))
             self.pending += sum(deltas)
-            for request, result in zip(batch, results, strict=True):
-                if request.future.done():
-                    continue
-                if isinstance(result, Exception):
-                    request.future.set_exception(result)
-                else:
-                    request.future.set_result(result)
-            return
+            return results
         raise StoreError("ingest kept racing with other processes on the same ids; try again")
 
     async def _transaction(
@@ -130,9 +93,8 @@ class IngestBatcher:
             )
             plan = rules.plan_ingest(batches, lookup)
             if plan.repeats:
-                plan.resolve_repeats(
-                    await _deliveries_of(conn, sorted({r[2] for r in plan.repeats}))
-                )
+                repeated = sorted({r[2] for r in plan.repeats})
+                plan.resolve_repeats(await _deliveries_of(conn, repeated))
             if plan.new:
                 await _insert(conn, plan.new, time.time())
                 await self._notify(conn)
@@ -210,13 +172,3 @@ async def _insert(
             " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(d, e, p, t)",
             (now, now, now, ids, event_ids, endpoints, types),
         )
-
-
-def _fail(request: _Request, exc: BaseException) -> None:
-    if request.future.done():
-        return
-    if not isinstance(exc, StoreError):
-        wrapped = StoreError(f"database write failed: {pg.reason(exc)}")
-        wrapped.__cause__ = exc
-        exc = wrapped
-    request.future.set_exception(exc)

@@ -47,9 +47,9 @@ class SingleProcess:
     async def endpoints_version(self) -> int:
         return 0
 
-    async def ready(self, *, per_endpoint: int) -> list[tuple[str, float]]:
+    async def ready(self, *, per_endpoint: int, grace_s: float = 0.0) -> list[tuple[str, float]]:
         """(Bounded by ``per_endpoint`` in all, not per endpoint: nobody else adds work here.)"""
-        rows = await self.due(after=START, end=time.time(), limit=per_endpoint)
+        rows = await self.due(after=START, end=time.time() - grace_s, limit=per_endpoint)
         return [(i, due) for i, due, _ in rows if not self._leases.live(i)]
 
     async def heartbeat(self) -> None:
