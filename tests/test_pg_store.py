@@ -175,3 +175,30 @@ async def test_nodes_lists_every_live_process(two: tuple[Store, Store]) -> None:
     await second.close()
     assert [n.id for n in await first.nodes()] == [first.node_id]
     await second.open()  # the fixture closes it again
+
+
+async def test_retention_batches_do_not_hold_up_ingest(two: tuple[Store, Store]) -> None:
+    """One process purges thousands of old rows in batches while the other ingests: no ingest
+    waits on the purge (each stays well under the time a batch of deletes takes in all)."""
+    from hookd import retention
+
+    first, second = two
+    for start in range(0, 3000, 500):
+        await first.ingest([new_event(f"old{i}", "a") for i in range(start, start + 500)])
+    for start in range(0, 3000, 500):
+        jobs = await first.jobs([f"dlv_old{i}_a" for i in range(start, start + 500)])
+        claimed = await first.claim(jobs, lease_s=60)
+        await first.record([result(j.id, "a", "succeeded", lease=j.lease) for j in claimed])
+    waits: list[float] = []
+
+    async def ingest_meanwhile() -> None:
+        for n in range(100):
+            started = time.perf_counter()
+            await second.ingest([new_event(f"new{n}", "a")])
+            waits.append(time.perf_counter() - started)
+
+    purge = asyncio.create_task(retention.purge(first, 0.0, now=time.time() + 60, pause=0.0))
+    await ingest_meanwhile()
+    purged = await purge
+    assert (purged.deliveries, purged.events) == (3000, 3000)
+    assert max(waits) < 0.25, sorted(waits)[-5:]
