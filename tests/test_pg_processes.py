@@ -108,12 +108,19 @@ KEY = generate_key_text()
 async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
     tmp_path: Path, dsn: str
 ) -> None:
-    """Ingest through both processes, SIGKILL one mid-load: the other delivers every event
-    answered 202 (those the dead one had in flight once their leases run out)."""
-    async with receiving(delay=0.05) as rec:
-        policies = "  quick: {timeout: 1s, delays: [100ms, 100ms, 100ms], jitter: none}\n"
-        extra = ", policy: quick, max_in_flight: 4"  # slow enough to be killed mid-load
-        text = hookd_yaml(dsn, KEY, endpoint("load", rec.url(), extra), policies)
+    """Ingest through both processes, SIGKILL one mid-load while it has attempts in flight: the
+    other delivers every event answered 202, those attempts once their leases run out."""
+    async with receiving(delay=0.05) as rec, receiving(delay=1.0) as slow:
+        policies = (
+            "  quick: {timeout: 1s, delays: [100ms, 100ms, 100ms], jitter: none}\n"
+            "  patient: {timeout: 3s, delays: [100ms], jitter: none}\n"
+        )
+        endpoints = endpoint(
+            "load",
+            rec.url(),
+            ", policy: quick, max_in_flight: 4",  # slow enough to kill mid-load
+        ) + endpoint("slow", slow.url(), ", policy: patient")
+        text = hookd_yaml(dsn, KEY, endpoints, policies)
         accepted: set[str] = set()
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
             batch = [{"type": "load.x", "data": {"i": i}} for i in range(100)]
@@ -131,24 +138,31 @@ async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
 
             singles = [asyncio.create_task(one(a if i % 2 else b, i)) for i in range(100)]
             async with http.get(a.url + "/v1/status") as resp:
-                node_a = (await resp.json())["nodes"]
+                node_a = [n["id"] for n in (await resp.json())["nodes"]]
             await wait_for(lambda: len(rec.hits) >= 40, timeout=20)
-            # kill it while it holds a lease, so that another process must take over its attempt
-            await wait_for(lambda: leases_of(dsn, [n["id"] for n in node_a]), timeout=20)
+            # a takes slow attempts (1 s each) of its own: it dies with them in flight
+            slow_batch = [{"type": "slow.x", "data": {"i": i}} for i in range(4)]
+            answer = await send(http, a, slow_batch, "/v1/events/batch")
+            accepted.update(item["id"] for item in answer["items"])
+            await wait_for(lambda: len(slow.hits) >= 1, timeout=10)
             a.signal(signal.SIGKILL)
             assert await asyncio.to_thread(a.wait, 10) == -signal.SIGKILL
+            assert leases_of(dsn, node_a) >= 1  # still held by the dead process
             accepted.update(r for r in await asyncio.gather(*singles) if isinstance(r, str))
-            delivered = lambda: {h.headers["webhook-id"] for h in rec.hits}  # noqa: E731
-            assert not accepted <= delivered(), "the kill came too late to prove anything"
-            # leases of the dead process end after timeout (1 s) + 30 s of slack; then the
-            # deliveries it committed without answering (and had leased) go out too
+
+            def delivered() -> set[str]:
+                return {h.headers["webhook-id"] for h in [*rec.hits, *slow.hits]}
 
             async def nothing_pending() -> bool:
                 async with http.get(b.url + "/v1/status") as resp:
                     return bool((await resp.json())["deliveries"]["pending"] == 0)
 
             await wait_for(lambda: accepted <= delivered(), timeout=60, interval=0.2)
-            await wait_for(nothing_pending, timeout=40, interval=0.2)
+            # a's leases end after the policy timeout (3 s) + 30 s of slack: then b makes those
+            # attempts again (its record is the one that counts), and nothing stays pending
+            await wait_for(nothing_pending, timeout=60, interval=0.2)
+            assert leases_of(dsn, node_a) == 0
+            assert any(len(slow.of(h.headers["webhook-id"])) >= 2 for h in slow.hits)
 
 
 @pytest.mark.timeout(90)
