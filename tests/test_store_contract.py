@@ -479,3 +479,10 @@ async def test_this_process_is_a_live_node(any_store: Store) -> None:
     assert me.started_at <= me.last_seen_at <= time.time() + 1
     assert isinstance(await any_store.endpoints_version(), int)
     assert (await any_store.wait_changes(0.01)).endpoints is False  # nobody else is here
+
+
+async def test_ready_leaves_fresh_work_alone_for_its_grace(any_store: Store) -> None:
+    """What was just made due is not ready for others until ``grace_s`` has passed."""
+    await any_store.ingest([new_event("e1", "a")])
+    assert await any_store.ready(per_endpoint=10, grace_s=60) == []
+    assert [i for i, _ in await any_store.ready(per_endpoint=10, grace_s=0)] == ["dlv_e1_a"]
