@@ -50,6 +50,7 @@ from hookd.store.records import (
     CommitStats,
     EndpointRow,
     Job,
+    Limits,
     NewEvent,
     NodeRow,
     Recorded,
@@ -86,6 +87,9 @@ class PostgresStore(PgDelivery, PgHistory):
             "store.claims", self.claim_batch, concurrency=2, max_batch=500
         )
         self._claims_pool: Any = None
+        self._limited: dict[
+            str, Batcher[tuple[Job, float, Limits], tuple[int | None, float | None]]
+        ] = {}
         self._notified = 0.0
         self._db_bytes = 0
         self._pending_read = 0.0
@@ -156,6 +160,9 @@ class PostgresStore(PgDelivery, PgHistory):
         await self._ingest.close()
         await self.records.close()
         await self.claims.close()
+        for batcher in self._limited.values():
+            await batcher.close()
+        self._limited.clear()
         await self._listener.close()
         claims, self._claims_pool = self._claims_pool, None
         if claims is not None:

@@ -83,6 +83,7 @@ class PgDelivery:
     claims_pool: Any
     claims: Batcher[tuple[Job, float], int | None]
     records: Batcher[AttemptResult, Recorded]
+    _limited: dict[str, Batcher[tuple[Job, float, Limits], tuple[int | None, float | None]]]
     _bump_pending: Callable[[int], None]
 
     @property
@@ -146,11 +147,37 @@ class PgDelivery:
         if limits is None or limits == Limits():
             tokens = await asyncio.gather(*(self.claims.submit((j, lease_s)) for j in jobs))
             return _claimed(jobs, {j.id: t for j, t in zip(jobs, tokens, strict=True) if t})
+        # Limited claims of one endpoint queue in this process and go together, one transaction
+        # at a time: its lanes do not race each other for the endpoint's row
+        batcher = self._limited.get(jobs[0].endpoint)
+        if batcher is None:
+            name = f"store.claims:{jobs[0].endpoint}"
+            batcher = Batcher(name, self.claim_limited_batch, concurrency=1, max_batch=256)
+            self._limited[jobs[0].endpoint] = batcher
+            batcher.start()
+        answers = await asyncio.gather(*(batcher.submit((j, lease_s, limits)) for j in jobs))
+        leased = {j.id: token for j, (token, _) in zip(jobs, answers, strict=True) if token}
+        waits = [retry_at for _, retry_at in answers if retry_at is not None]
+        return _claimed(jobs, leased, min(waits) if waits else None)
+
+    async def claim_limited_batch(
+        self, items: Sequence[tuple[Job, float, Limits]]
+    ) -> list[tuple[int | None, float | None]]:
+        """The queued limited claims of one endpoint in one transaction (the newest limits):
+        each one's token, or when to try again (None: not at all)."""
+        jobs = [job for job, _, _ in items]
+        leases = {job.id: lease for job, lease, _ in items}
         try:
             async with self.claims_pool.connection() as conn, conn.transaction():
-                return await self._claim_limited(conn, jobs, lease_s, limits)
+                claim = await self._claim_limited(conn, jobs, leases, items[-1][2])
         except pg.DB_ERRORS as exc:
             raise pg.wrap(exc, "claim failed") from exc
+        got = {job.id: job.lease for job in claim}
+        answers: list[tuple[int | None, float | None]] = []
+        for job in jobs:
+            token = got.pop(job.id, None)
+            answers.append((token, None if token else claim.retry_at))
+        return answers
 
     async def claim_batch(self, items: Sequence[tuple[Job, float]]) -> list[int | None]:
         """One statement for the claims queued meanwhile: each one's token, or None."""
@@ -176,7 +203,7 @@ class PgDelivery:
         return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
     async def _claim_limited(
-        self, conn: Any, jobs: Sequence[Job], lease_s: float, limits: Limits
+        self, conn: Any, jobs: Sequence[Job], leases: dict[str, float], limits: Limits
     ) -> Claim:
         endpoint = jobs[0].endpoint
         cur = await conn.execute(
@@ -199,8 +226,8 @@ class PgDelivery:
                 room, wait = 0, tat - now
             elif room > 1:
                 room, wait = 1, 1.0 / limits.rate_limit
-        leases = [lease_s] * len(candidates)
-        leased = await self._lease(conn, candidates, leases, room) if room else {}
+        lease_of = [leases[j.id] for j in candidates]
+        leased = await self._lease(conn, candidates, lease_of, room) if room else {}
         if leased and limits.rate_limit:
             await conn.execute(
                 "UPDATE endpoints SET tat = %s WHERE id = %s",
