@@ -24,7 +24,7 @@ import pytest
 from hookd.secretbox import generate_key_text
 from tests import pg_server
 from tests.support import Process, start_process, wait_for, wait_ready
-from tests.test_delivery import Answer, Hit, lab
+from tests.test_delivery import Answer, Hit, Lab, lab
 
 pytestmark = [pytest.mark.slow]
 
@@ -223,7 +223,7 @@ async def test_an_endpoint_created_through_one_process_is_used_by_the_other_with
     tmp_path: Path, dsn: str
 ) -> None:
     """Create through a, then ingest through b: within 2 s b routes to it; disable through b,
-    and within 2 s a stops routing to it."""
+    and within 2 s a stops routing to it; likewise enable, patch, rotate-secret, delete."""
     async with receiving() as rec:
         text = hookd_yaml(dsn, KEY, endpoint("base", rec.url("/base")))
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
@@ -248,6 +248,53 @@ async def test_an_endpoint_created_through_one_process_is_used_by_the_other_with
 
             await wait_for(not_routed, timeout=5, interval=0.05)
             assert time.monotonic() - disabled < 2.0
+            await changed_everywhere(http, a, b, rec)
+
+
+async def changed_everywhere(http: aiohttp.ClientSession, a: Process, b: Process, rec: Lab) -> None:
+    """Enable, patch, rotate-secret and delete through one process: each is in force in the
+    other within 2 s."""
+    from standardwebhooks import Webhook
+
+    async def call(proc: Process, method: str, path: str, body: Any = None) -> Any:
+        async with http.request(method, proc.url + path, json=body) as resp:
+            assert resp.status in (200, 204), await resp.text()
+            return await resp.json() if resp.status == 200 else None
+
+    async def lands_on(proc: Process, path: str, secret: str | None = None) -> bool:
+        await send(http, proc, {"type": "fresh.x", "data": {}})
+        hits = [h for h in rec.hits if h.path == path]
+        if not hits or secret is None:
+            return bool(hits)
+        try:  # signed with the new secret alone (grace 0: the old one stops at once)
+            Webhook(secret).verify(hits[-1].body, hits[-1].headers)
+        except Exception:
+            return False
+        return True
+
+    async def within_2s(change: Any, check: Any) -> None:
+        await change
+        changed = time.monotonic()
+        await wait_for(check, timeout=5, interval=0.05)
+        assert time.monotonic() - changed < 2.0
+
+    await within_2s(call(a, "POST", "/v1/endpoints/fresh/enable"), lambda: lands_on(b, "/fresh"))
+    patched = rec.url("/patched")
+    await within_2s(
+        call(b, "PATCH", "/v1/endpoints/fresh", {"url": patched}), lambda: lands_on(a, "/patched")
+    )
+    rotated = await call(a, "POST", "/v1/endpoints/fresh/rotate-secret", {})
+    secret = rotated["secret"]
+    rec.hits.clear()
+    changed = time.monotonic()
+    await wait_for(lambda: lands_on(b, "/patched", secret), timeout=5, interval=0.05)
+    assert time.monotonic() - changed < 2.0
+
+    async def gone() -> bool:
+        answer = await send(http, a, {"type": "fresh.x", "data": {}})
+        return not answer["deliveries"]
+
+    await within_2s(call(b, "DELETE", "/v1/endpoints/fresh"), gone)
 
 
 @pytest.mark.timeout(60)
