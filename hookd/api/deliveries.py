@@ -17,6 +17,7 @@ from hookd import endpoints as eps
 from hookd.api.http import ApiProblem, json_response, only, optional_object, state_of, ts
 from hookd.api.shapes import delivery_json, stored_event
 from hookd.delivery import client
+from hookd.delivery.attempt import render
 from hookd.redact import redact_headers
 from hookd.store import BadCursor, DeliveryFilter, EventRow
 
@@ -88,7 +89,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     event = await state.store.event(row.event_id)
     attempts = await state.store.attempts(row.id)
     ep = state.endpoints.get(row.endpoint)
-    payload = _payload(ep, event) if ep is not None and event is not None else None
+    payload = await _payload(ep, event) if ep is not None and event is not None else None
     if attempts and attempts[-1].request_headers:
         headers = json.loads(attempts[-1].request_headers)
     elif ep is not None:  # not attempted yet: what will be sent, before signing
@@ -115,11 +116,11 @@ async def get_delivery(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-def _payload(ep: eps.Endpoint, event: EventRow) -> Any:
+async def _payload(ep: eps.Endpoint, event: EventRow) -> Any:
     """The body as the endpoint's format makes it (what was, or will be, sent), decoded."""
     try:
-        return json.loads(ep.body(stored_event(event)))
-    except Exception:  # a plugin format that fails: show no payload, never a 500
+        return json.loads(await render(ep, stored_event(event)))
+    except Exception:  # a plugin format that fails or hangs: show no payload, never a 500
         return None
 
 

@@ -43,6 +43,7 @@ class Endpoint:
     enabled: bool = True
     disabled_reason: str | None = None
     consecutive_failures: int = 0
+    plugins: Mapping[str, str] = field(default_factory=dict)  # part -> the plugin it came from
     view: EndpointView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +126,18 @@ def build(
         body=body,
         filter=flt,
         pattern=compile_patterns(config.events),
+        plugins=_plugin_parts(config, registry),
     )
+
+
+def _plugin_parts(config: EndpointConfig, registry: Registry) -> dict[str, str]:
+    """Which of the endpoint's signer, body format and filter a plugin registered."""
+    parts = {
+        "signer": registry.owner("signer", config.signing.scheme),
+        "format": registry.owner("format", config.body),
+        "filter": registry.owner("filter", config.filter) if config.filter else None,
+    }
+    return {part: owner for part, owner in parts.items() if owner is not None}
 
 
 def resolve_config(config: Config, registry: Registry) -> tuple[dict[str, Endpoint], list[str]]:
