@@ -28,7 +28,7 @@ from aiohttp import web
 
 from hookd import config as configuration
 from hookd import endpoints as eps
-from hookd import logs, plugins, retention, systemd
+from hookd import logs, plugins, retention, systemd, tokens
 from hookd.api import make_app, status
 from hookd.config import Config
 from hookd.delivery.client import make_session
@@ -40,6 +40,7 @@ from hookd.errors import ConfigError, HookdError
 from hookd.secretbox import SecretBox, generate_key_text
 from hookd.state import State
 from hookd.store import open_store
+from hookd.tokens import TenantTokens
 
 log = structlog.get_logger("hookd.daemon")
 
@@ -180,6 +181,7 @@ def _database(
         await state.store.open()
         try:
             state.box = _secret_box(state.config)  # once the database (and its dir) is there
+            state.tokens = TenantTokens(state.box.derive(tokens.PURPOSE))
             await _load_endpoints(state, configured)
             yield
         finally:

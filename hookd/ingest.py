@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hookd.config.values import parse_tenant
 from hookd.endpoints import EndpointTable
 from hookd.errors import HookdError
 from hookd.ids import new_id
@@ -24,7 +25,7 @@ from hookd.store import Accepted, Job, NewDelivery, NewEvent
 MAX_BATCH = 1000
 _TYPE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
 _ID = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
-_FIELDS = {"type", "data", "id", "timestamp"}
+_FIELDS = {"type", "data", "id", "timestamp", "tenant"}
 
 
 class InvalidEvent(HookdError):
@@ -43,6 +44,7 @@ class Posted:
     data: Any
     id: str | None
     timestamp: str | None  # normalized RFC 3339 when given
+    tenant: str | None = None
 
 
 def parse_event(value: Any, prefix: str = "") -> Posted:
@@ -54,7 +56,8 @@ def parse_event(value: Any, prefix: str = "") -> Posted:
     for key in value:
         if key not in _FIELDS:
             raise InvalidEvent(
-                f"unknown field {key!r} (expected type, data, id, timestamp)", prefix + key
+                f"unknown field {key!r} (expected type, data, id, timestamp, tenant)",
+                prefix + key,
             )
     kind = value.get("type")
     if not isinstance(kind, str) or not _TYPE.match(kind):
@@ -69,7 +72,13 @@ def parse_event(value: Any, prefix: str = "") -> Posted:
     stamp = value.get("timestamp")
     if stamp is not None:
         stamp = normalize_timestamp(stamp, prefix + "timestamp")
-    return Posted(type=kind, data=value["data"], id=event_id, timestamp=stamp)
+    tenant = value.get("tenant")
+    if tenant is not None:
+        try:
+            tenant = parse_tenant(tenant)
+        except ValueError as exc:
+            raise InvalidEvent(str(exc), prefix + "tenant") from exc
+    return Posted(type=kind, data=value["data"], id=event_id, timestamp=stamp, tenant=tenant)
 
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
@@ -101,9 +110,11 @@ def _format_unix(seconds: float) -> str:
 
 
 def content_hash(posted: Posted) -> str:
-    canon = json.dumps(
-        [posted.type, posted.data, posted.timestamp], sort_keys=True, separators=(",", ":")
-    )
+    """What tells a repeat from a conflict. (An untenanted event hashes as before tenants.)"""
+    parts = [posted.type, posted.data, posted.timestamp]
+    if posted.tenant is not None:
+        parts.append(posted.tenant)
+    canon = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
@@ -114,7 +125,9 @@ def prepare(
     event_id = posted.id or new_id("evt")
     key = posted.id or idempotency_key
     timestamp = posted.timestamp or format_timestamp(now)
-    event = Event(id=event_id, type=posted.type, timestamp=timestamp, data=posted.data)
+    event = Event(
+        id=event_id, type=posted.type, timestamp=timestamp, data=posted.data, tenant=posted.tenant
+    )
     deliveries = tuple(
         NewDelivery(id=new_id("dlv"), endpoint=ep.id) for ep in endpoints.route(event)
     )
@@ -127,6 +140,7 @@ def prepare(
         content_hash=content_hash(posted) if key else "",
         idem_key=key,
         deliveries=deliveries,
+        tenant=posted.tenant,
     )
 
 
@@ -143,6 +157,7 @@ def jobs(events: Sequence[NewEvent], accepted: Sequence[Accepted]) -> list[Job]:
             status="pending",
             attempt_count=0,
             next_attempt_at=None,
+            tenant=event.tenant,
         )
         for event, answer in zip(events, accepted, strict=True)
         if answer.created

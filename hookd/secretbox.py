@@ -43,12 +43,19 @@ def generate_key_text() -> str:
 class SecretBox:
     """Seals and opens endpoint secrets with one AES-256-GCM key; the key never shows in a repr."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
             raise ValueError(f"a secret box key must be {_KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another purpose (HKDF-SHA256, ``info`` = ``purpose``): related to
+        this one only through HKDF, so neither reveals the other."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=purpose)
+        return hkdf.derive(self._key)
 
     @classmethod
     def from_text(cls, text: str) -> SecretBox:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from hookd import ingest
 from hookd.errors import HookdError
+from hookd.secretbox import SecretBoxError
 from hookd.state import State
 
 STATE: web.AppKey[State] = web.AppKey("state", State)
@@ -59,6 +60,35 @@ def only(body: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") ->
 
 def state_of(request: web.Request) -> State:
     return request.app[STATE]
+
+
+# --------------------------------------------------------------------------- page cursors
+
+
+def seal_cursor(state: State, scope: str | None, cursor: str | None) -> str | None:
+    """A store's page cursor as the API hands it out: encrypted and bound to the caller's scope,
+    so it shows nothing (not even how many deliveries exist) and works for that scope only."""
+    if cursor is None or state.box is None:
+        return cursor
+    sealed = state.box.seal(cursor, aad=_cursor_aad(scope)).removeprefix("v1:")
+    return sealed.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def open_cursor(state: State, scope: str | None, cursor: str | None) -> str | None:
+    """The store's cursor inside one :func:`seal_cursor` gave this scope; else 400."""
+    if cursor is None or state.box is None:
+        return cursor
+    text = "v1:" + cursor.replace("-", "+").replace("_", "/") + "=" * (-len(cursor) % 4)
+    try:
+        return state.box.open(text, aad=_cursor_aad(scope))
+    except SecretBoxError as exc:
+        raise ApiProblem(
+            400, "invalid_query", "not a cursor this API gave out", field="cursor"
+        ) from exc
+
+
+def _cursor_aad(scope: str | None) -> bytes:
+    return b"hookd-cursor:" + (scope or "").encode()
 
 
 # --------------------------------------------------------------------------- request bodies

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from hookd import ingest
+from hookd.api.access import INGEST, OPEN, route
 from hookd.api.http import ApiProblem, json_response, read_json, state_of
 from hookd.state import State
 from hookd.store import Conflict, OverCapacity
@@ -120,7 +121,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/events", post_event)
-    app.router.add_post("/v1/events/batch", post_batch)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    route(app, "POST", "/v1/events", post_event, INGEST)
+    route(app, "POST", "/v1/events/batch", post_batch, INGEST)
+    route(app, "GET", "/healthz", healthz, OPEN)
+    route(app, "GET", "/readyz", readyz, OPEN)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hookd.api.access import OPEN, route
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hookd</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -133,5 +135,6 @@ async def root(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/ui", page)
-    app.router.add_get("/", root)
+    route(app, "GET", "/ui", page, OPEN)
+    route(app, "GET", "/ui/", page, OPEN)  # the portal link: /ui/#token=...
+    route(app, "GET", "/", root, OPEN)

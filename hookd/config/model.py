@@ -66,6 +66,7 @@ class StorageConfig:
 class LimitsConfig:
     max_body: int = 1024 * 1024
     max_pending: int = 1_000_000
+    max_endpoints_per_tenant: int = 100
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -99,6 +100,7 @@ class EndpointConfig:
     ordering: Literal["none", "fifo"] = "none"
     filter: str | None = None  # a plugin filter's name
     options: Mapping[str, Any] = field(default_factory=dict)
+    tenant: str | None = None  # a tenant id, "*" (every tenant's events), or None (untenanted)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

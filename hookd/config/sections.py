@@ -37,6 +37,7 @@ from hookd.config.values import (
     parse_delays,
     parse_duration,
     parse_endpoint_id,
+    parse_endpoint_tenant,
     parse_header_name,
     parse_headers,
     parse_listen,
@@ -76,7 +77,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
     ),
     "auth": ("ingest_tokens", "admin_tokens"),
     "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
-    "limits": ("max_body", "max_pending"),
+    "limits": ("max_body", "max_pending", "max_endpoints_per_tenant"),
     "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
     "policies.*": (
         "timeout",
@@ -102,6 +103,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "ordering",
         "filter",
         "options",
+        "tenant",
     ),
     "endpoints[].signing": (
         "scheme",
@@ -152,6 +154,7 @@ class _Sections:
                 "limits",
                 max_body=positive(parse_size),
                 max_pending=int_at_least(1),
+                max_endpoints_per_tenant=int_at_least(1),
             )
         )
         delivery = self.doc.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
@@ -344,6 +347,7 @@ class _Sections:
             ordering=choice("none", "fifo"),
             filter=parse_nonempty_str,
             options=parse_mapping,
+            tenant=parse_endpoint_tenant,
         )
         if "policy" in kw and kw["policy"] not in policies:
             known = ", ".join(sorted(policies))

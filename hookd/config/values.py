@@ -20,6 +20,7 @@ from hookd.units import parse_duration, parse_rate, parse_size
 __all__ = [
     "ID_PATTERN",
     "SYNCHRONOUS",
+    "TENANT_PATTERN",
     "choice",
     "float_at_least",
     "int_at_least",
@@ -29,6 +30,7 @@ __all__ = [
     "parse_delays",
     "parse_duration",
     "parse_endpoint_id",
+    "parse_endpoint_tenant",
     "parse_header_name",
     "parse_headers",
     "parse_listen",
@@ -39,6 +41,7 @@ __all__ = [
     "parse_size",
     "parse_str",
     "parse_synchronous",
+    "parse_tenant",
     "parse_tokens",
     "parse_url",
     "positive",
@@ -173,6 +176,24 @@ def parse_delays(value: Any) -> tuple[float, ...]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of durations like [10s, 20s], got {kind_of(value)}")
     return tuple(parse_duration(item) for item in value)
+
+
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")  # SPEC §8
+
+
+def parse_tenant(value: Any) -> str:
+    """A tenant id (an event's, an endpoint's, a token's): 1-64 of A-Z a-z 0-9 . _ : -."""
+    if not isinstance(value, str) or not TENANT_PATTERN.match(value):
+        raise ValueError(
+            "a tenant id is 1-64 letters, digits, '.', '_', ':', '-', starting with a letter or "
+            f"digit (got {value!r})"
+        )
+    return value
+
+
+def parse_endpoint_tenant(value: Any) -> str:
+    """An endpoint's tenant: a tenant id, or ``*`` (the events of every tenant)."""
+    return "*" if value == "*" else parse_tenant(value)
 
 
 def parse_endpoint_id(value: Any) -> str:

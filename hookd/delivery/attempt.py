@@ -89,4 +89,5 @@ def _event(job: Job) -> Event:
         type=job.event_type,
         timestamp=job.event_timestamp,
         data=json.loads(job.data),
+        tenant=job.tenant,
     )

@@ -31,6 +31,7 @@ from hookd.errors import (
     InvalidEndpoint,
     OwnedByConfig,
     SealedKeys,
+    TenantLimit,
     UnknownEndpoint,
 )
 from hookd.registry import SigningKey
@@ -72,16 +73,28 @@ def api_owned(state: State, endpoint_id: str, change: Change) -> Endpoint:
 
 
 async def create(
-    state: State, endpoint_id: str, spec: dict[str, Any], secret: str | None = None
+    state: State,
+    endpoint_id: str,
+    spec: dict[str, Any],
+    secret: str | None = None,
+    *,
+    tenant: str | None = None,
 ) -> Keyed:
-    """A new API endpoint from its checked settings; ``secret``, or a fresh key for its scheme."""
+    """A new API endpoint from its checked settings; ``secret``, or a fresh key for its scheme.
+
+    Its ``tenant`` is fixed from here on."""
     material = secret or await new_secret(spec["signing"]["scheme"])
-    endpoint = _build(state, endpoint_id, spec, (SigningKey(material=material),))
+    endpoint = _build(state, endpoint_id, spec, (SigningKey(material=material),), tenant)
     async with state.endpoints_lock:
         if state.endpoints.get(endpoint_id) is not None:
             raise EndpointExists(endpoint_id)
+        limit = state.config.limits.max_endpoints_per_tenant
+        if tenant not in (None, "*") and len(state.endpoints.of_tenant(tenant)) >= limit:
+            raise TenantLimit(
+                f"tenant {tenant!r} has {limit} endpoints, limits.max_endpoints_per_tenant"
+            )
         sealed = seal_keys(endpoint_id, [(material, None)], state.box)
-        row = await state.store.create_endpoint(endpoint_id, spec, sealed)
+        row = await state.store.create_endpoint(endpoint_id, spec, sealed, tenant=tenant)
         if row is None:
             raise EndpointExists(endpoint_id)
         state.endpoints.put(endpoint)
@@ -106,7 +119,7 @@ async def update(
                 field="signing.secret",
             )
         keys = (SigningKey(material=secret),) if secret else _open_keys(state, row)
-        new = _build(state, endpoint_id, spec, keys)
+        new = _build(state, endpoint_id, spec, keys, row.tenant)
         _keep_state(new, state.endpoints.get(endpoint_id) or row)
         sealed = seal_keys(endpoint_id, [(secret, None)], state.box) if secret else None
         await state.store.update_endpoint(endpoint_id, spec=spec, secrets=sealed)
@@ -163,7 +176,7 @@ async def rotate_secret(
         kept = [(k.material, min(k.expires_at or until, until)) for k in old] if grace else []
         keys = [(material, None), *kept]
         signing = tuple(SigningKey(material=m, expires_at=e) for m, e in keys)
-        new = _build(state, endpoint_id, row.spec, signing)
+        new = _build(state, endpoint_id, row.spec, signing, row.tenant)
         _keep_state(new, state.endpoints.get(endpoint_id) or row)
         sealed = seal_keys(endpoint_id, keys, state.box)
         await state.store.update_endpoint(endpoint_id, secrets=sealed)
@@ -201,7 +214,9 @@ async def reload_from_config(state: State, config: Config, configured: dict[str,
 
 async def _load(state: State, configured: dict[str, Endpoint]) -> None:
     """YAML endpoints gone from the file are removed (their pending deliveries fail)."""
-    failed = await state.store.reconcile_config_endpoints(configured)
+    failed = await state.store.reconcile_config_endpoints(
+        {endpoint_id: ep.tenant for endpoint_id, ep in configured.items()}
+    )
     for endpoint_id, count in failed.items():
         log.info("endpoint.removed", endpoint=endpoint_id, pending_failed=count)
     rows = await state.store.endpoints()
@@ -242,11 +257,15 @@ def _owned_by_config(state: State, endpoint_id: str, change: Change) -> OwnedByC
 
 
 def _build(
-    state: State, endpoint_id: str, spec: Mapping[str, Any], keys: tuple[SigningKey, ...]
+    state: State,
+    endpoint_id: str,
+    spec: Mapping[str, Any],
+    keys: tuple[SigningKey, ...],
+    tenant: str | None,
 ) -> Endpoint:
     try:
         return build(
-            api_endpoint_config(endpoint_id, spec),
+            api_endpoint_config(endpoint_id, spec, tenant),
             source="api",
             keys=keys,
             policies=state.config.policies,

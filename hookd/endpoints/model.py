@@ -54,6 +54,10 @@ class Endpoint:
     def id(self) -> str:
         return self.config.id
 
+    @property
+    def tenant(self) -> str | None:
+        return self.config.tenant
+
     def wants(self, event: Event) -> bool:
         if not self.pattern.match(event.type):
             return False
@@ -77,6 +81,7 @@ class Endpoint:
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
+            "tenant": c.tenant,
         }
 
 
@@ -158,8 +163,10 @@ def resolve_config(config: Config, registry: Registry) -> tuple[dict[str, Endpoi
     return out, problems
 
 
-def api_endpoint_config(endpoint_id: str, spec: Mapping[str, Any]) -> EndpointConfig:
-    """An API-created endpoint's stored settings as an EndpointConfig."""
+def api_endpoint_config(
+    endpoint_id: str, spec: Mapping[str, Any], tenant: str | None = None
+) -> EndpointConfig:
+    """An API-created endpoint's stored settings (and its fixed tenant) as an EndpointConfig."""
     signing = spec.get("signing") or {}
     return EndpointConfig(
         id=endpoint_id,
@@ -178,4 +185,5 @@ def api_endpoint_config(endpoint_id: str, spec: Mapping[str, Any]) -> EndpointCo
         ordering=spec.get("ordering", "none"),
         filter=spec.get("filter"),
         options=dict(spec.get("options") or {}),
+        tenant=tenant,
     )

@@ -31,6 +31,7 @@ from hookd.store.records import (
     Purged,
     Recorded,
     Status,
+    TenantRow,
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.store.sqlite_schema import MIGRATIONS
@@ -64,6 +65,7 @@ __all__ = [
     "SQLiteStore",
     "Status",
     "Store",
+    "TenantRow",
     "open_store",
 ]
 

@@ -21,7 +21,7 @@ encode_cursor`); what is inside them is the backend's business.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from hookd.store.records import (
@@ -38,6 +38,7 @@ from hookd.store.records import (
     Page,
     Purged,
     Recorded,
+    TenantRow,
 )
 
 LEASE_SLACK_S = 30.0  # a lease outlives the attempt's timeout by this much
@@ -129,8 +130,9 @@ class Store(DueSource, DeliveryStore, Protocol):
 
     async def endpoint(self, endpoint_id: str) -> EndpointRow | None: ...
 
-    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> dict[str, int]:
-        """Make the ``config`` rows match the YAML; pending deliveries of removed ones fail.
+    async def reconcile_config_endpoints(self, tenants: Mapping[str, str | None]) -> dict[str, int]:
+        """Make the ``config`` rows match the YAML (``tenants``: each YAML endpoint id with its
+        tenant); pending deliveries of removed ones fail.
 
         Returns how many deliveries each removed endpoint left failed.
         """
@@ -143,9 +145,15 @@ class Store(DueSource, DeliveryStore, Protocol):
         ...
 
     async def create_endpoint(
-        self, endpoint_id: str, spec: dict[str, object], secrets: list[dict[str, object]]
+        self,
+        endpoint_id: str,
+        spec: dict[str, object],
+        secrets: list[dict[str, object]],
+        *,
+        tenant: str | None = None,
     ) -> EndpointRow | None:
-        """Add an API endpoint; ``None`` when the id is taken."""
+        """Add an API endpoint (its tenant is fixed from here on); ``None`` when the id is
+        taken."""
         ...
 
     async def update_endpoint(
@@ -170,13 +178,34 @@ class Store(DueSource, DeliveryStore, Protocol):
         """Deliveries matching ``where``, newest first. Raises BadCursor."""
         ...
 
-    async def delivery(self, delivery_id: str) -> DeliveryRow | None: ...
+    async def delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryRow | None:
+        """A delivery; with ``scope``, only one to an endpoint whose tenant is ``scope`` (in the
+        same query, so a delivery out of scope costs what an absent one does)."""
+        ...
 
     async def attempts(self, delivery_id: str) -> list[AttemptRow]: ...
 
-    async def event(self, event_id: str) -> EventRow | None: ...
+    async def event(self, event_id: str, *, scope: str | None = None) -> EventRow | None:
+        """An event; with ``scope``, only an event of that tenant."""
+        ...
 
-    async def event_deliveries(self, event_id: str) -> list[DeliveryRow]: ...
+    async def event_deliveries(
+        self, event_id: str, *, scope: str | None = None
+    ) -> list[DeliveryRow]: ...
+
+    # -- tenants
+
+    async def tenants(self, *, limit: int, cursor: str | None = None) -> Page[TenantRow]:
+        """Every tenant that has an endpoint or an event, by name, with delivery counts."""
+        ...
+
+    async def token_generation(self, tenant: str) -> int:
+        """The generation a tenant's tokens must carry to be valid (0 until a revocation)."""
+        ...
+
+    async def revoke_tokens(self, tenant: str, now: float) -> int:
+        """Invalidate every token issued for ``tenant`` so far; the new generation."""
+        ...
 
     # -- operator actions
 

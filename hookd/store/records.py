@@ -51,6 +51,7 @@ class NewEvent:
     content_hash: str
     idem_key: str | None
     deliveries: tuple[NewDelivery, ...]
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,6 +84,7 @@ class Job:
     attempt_count: int
     next_attempt_at: float | None
     lease: int = 0
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -137,6 +139,7 @@ class EndpointRow:
     consecutive_failures: int
     created_at: float
     updated_at: float
+    tenant: str | None = None  # a tenant id, "*" (every tenant), or None (untenanted events)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -153,6 +156,7 @@ class DeliveryRow:
     origin: str
     created_at: float
     updated_at: float
+    tenant: str | None = None  # the event's
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -173,6 +177,7 @@ class EventRow:
     timestamp: str
     data: str  # JSON text
     created_at: float
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -184,6 +189,17 @@ class DeliveryFilter:
     type_glob: str | None = None  # GLOB syntax (``task.*``); a plain name matches exactly
     event: str | None = None
     code_range: tuple[int, int] | None = None  # last_status_code, inclusive
+    tenant: str | None = None  # the event's tenant (the admin's ?tenant=)
+    scope: str | None = None  # only deliveries to endpoints whose tenant is this (a tenant token)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TenantRow:
+    """A tenant that has an endpoint or an event, with its delivery counts by status."""
+
+    tenant: str
+    endpoints: int
+    deliveries: dict[str, int]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

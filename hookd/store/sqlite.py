@@ -18,7 +18,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -177,23 +177,24 @@ class SQLiteStore(SQLiteHistory):
         now = time.time()
         if plan.new:
             db.executemany(
-                "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key,"
+                " created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (e.id, e.type, e.timestamp, e.data, e.content_hash, e.idem_key, now)
+                    (e.id, e.type, e.timestamp, e.data, e.content_hash, e.idem_key, now, e.tenant)
                     for e, _ in plan.new
                 ],
             )
             db.executemany(
                 "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
-                " next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                " next_attempt_at, created_at, updated_at, tenant)"
+                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 [
-                    (d.id, e.id, d.endpoint, e.type, now, now, now)
+                    (d.id, e.id, d.endpoint, e.type, now, now, now, e.tenant)
                     for e, kept in plan.new
                     for d in kept
                 ],
             )
+            _note_tenants(db, {e.tenant for e, _ in plan.new}, now)
         for op, delta in zip(ops, plan.deltas, strict=True):
             op.pending_delta = delta
         return {id(op): result for op, result in zip(ops, plan.results, strict=True)}
@@ -283,20 +284,22 @@ class SQLiteStore(SQLiteHistory):
             row = await cur.fetchone()
         return schema.endpoint(row) if row else None
 
-    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> dict[str, int]:
+    async def reconcile_config_endpoints(self, tenants: Mapping[str, str | None]) -> dict[str, int]:
         """State (enabled, failures) of ids that stay is kept. A YAML id that an API endpoint
         already uses takes that row over as ``config``. A removed endpoint's pending deliveries
         become ``failed`` (their history stays)."""
-        wanted = list(ids)
+        wanted = list(tenants)
 
         def apply(db: sqlite3.Connection) -> tuple[dict[str, int], int]:
             now = time.time()
             db.executemany(
-                "INSERT INTO endpoints (id, source, created_at, updated_at)"
-                " VALUES (?, 'config', ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]'",
-                [(i, now, now) for i in wanted],
+                "INSERT INTO endpoints (id, source, created_at, updated_at, tenant)"
+                " VALUES (?, 'config', ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]',"
+                " tenant = excluded.tenant",
+                [(i, now, now, tenants[i]) for i in wanted],
             )
+            _note_tenants(db, set(tenants.values()), now)
             sql = "SELECT id FROM endpoints WHERE source = 'config'"
             if wanted:  # (``NOT IN (NULL)`` would match nothing: an empty YAML removes them all)
                 sql += f" AND id NOT IN ({marks(wanted)})"
@@ -330,15 +333,22 @@ class SQLiteStore(SQLiteHistory):
         return await self._writer.run(apply)
 
     async def create_endpoint(
-        self, endpoint_id: str, spec: dict[str, Any], secrets: list[dict[str, Any]]
+        self,
+        endpoint_id: str,
+        spec: dict[str, Any],
+        secrets: list[dict[str, Any]],
+        *,
+        tenant: str | None = None,
     ) -> EndpointRow | None:
         def apply(db: sqlite3.Connection) -> bool:
             now = time.time()
             cur = db.execute(
-                "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at)"
-                " VALUES (?, 'api', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                (endpoint_id, schema.dumps(spec), schema.dumps(secrets), now, now),
+                "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at, tenant)"
+                " VALUES (?, 'api', ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (endpoint_id, schema.dumps(spec), schema.dumps(secrets), now, now, tenant),
             )
+            if cur.rowcount > 0:
+                _note_tenants(db, {tenant}, now)
             return cur.rowcount > 0
 
         return await self.endpoint(endpoint_id) if await self._writer.run(apply) else None
@@ -393,6 +403,15 @@ class SQLiteStore(SQLiteHistory):
 
 def _noop(db: sqlite3.Connection) -> None:
     return None
+
+
+def _note_tenants(db: sqlite3.Connection, tenants: set[str | None], now: float) -> None:
+    """Remember tenants seen (on an event or an endpoint) for ``GET /v1/tenants``."""
+    named = [(t, now) for t in tenants if t is not None and t != "*"]
+    if named:
+        db.executemany(
+            "INSERT INTO tenants (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING", named
+        )
 
 
 def _known_keys(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[str, str]]:

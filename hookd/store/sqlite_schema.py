@@ -73,13 +73,27 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX deliveries_status ON deliveries(status, seq);
     """,
+    # 3: tenants (SPEC §8): on events, on their deliveries (for ?tenant= and a tenant's view),
+    # on endpoints; the tenants seen, with the generation of their tokens (revocation)
+    """
+    ALTER TABLE events ADD COLUMN tenant TEXT;
+    ALTER TABLE deliveries ADD COLUMN tenant TEXT;
+    ALTER TABLE endpoints ADD COLUMN tenant TEXT;
+    CREATE INDEX deliveries_tenant ON deliveries(tenant, seq) WHERE tenant IS NOT NULL;
+    CREATE INDEX endpoints_tenant ON endpoints(tenant) WHERE tenant IS NOT NULL;
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        token_generation INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 CHUNK = 500  # bound parameters per IN (...) list
 
 JOB_COLUMNS = (  # a Job: a delivery with its event
     "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
+    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data, e.tenant"
 )
 JOBS = f"{JOB_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 # INDEXED BY: without statistics the planner prefers deliveries_status and walks every pending
@@ -142,6 +156,7 @@ def job(row: sqlite3.Row) -> Job:
         next_attempt_at=row["next_attempt_at"],
         event_timestamp=row["timestamp"],
         data=row["data"],
+        tenant=row["tenant"],
     )
 
 
@@ -159,6 +174,7 @@ def delivery(row: sqlite3.Row) -> DeliveryRow:
         origin=row["origin"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        tenant=row["tenant"],
     )
 
 
@@ -181,6 +197,7 @@ def event(row: sqlite3.Row) -> EventRow:
         timestamp=row["timestamp"],
         data=row["data"],
         created_at=row["created_at"],
+        tenant=row["tenant"],
     )
 
 
@@ -195,4 +212,5 @@ def endpoint(row: sqlite3.Row) -> EndpointRow:
         consecutive_failures=row["consecutive_failures"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        tenant=row["tenant"],
     )
