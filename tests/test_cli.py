@@ -11,8 +11,15 @@ import pytest
 
 from hookd.cli.client import resolve_url
 from hookd.cli.parser import build_parser
-from tests.cli_helpers import assert_one_line_error, clean_env, hookd
-from tests.support import Receiver, free_port, running_daemon, wait_for
+from tests.support import (
+    Receiver,
+    assert_one_line_error,
+    clean_env,
+    free_port,
+    hookd,
+    running_daemon,
+    wait_for,
+)
 
 CONFIG = """
 listen: 127.0.0.1:{port}

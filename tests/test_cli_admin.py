@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.cli_helpers import assert_one_line_error, hookd
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import Daemon, Receiver, assert_one_line_error, hookd, running_daemon, wait_for
 
 CONFIG = """
 listen: 127.0.0.1:{port}

@@ -14,8 +14,16 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook
 
 from hookd.signing import verify
-from tests.cli_helpers import Result, assert_one_line_error, clean_env, hookd
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import (
+    Daemon,
+    Receiver,
+    Result,
+    assert_one_line_error,
+    clean_env,
+    hookd,
+    running_daemon,
+    wait_for,
+)
 
 SAVE_NOTE = "Save this secret now; hookd will not show it again."
 CONFIG = """

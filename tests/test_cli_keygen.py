@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 
 from hookd import signing
 from hookd.registry import Message, SignerConfig, SigningKey
-from tests.cli_helpers import assert_one_line_error, run_hookd
+from tests.support import assert_one_line_error, run_hookd
 
 
 def test_standard_webhooks_prints_a_whsec_secret() -> None:

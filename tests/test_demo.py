@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from hookd.cli import demo
-from tests.cli_helpers import assert_one_line_error, hookd, running
+from tests.support import assert_one_line_error, hookd, running
 
 URL = re.compile(r"hookd status --url (http://127\.0\.0\.1:\d+)")
 

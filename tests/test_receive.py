@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from hookd import signing
-from tests.cli_helpers import Running, assert_one_line_error, hookd, receiver_url, running
-from tests.support import Daemon, running_daemon, wait_for
+from tests.support import (
+    Daemon,
+    Running,
+    assert_one_line_error,
+    hookd,
+    receiver_url,
+    running,
+    running_daemon,
+    wait_for,
+)
 
 CONFIG = """
 listen: 127.0.0.1:{port}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from hookd import retention
 from hookd.store import NewDelivery, NewEvent, SQLiteStore
-from tests.store_helpers import finish as record
 from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import finish as record
 
 DAY = 86400.0
 

@@ -18,7 +18,7 @@ from hookd.store import (
     Store,
 )
 from tests.conftest import BACKENDS, open_backend
-from tests.store_helpers import finish, new_event, result
+from tests.support import attempt_result, finish, new_event
 
 # --------------------------------------------------------------------------- ingest
 
@@ -175,10 +175,12 @@ async def test_a_stale_claim_records_nothing(any_store: Store) -> None:
     [job] = await any_store.jobs(["dlv_e1_a"])
     [first] = await any_store.claim([job], lease_s=0)  # expires at once
     [second] = await any_store.claim([job], lease_s=60)
-    [stale] = await any_store.record([result("dlv_e1_a", "a", "failed", lease=first.lease)])
+    [stale] = await any_store.record([attempt_result("dlv_e1_a", "a", "failed", lease=first.lease)])
     assert not stale.applied
     assert await any_store.attempts("dlv_e1_a") == []
-    [fresh] = await any_store.record([result("dlv_e1_a", "a", "succeeded", lease=second.lease)])
+    [fresh] = await any_store.record(
+        [attempt_result("dlv_e1_a", "a", "succeeded", lease=second.lease)]
+    )
     assert fresh.applied
     row = await any_store.delivery("dlv_e1_a")
     assert row is not None
@@ -191,7 +193,7 @@ async def test_a_record_for_another_attempt_number_is_refused(any_store: Store) 
     [job] = await any_store.jobs(["dlv_e1_a"])
     [claimed] = await any_store.claim([job], lease_s=60)
     [wrong] = await any_store.record(
-        [result("dlv_e1_a", "a", "succeeded", lease=claimed.lease, n=2)]
+        [attempt_result("dlv_e1_a", "a", "succeeded", lease=claimed.lease, n=2)]
     )
     assert not wrong.applied
     row = await any_store.delivery("dlv_e1_a")
@@ -248,7 +250,7 @@ async def test_a_result_may_disable_its_endpoint_at_once(any_store: Store) -> No
     [claimed] = await any_store.claim([job], lease_s=60)
     [recorded] = await any_store.record(
         [
-            result(
+            attempt_result(
                 "dlv_e1_a", "a", "failed", lease=claimed.lease, code=410, disable_reason="HTTP 410"
             )
         ]

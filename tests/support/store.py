@@ -1,11 +1,34 @@
-"""Building blocks for tests that talk to a store directly: events and finished attempts."""
+"""Building blocks for tests that talk to a store directly: events, finished attempts, and a
+store opened on a database file that no daemon holds any more."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from hookd.store import AttemptResult, NewDelivery, NewEvent, Recorded, Status, Store
+from hookd.store import (
+    AttemptResult,
+    NewDelivery,
+    NewEvent,
+    Recorded,
+    SQLiteStore,
+    Status,
+    Store,
+)
+
+
+@contextlib.asynccontextmanager
+async def opened_store(path: Path) -> AsyncIterator[Store]:
+    """The store on ``path`` (after the daemon that wrote it has stopped: one owner at a time)."""
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def new_event(
@@ -28,7 +51,7 @@ def new_event(
     )
 
 
-def result(
+def attempt_result(
     delivery_id: str,
     endpoint: str,
     status: Status,
@@ -72,7 +95,7 @@ async def finish(
     next_at = time.time() + 60 if status == "pending" else None
     [recorded] = await store.record(
         [
-            result(
+            attempt_result(
                 delivery_id,
                 job.endpoint,
                 status,

@@ -1,4 +1,4 @@
-"""Running ``python -m hookd ...`` as a real subprocess from async tests.
+"""Running ``python -m hookd ...`` (the command line) as a real subprocess from tests.
 
 The subprocess is driven with asyncio so that an in-process daemon or receiver in the test's
 event loop keeps serving while the command runs. Every process is killed in ``finally``.
@@ -66,25 +66,36 @@ async def hookd(
     return Result(proc.returncode, out.decode(), err.decode())
 
 
-def run_hookd(*args: str, env: dict[str, str] | None = None, within: float = 30) -> Result:
+def run_hookd(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, within: float = 30
+) -> Result:
     """Run ``python -m hookd ARGS`` synchronously (for tests with nothing in an event loop)."""
     proc = subprocess.run(
         [sys.executable, "-m", "hookd", *args],
         capture_output=True,
         text=True,
         env=clean_env() if env is None else env,
+        cwd=cwd,
         timeout=within,
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def assert_one_line_error(result: Result, code: int, *needles: str) -> str:
-    """A failed command printed exactly one ``hookd: ...`` line on stderr and no traceback."""
+def assert_one_line_error(
+    result: Result, code: int, *needles: str, logs: bool = False, prefix: str = "hookd: "
+) -> str:
+    """A failed command printed exactly one ``hookd: ...`` line on stderr and no traceback.
+
+    ``logs``: the command is ``hookd run``, whose JSON log lines on stderr are not counted;
+    ``prefix``: how the line starts (a configuration problem starts with its file's path).
+    """
     assert result.code == code, result
     lines = result.err.strip().splitlines()
+    if logs:
+        lines = [line for line in lines if not line.startswith("{")]
     assert len(lines) == 1, result.err
-    assert lines[0].startswith("hookd: "), result.err
+    assert lines[0].startswith(prefix), result.err
     assert "Traceback" not in result.err
     for needle in needles:
         assert needle in lines[0], lines[0]
