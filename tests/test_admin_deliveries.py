@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import Daemon, Receiver, receiver, running_daemon, wait_for
+from tests.support import ADMIN, Daemon, Receiver, bearer, receiver, running_daemon, wait_for
 
-ADMIN = "admin-token-0123456789"
 CONFIG = f"""
 listen: 127.0.0.1:{{port}}
 storage: {{{{path: {{db}}}}}}
@@ -25,7 +24,7 @@ policies:
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    async with running_daemon(tmp_path, CONFIG, headers={"Authorization": f"Bearer {ADMIN}"}) as d:
+    async with running_daemon(tmp_path, CONFIG, headers=bearer(ADMIN)) as d:
         yield d
 
 

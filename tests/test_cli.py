@@ -12,6 +12,8 @@ import pytest
 from hookd.cli.client import resolve_url
 from hookd.cli.parser import build_parser
 from tests.support import (
+    ADMIN,
+    INGEST,
     Receiver,
     assert_one_line_error,
     clean_env,
@@ -32,10 +34,10 @@ endpoints:
     signing: {{scheme: hmac-sha256, secret: topsecret}}
 """
 
-TOKENS = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-auth: {{ingest_tokens: [ingest-token-0123456789], admin_tokens: [admin-token-0123456789]}}
+TOKENS = f"""
+listen: 127.0.0.1:{{port}}
+storage: {{{{path: {{db}}}}}}
+auth: {{{{ingest_tokens: [{INGEST}], admin_tokens: [{ADMIN}]}}}}
 """
 
 COMMANDS = [
@@ -252,8 +254,8 @@ async def test_a_config_missing_a_secret_variable_still_gives_its_address(
 
 async def test_tokens_come_from_the_environment(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, TOKENS) as d:
-        ingest_only = clean_env(HOOKD_INGEST_TOKEN="ingest-token-0123456789")
-        admin_only = clean_env(HOOKD_ADMIN_TOKEN="admin-token-0123456789")
+        ingest_only = clean_env(HOOKD_INGEST_TOKEN=INGEST)
+        admin_only = clean_env(HOOKD_ADMIN_TOKEN=ADMIN)
         sent, sent_as_admin, status, denied, anonymous = await asyncio.gather(
             hookd("send", "a.b", "--url", d.url, env=ingest_only),
             hookd("send", "a.b", "--url", d.url, env=admin_only),

@@ -8,9 +8,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import ADMIN, Daemon, Receiver, bearer, running_daemon, wait_for
 
-ADMIN = "admin-token-0123456789"
 CONFIG = f"""
 listen: 127.0.0.1:{{port}}
 storage: {{{{path: {{db}}}}}}
@@ -47,7 +46,7 @@ async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
 
     sink.responses = [answer, answer, answer, answer]
     config = CONFIG.replace("URL", sink.url)
-    async with running_daemon(tmp_path, config, headers={"Authorization": f"Bearer {ADMIN}"}) as d:
+    async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
         before = await scrape(d)
         for name in (
             "hookd_events_ingested_total",
@@ -92,7 +91,7 @@ async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
 
 async def test_status_has_the_spec_fields(tmp_path: Path, sink: Receiver) -> None:
     config = CONFIG.replace("URL", sink.url)
-    async with running_daemon(tmp_path, config, headers={"Authorization": f"Bearer {ADMIN}"}) as d:
+    async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
         sink.default = 200
         await d.post_event("a.b", {})
         await wait_for(lambda: len(sink.requests) == 2)

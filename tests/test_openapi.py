@@ -37,10 +37,9 @@ from hookd.config import Config
 from hookd.endpoints import EndpointTable
 from hookd.state import State
 from hookd.store import SQLiteStore
-from tests.support import Receiver, running_daemon, wait_for
+from tests.support import ADMIN, Receiver, bearer, running_daemon, wait_for
 
-ADMIN = "admin-token-0123456789"
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
+AUTH = bearer(ADMIN)
 CONFIG = f"""
 listen: 127.0.0.1:{{port}}
 storage: {{{{path: {{db}}}}}}

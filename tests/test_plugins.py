@@ -4,7 +4,6 @@ that fails at delivery time failing only that attempt (SPEC §5, §6)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,10 @@ from hookd import plugins
 from hookd.config import parse
 from hookd.errors import ConfigError
 from hookd.registry import EndpointView, Event, Registry
-from tests.support import Receiver, running_daemon, wait_for
+from tests.support import SECRET, Receiver, running_daemon, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "plugins" / "example_plugin.py"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def registry_for(yaml_text: str, source: Path) -> Registry:
@@ -219,22 +217,15 @@ async def test_a_plugin_that_raises_fails_only_that_attempt(tmp_path: Path, sink
         status, body = await d.post_event("task.created", {"n": 1})
         assert status == 202
         ids = {x["endpoint"]: x["id"] for x in body["deliveries"]}
-        db = tmp_path / "hookd.db"
-
-        def state(delivery: str) -> list[tuple[str, str | None]]:
-            with sqlite3.connect(db) as conn:
-                return conn.execute(
-                    "SELECT d.status, a.error FROM deliveries d"
-                    " LEFT JOIN attempts a ON a.delivery_id = d.id WHERE d.id = ?",
-                    (delivery,),
-                ).fetchall()
-
-        await wait_for(lambda: state(ids["broken"])[0][0] == "failed")
-        error = state(ids["broken"])[0][1]
-        assert error is not None
-        assert "RuntimeError: the format exploded" in error
-        await wait_for(lambda: state(ids["fine"]) == [("succeeded", None)])
-        assert sink.requests[0].headers["X-Api-Key"] == "key-123"
+        broken, fine = await d.settled(ids["broken"], ids["fine"])
+        [failed] = await d.attempts(ids["broken"])
+        [succeeded] = await d.attempts(ids["fine"])
+        assert (broken.status, fine.status) == ("failed", "succeeded")
+        assert failed.error is not None
+        assert "RuntimeError: the format exploded" in failed.error
+        assert broken.last_error == failed.error
+        assert succeeded.error is None
+        assert [r.headers["X-Api-Key"] for r in sink.requests] == ["key-123"]
         status, _ = await d.request("GET", "/readyz")
         assert status == 200
         assert (await d.post_event("task.created", {"n": 2}))[0] == 202

@@ -20,9 +20,9 @@ from hookd import signing
 from hookd.builtin import builtin_registry
 from hookd.registry import Message, Registry, Signer, SignerConfig, SigningKey
 from hookd.signing import common, rsa_sha256
+from tests.support import SECRET
 
 BODY = b'{"type":"user.created","timestamp":"2024-05-01T12:00:00Z","data":{"name":"Zo\xc3\xab"}}'
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 
 

@@ -35,7 +35,14 @@ from tests.support.daemon import Daemon, running_daemon, write_config
 from tests.support.polling import free_port, wait_for
 from tests.support.process import Process, start_process, stopped_at_exit, wait_ready
 from tests.support.receiver import Answer, Received, Receiver, fail_first, gaps, receiver
-from tests.support.store import attempt_result, finish, new_event, opened_store
+from tests.support.store import (
+    attempt_result,
+    every_delivery,
+    every_event,
+    finish,
+    new_event,
+    opened_store,
+)
 
 __all__ = [
     "ADMIN",
@@ -57,6 +64,8 @@ __all__ = [
     "config",
     "endpoint",
     "escape",
+    "every_delivery",
+    "every_event",
     "fail_first",
     "finish",
     "free_port",

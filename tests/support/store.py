@@ -11,6 +11,9 @@ from pathlib import Path
 
 from hookd.store import (
     AttemptResult,
+    DeliveryFilter,
+    DeliveryRow,
+    EventRow,
     NewDelivery,
     NewEvent,
     Recorded,
@@ -29,6 +32,37 @@ async def opened_store(path: Path) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+async def every_event(store: Store) -> list[EventRow]:
+    """Every event in the store, in ingest order.
+
+    The interface lists events only as those an endpoint has no delivery for (``missed_events``,
+    which replay uses); for an endpoint that does not exist, that is every event.
+    """
+    events: list[EventRow] = []
+    cursor: str | None = None
+    while True:
+        page = await store.missed_events(_NO_ENDPOINT, since=0.0, limit=500, cursor=cursor)
+        events += page.items
+        if page.next_cursor is None:
+            return events
+        cursor = page.next_cursor
+
+
+_NO_ENDPOINT = "no endpoint has this id"
+
+
+async def every_delivery(store: Store) -> list[DeliveryRow]:
+    """Every delivery in the store, newest first."""
+    rows: list[DeliveryRow] = []
+    cursor: str | None = None
+    while True:
+        page = await store.deliveries(DeliveryFilter(), limit=500, cursor=cursor)
+        rows += page.items
+        if page.next_cursor is None:
+            return rows
+        cursor = page.next_cursor
 
 
 def new_event(
