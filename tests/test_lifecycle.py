@@ -204,7 +204,7 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
         async def not_ready() -> bool:
             return await get_status(process.url, "/readyz") == 503
 
-        await wait_for(not_ready, timeout=5, interval=0.02)
+        await wait_for(not_ready, interval=0.02)
         status, error, headers = await post_event(process, {"type": "late", "data": {}})
         assert status == 503
         assert error["error"]["code"] == "draining"
@@ -338,7 +338,7 @@ async def test_sd_notify_ready_watchdog_reloading_and_stopping(
             with stopped_at_exit(start_process(tmp_path, config(held.base), env=env)) as process:
                 await wait_for(lambda: "READY=1" in messages)
                 assert await get_status(process.url, "/readyz") == 200  # READY means serving
-                await wait_for(lambda: messages.count("WATCHDOG=1") >= 3, timeout=5)
+                await wait_for(lambda: messages.count("WATCHDOG=1") >= 3)
 
                 process.signal(signal.SIGHUP)
                 await wait_for(lambda: messages.count("READY=1") == 2)
@@ -439,7 +439,7 @@ async def test_a_reload_applies_new_limits_and_keeps_restart_only_settings(
             async def refused() -> bool:
                 return (await d.post_event("b"))[0] == 429
 
-            await wait_for(refused, timeout=5, interval=0.05)
+            await wait_for(refused, interval=0.05)
         assert {
             "event": "config.restart_needed",
             "key": "delivery.allow_private_networks",
