@@ -16,29 +16,20 @@ from tests.support import (
     INGEST,
     Receiver,
     assert_one_line_error,
+    auth,
     clean_env,
+    config,
+    endpoint,
     free_port,
+    hmac_signing,
     hookd,
     running_daemon,
     wait_for,
 )
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-endpoints:
-  - id: sink
-    url: URL
-    events: ["task.*"]
-    signing: {{scheme: hmac-sha256, secret: topsecret}}
-"""
+CONFIG = config(endpoint("sink", "URL", events='["task.*"]', signing=hmac_signing()))
 
-TOKENS = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-auth: {{{{ingest_tokens: [{INGEST}], admin_tokens: [{ADMIN}]}}}}
-"""
+TOKENS = config(extra=auth(ingest=True))
 
 COMMANDS = [
     "run",

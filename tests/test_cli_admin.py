@@ -6,34 +6,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support import Daemon, Receiver, assert_one_line_error, hookd, running_daemon, wait_for
+from tests.support import (
+    Daemon,
+    Receiver,
+    assert_one_line_error,
+    config,
+    endpoint,
+    hmac_signing,
+    hookd,
+    running_daemon,
+    wait_for,
+)
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-policies:
-  once: {{delays: []}}
-endpoints:
-  - id: sink
-    url: URL
-    policy: once
-    signing: {{scheme: hmac-sha256, secret: topsecret}}
-"""
-
-
-async def _deliveries(d: Daemon, **query: str) -> list[dict[str, Any]]:
-    status, body = await d.request("GET", "/v1/deliveries", params=query)
-    assert status == 200, body
-    items: list[dict[str, Any]] = body["items"]
-    return items
+CONFIG = config(
+    endpoint("sink", "URL", policy="once", signing=hmac_signing()),
+    policies="  once: {delays: []}\n",
+)
 
 
 async def _settled(d: Daemon, count: int) -> list[dict[str, Any]]:
     """Wait until ``count`` deliveries exist and none is pending; return them."""
 
     async def done() -> list[dict[str, Any]] | None:
-        items = await _deliveries(d)
+        items: list[dict[str, Any]] = (await d.deliveries_page())["items"]
         ok = len(items) == count and all(i["status"] != "pending" for i in items)
         return items if ok else None
 

@@ -131,39 +131,41 @@ async def test_a_closed_port_is_a_network_error_and_is_retried(tmp_path: Path) -
 async def test_retry_after_outweighs_a_shorter_policy_delay(tmp_path: Path) -> None:
     """429 + Retry-After: 1 with a 100ms policy delay: the retry is scheduled, and comes, at
     least 1s later."""
-    policies = "  quick: {retry_on: [429], delays: [100ms, 100ms], jitter: none}\n"
-    async with receiver(
-        decide=lambda hit, n: (429, {"Retry-After": "1"}) if n == 1 else 200
-    ) as rec:
-        endpoints = endpoint("ep", rec.url, policy="quick")
-        async with running_daemon(tmp_path, config(endpoints, policies=policies)) as d:
-            ids = await d.send("a.b")
-            after_429 = await wait_for(lambda: _retry_due(d, ids["ep"]))
-            [row] = await d.settled(ids["ep"])
-            [first, _] = await d.attempts(ids["ep"])
-    assert (row.status, row.attempt_count) == ("succeeded", 2)
-    assert after_429 - first.started_at >= 1.0  # the policy's 100ms gave way
-    [gap] = gaps(rec.requests)
+    policy = "{retry_on: [429], delays: [100ms, 100ms], jitter: none}"
+    scheduled, gap = await _retried_after_a_429(tmp_path, policy, retry_after="1")
+    assert scheduled >= 1.0  # the policy's 100ms gave way
     assert gap >= 1.0
 
 
 async def test_retry_after_is_capped_by_retry_after_max(tmp_path: Path) -> None:
     """Retry-After: 3600 with retry_after_max 300ms: the retry is scheduled at least 300ms but
     far less than the hour asked for, and made."""
-    policies = "  quick: {retry_on: [429], delays: [100ms], jitter: none, retry_after_max: 300ms}\n"
+    policy = "{retry_on: [429], delays: [100ms], jitter: none, retry_after_max: 300ms}"
+    scheduled, gap = await _retried_after_a_429(tmp_path, policy, retry_after="3600")
+    assert 0.3 <= scheduled < 60  # capped: far short of the hour
+    assert gap >= 0.3
+
+
+async def _retried_after_a_429(
+    tmp_path: Path, policy: str, retry_after: str
+) -> tuple[float, float]:
+    """One delivery on ``policy``, answered 429 with ``Retry-After`` once, then 200.
+
+    Returns how long after the first attempt started its retry was scheduled (as recorded),
+    and the seconds between the two arrivals.
+    """
     async with receiver(
-        decide=lambda hit, n: (429, {"Retry-After": "3600"}) if n == 1 else 200
+        decide=lambda hit, n: (429, {"Retry-After": retry_after}) if n == 1 else 200
     ) as rec:
-        endpoints = endpoint("ep", rec.url, policy="quick")
-        async with running_daemon(tmp_path, config(endpoints, policies=policies)) as d:
+        text = config(endpoint("ep", rec.url, policy="quick"), policies=f"  quick: {policy}\n")
+        async with running_daemon(tmp_path, text) as d:
             ids = await d.send("a.b")
-            after_429 = await wait_for(lambda: _retry_due(d, ids["ep"]))
+            due = await wait_for(lambda: _retry_due(d, ids["ep"]))
             [row] = await d.settled(ids["ep"])
             [first, _] = await d.attempts(ids["ep"])
     assert (row.status, row.attempt_count) == ("succeeded", 2)
-    assert 0.3 <= after_429 - first.started_at < 60  # scheduled: capped, far short of 1h
     [gap] = gaps(rec.requests)
-    assert gap >= 0.3
+    return due - first.started_at, gap
 
 
 async def _retry_due(d: Daemon, delivery_id: str) -> float | None:

@@ -17,32 +17,23 @@ from hookd import ingest
 from tests.support import (
     ADMIN,
     INGEST,
-    SECRET,
     Daemon,
     Receiver,
+    auth,
     bearer,
     capped,
+    config,
+    endpoint,
     every_delivery,
     every_event,
     running_daemon,
     wait_for,
 )
 
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-limits: {{{{max_body: 64KiB}}}}
-auth: {{{{ingest_tokens: [{INGEST}], admin_tokens: [{ADMIN}]}}}}
-delivery: {{{{allow_private_networks: true}}}}
-endpoints:
-  - id: tasks
-    url: URL
-    events: ["task.*"]
-    signing: {{{{secret: {SECRET}}}}}
-  - id: everything
-    url: URL
-    signing: {{{{secret: {SECRET}}}}}
-"""
+CONFIG = config(
+    endpoint("tasks", "URL", events='["task.*"]') + endpoint("everything", "URL"),
+    extra=auth(ingest=True) + "limits: {max_body: 64KiB}\n",
+)
 
 
 @pytest.fixture
@@ -142,8 +133,12 @@ async def test_an_event_matching_no_endpoint_is_accepted_with_no_deliveries(
     tmp_path: Path,
 ) -> None:
     """Fan-out to zero endpoints is not an error: 202 with an empty list, the event is kept."""
-    text = CONFIG.replace("URL", "http://127.0.0.1:9/").replace('["task.*"]', '["x.*"]')
-    text = text.replace("id: everything\n", "id: everything\n    events: [y]\n")
+    nowhere = "http://127.0.0.1:9/"
+    text = config(
+        endpoint("tasks", nowhere, events='["x.*"]')
+        + endpoint("everything", nowhere, events="[y]"),
+        extra=auth(ingest=True),
+    )
     async with running_daemon(tmp_path, text, headers=bearer(ADMIN)) as d:
         status, body, _ = await post(d, "/v1/events", json={"type": "task.a", "data": {}})
         stored = await every_event(d.store)
@@ -340,9 +335,9 @@ async def test_bad_fields_are_400_naming_the_field(daemon: Daemon) -> None:
 async def test_missing_or_unknown_token_is_401(daemon: Daemon) -> None:
     """No Authorization header, or an unknown token: 401 with WWW-Authenticate: Bearer."""
     event = {"type": "a", "data": {}}
-    for auth in ("", "Bearer not-a-known-token-000", "Basic abc"):
+    for header in ("", "Bearer not-a-known-token-000", "Basic abc"):
         status, body, headers = await post(
-            daemon, "/v1/events", json=event, headers={"Authorization": auth}
+            daemon, "/v1/events", json=event, headers={"Authorization": header}
         )
         assert status == 401
         assert headers["WWW-Authenticate"] == "Bearer"

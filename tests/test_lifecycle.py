@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from tests.support import (
     capped,
     clean_env,
     opened_store,
-    receiver,
     run_hookd,
     running_daemon,
     start_process,
@@ -51,13 +50,6 @@ HMAC_SECRET = "hmac-shared-secret-do-not-log"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-async def held() -> AsyncIterator[Receiver]:
-    """A loopback receiver; with ``hold`` set, requests stay open until ``release()``."""
-    async with receiver() as rec:
-        yield rec
 
 
 def assert_clean_log(process: Process, *secrets: str) -> None:
@@ -148,18 +140,18 @@ delivery: {{{{allow_private_networks: true}}}}
 
 
 async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
-    tmp_path: Path, held: Receiver
+    tmp_path: Path, sink: Receiver
 ) -> None:
     """kill -9 while the attempt is in flight: the accepted event and its delivery are on disk,
     and the restarted daemon makes the attempt again (same webhook-id) until it succeeds."""
-    held.hold = True
+    sink.hold = True
     db = tmp_path / "hookd.db"
-    with stopped_at_exit(start_process(tmp_path, config(held.base), name="first-run")) as first:
+    with stopped_at_exit(start_process(tmp_path, config(sink.base), name="first-run")) as first:
         await wait_ready(first)
         status, body, _ = await post_event(first, {"type": "task.created", "data": {"n": 1}})
         assert status == 202
         delivery = body["deliveries"][0]["id"]
-        await held.received(1)  # the attempt is in flight
+        await sink.received(1)  # the attempt is in flight
         first.signal(signal.SIGKILL)
         assert await first.exited() == -signal.SIGKILL
 
@@ -168,15 +160,15 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
         ("pending", 0)
     ]
 
-    held.hold = False
-    with stopped_at_exit(start_process(tmp_path, config(held.base), name="second-run")) as second:
+    sink.hold = False
+    with stopped_at_exit(start_process(tmp_path, config(sink.base), name="second-run")) as second:
         await wait_ready(second)
 
         async def succeeded() -> bool:
             return await shown_status(second, delivery) == "succeeded"
 
         await wait_for(succeeded, timeout=15)
-        assert held.webhook_ids() == [body["id"], body["id"]]  # the same id on both attempts
+        assert sink.webhook_ids() == [body["id"], body["id"]]  # the same id on both attempts
         second.signal(signal.SIGTERM)
         assert await second.exited() == 0
     assert_clean_log(second, SECRET, HMAC_SECRET, INGEST, ADMIN)
@@ -186,18 +178,18 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
 
 
 async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_0(
-    tmp_path: Path, held: Receiver
+    tmp_path: Path, sink: Receiver
 ) -> None:
     """SIGTERM with an attempt in flight: /readyz turns 503 and ingest answers 503 with
-    Retry-After while the process is still up; the held attempt is let finish (recorded as
+    Retry-After while the process is still up; the sink attempt is let finish (recorded as
     succeeded, not cancelled); then the process exits 0."""
-    held.hold = True
+    sink.hold = True
     db = tmp_path / "hookd.db"
-    with stopped_at_exit(start_process(tmp_path, config(held.base, shutdown="20s"))) as process:
+    with stopped_at_exit(start_process(tmp_path, config(sink.base, shutdown="20s"))) as process:
         await wait_ready(process)
         status, body, _ = await post_event(process, {"type": "task.created", "data": {}})
         assert status == 202
-        await held.received(1)
+        await sink.received(1)
 
         process.signal(signal.SIGTERM)
 
@@ -209,9 +201,9 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
         assert status == 503
         assert error["error"]["code"] == "draining"
         assert int(headers["Retry-After"]) > 0
-        assert process.proc.poll() is None  # still draining: the attempt is held
+        assert process.proc.poll() is None  # still draining: the attempt is sink
 
-        held.release()
+        sink.release()
         assert await process.exited() == 0
 
     assert await delivery_of(db, body["deliveries"][0]["id"]) == ("succeeded", 1)
@@ -222,22 +214,22 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
 
 
 async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
-    tmp_path: Path, held: Receiver
+    tmp_path: Path, sink: Receiver
 ) -> None:
     """An attempt that outlives ``shutdown_timeout`` is cancelled: the process waits that long,
     then exits 0 while the receiver still holds the request (it never answered), and the
     delivery stays pending (attempted again after the restart)."""
-    held.hold = True
+    sink.hold = True
     db = tmp_path / "hookd.db"
-    with stopped_at_exit(start_process(tmp_path, config(held.base, shutdown="300ms"))) as process:
+    with stopped_at_exit(start_process(tmp_path, config(sink.base, shutdown="300ms"))) as process:
         await wait_ready(process)
         _, body, _ = await post_event(process, {"type": "task.created", "data": {}})
-        await held.received(1)
+        await sink.received(1)
         started = time.monotonic()
         process.signal(signal.SIGTERM)
         assert await process.exited() == 0
         assert time.monotonic() - started >= 0.3  # the grace was given ...
-        assert held.answered == 0  # ... and the attempt was not waited out
+        assert sink.answered == 0  # ... and the attempt was not waited out
     delivery = body["deliveries"][0]["id"]
     assert await delivery_of(db, delivery) == ("pending", 0)
     assert (await process.logged("dispatcher.cancelled_stragglers"))["deliveries"] == [delivery]
@@ -247,11 +239,11 @@ async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
 
 
 async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
-    tmp_path: Path, held: Receiver
+    tmp_path: Path, sink: Receiver
 ) -> None:
     """SIGHUP with broken YAML: the log says reload rejected (with the problem) and the old
     endpoints keep serving; SIGHUP with a good file adding an endpoint: it gets deliveries."""
-    with stopped_at_exit(start_process(tmp_path, config(held.base))) as process:
+    with stopped_at_exit(start_process(tmp_path, config(sink.base))) as process:
         await wait_ready(process)
         good = process.config_path.read_text()
 
@@ -264,13 +256,13 @@ async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
         assert status == 202
         assert [d["endpoint"] for d in body["deliveries"]] == ["first"]
 
-        added = f"  - id: added\n    url: {held.base}/added\n    signing: {{secret: {SECRET}}}\n"
+        added = f"  - id: added\n    url: {sink.base}/added\n    signing: {{secret: {SECRET}}}\n"
         process.config_path.write_text(good + added)
         process.signal(signal.SIGHUP)
         await process.logged("config.reloaded")
         status, body, _ = await post_event(process, {"type": "task.b", "data": {}})
         assert sorted(d["endpoint"] for d in body["deliveries"]) == ["added", "first"]
-        await wait_for(lambda: any(r.path == "/added" for r in held.requests))
+        await wait_for(lambda: any(r.path == "/added" for r in sink.requests))
 
         process.signal(signal.SIGTERM)
         assert await process.exited() == 0
@@ -278,11 +270,11 @@ async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
 
 
 async def test_a_reload_cannot_drop_the_tokens_of_an_exposed_listener(
-    tmp_path: Path, held: Receiver
+    tmp_path: Path, sink: Receiver
 ) -> None:
     """Listening beyond loopback with tokens, a reload to a token-less file is rejected (the
     listener cannot change without a restart, so it would end up open to the network)."""
-    text = config(held.base).replace("listen: 127.0.0.1:{port}", "listen: 0.0.0.0:{port}")
+    text = config(sink.base).replace("listen: 127.0.0.1:{port}", "listen: 0.0.0.0:{port}")
     with stopped_at_exit(start_process(tmp_path, text)) as process:
         await wait_ready(process)
         open_file = process.config_path.read_text().splitlines()
@@ -319,7 +311,7 @@ def notify_socket() -> Iterator[tuple[socket.socket, str]]:
 
 
 async def test_sd_notify_ready_watchdog_reloading_and_stopping(
-    tmp_path: Path, held: Receiver
+    tmp_path: Path, sink: Receiver
 ) -> None:
     """Under Type=notify: READY=1 once serving, WATCHDOG=1 pings when WATCHDOG_USEC is set,
     RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1 on SIGTERM, then exit 0."""
@@ -335,7 +327,7 @@ async def test_sd_notify_ready_watchdog_reloading_and_stopping(
         collector = asyncio.create_task(collect())
         env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}  # a ping every 100 ms
         try:
-            with stopped_at_exit(start_process(tmp_path, config(held.base), env=env)) as process:
+            with stopped_at_exit(start_process(tmp_path, config(sink.base), env=env)) as process:
                 await wait_for(lambda: "READY=1" in messages)
                 assert await get_status(process.url, "/readyz") == 200  # READY means serving
                 await wait_for(lambda: messages.count("WATCHDOG=1") >= 3)

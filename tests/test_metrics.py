@@ -8,18 +8,25 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ADMIN, Daemon, Receiver, bearer, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    Daemon,
+    Receiver,
+    auth,
+    bearer,
+    config,
+    endpoint,
+    hmac_signing,
+    running_daemon,
+    wait_for,
+)
 
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies: {{{{once: {{{{delays: [], timeout: 2s}}}}}}}}
-endpoints:
-  - {{{{id: good, url: URL, policy: once, signing: {{{{scheme: hmac-sha256, secret: s}}}}}}}}
-  - {{{{id: bad, url: URL/bad, policy: once, signing: {{{{scheme: hmac-sha256, secret: s}}}}}}}}
-"""
+CONFIG = config(
+    endpoint("good", "URL", policy="once", signing=hmac_signing("s"))
+    + endpoint("bad", "URL/bad", policy="once", signing=hmac_signing("s")),
+    policies="  once: {delays: [], timeout: 2s}\n",
+    extra=auth(),
+)
 
 
 async def scrape(d: Daemon) -> dict[str, float]:

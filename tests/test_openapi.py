@@ -36,23 +36,26 @@ from hookd.config import Config
 from hookd.endpoints import EndpointTable
 from hookd.state import State
 from hookd.store import SQLiteStore
-from tests.support import ADMIN, Receiver, bearer, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    Receiver,
+    auth,
+    bearer,
+    config,
+    endpoint,
+    hmac_signing,
+    running_daemon,
+    wait_for,
+)
 
 AUTH = bearer(ADMIN)
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-limits: {{{{max_body: 64KiB}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies: {{{{once: {{{{delays: [], timeout: 1s}}}}}}}}
-endpoints:
-  - id: yaml
-    url: URL
-    events: ["order.*"]
-    policy: once
-    signing: {{{{scheme: hmac-sha256, secret: yaml-secret}}}}
-"""
+CONFIG = config(
+    endpoint(
+        "yaml", "URL", events='["order.*"]', policy="once", signing=hmac_signing("yaml-secret")
+    ),
+    policies="  once: {delays: [], timeout: 1s}\n",
+    extra=auth() + "limits: {max_body: 64KiB}\n",
+)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -12,7 +12,7 @@ from hookd import plugins
 from hookd.config import parse
 from hookd.errors import ConfigError
 from hookd.registry import EndpointView, Event, Registry
-from tests.support import SECRET, Receiver, running_daemon, wait_for
+from tests.support import Receiver, config, endpoint, running_daemon, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "plugins" / "example_plugin.py"
@@ -112,28 +112,19 @@ def test_a_plugin_can_be_an_importable_module(
     assert registry.formats["empty"](Event(id="1", type="t", timestamp="", data=None)) == b"{}"
 
 
-CLOUD = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies:
-  once: {{{{delays: []}}}}
-plugins:
-  - path: {EXAMPLE}
-    options: {{{{source: "https://app.example.com", failures_log: FAILURES}}}}
-endpoints:
-  - id: acme
-    url: URL/acme
-    body: cloudevents
-    filter: data_match
-    options: {{{{match: {{{{tenant: acme}}}}}}}}
-    signing: {{{{secret: {SECRET}}}}}
-  - id: flaky
-    url: URL/flaky
-    events: ["flaky.*"]
-    policy: once
-    signing: {{{{secret: {SECRET}}}}}
-"""
+CLOUD = config(
+    endpoint(
+        "acme",
+        "URL/acme",
+        body="cloudevents",
+        filter="data_match",
+        options="{match: {tenant: acme}}",
+    )
+    + endpoint("flaky", "URL/flaky", events='["flaky.*"]', policy="once"),
+    policies="  once: {delays: []}\n",
+    extra=f"plugins:\n  - path: {EXAMPLE}\n"
+    '    options: {source: "https://app.example.com", failures_log: FAILURES}\n',
+)
 
 
 async def test_the_example_plugin_shapes_routes_and_logs_real_deliveries(
@@ -189,24 +180,16 @@ def setup(registry, options):
     registry.add_signer("header-token", HeaderToken)
 """
 
-FAULTY = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies:
-  once: {{{{delays: []}}}}
-plugins:
-  - path: faulty.py
-endpoints:
-  - id: broken
-    url: URL
-    body: explode
-    policy: once
-    signing: {{{{secret: {SECRET}}}}}
-  - id: fine
-    url: URL
-    signing: {{{{scheme: header-token, secret: key-123, options: {{{{header: X-Api-Key}}}}}}}}
-"""
+FAULTY = config(
+    endpoint("broken", "URL", body="explode", policy="once")
+    + endpoint(
+        "fine",
+        "URL",
+        signing="{scheme: header-token, secret: key-123, options: {header: X-Api-Key}}",
+    ),
+    policies="  once: {delays: []}\n",
+    extra="plugins:\n  - path: faulty.py\n",
+)
 
 
 async def test_a_plugin_that_raises_fails_only_that_attempt(tmp_path: Path, sink: Receiver) -> None:

@@ -17,10 +17,14 @@ from tests.support import (
     ADMIN,
     Daemon,
     Receiver,
+    auth,
     bearer,
+    config,
+    endpoint,
     every_delivery,
     every_event,
     finish,
+    hmac_signing,
     new_event,
     running_daemon,
     wait_for,
@@ -96,14 +100,9 @@ def test_passes_run_between_a_minute_and_an_hour_apart() -> None:
     assert retention.interval_for(6000.0) == 600
 
 
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}, retention: 1d}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-delivery: {{{{allow_private_networks: true}}}}
-endpoints:
-  - {{{{id: a, url: URL, signing: {{{{scheme: hmac-sha256, secret: s}}}}}}}}
-"""
+CONFIG = config(
+    endpoint("a", "URL", signing=hmac_signing("s")), storage=", retention: 1d", extra=auth()
+)
 
 
 async def test_the_daemon_purges_at_start_and_reports_it(

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import ADMIN, running_daemon
+from tests.support import ADMIN, auth, config, running_daemon
 
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-"""
+CONFIG = config(extra=auth())
 
 
 async def test_ui_page_is_served_without_a_token_with_a_strict_policy(tmp_path: Path) -> None:

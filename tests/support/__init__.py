@@ -15,21 +15,25 @@ from tests.support.cli import (
     Running,
     assert_one_line_error,
     clean_env,
+    completed,
     hookd,
     receiver_url,
     run_hookd,
     running,
+    spawn,
 )
 from tests.support.clock import FakeClock
 from tests.support.configs import (
     ADMIN,
     INGEST,
     SECRET,
+    auth,
     bearer,
     capped,
     config,
     endpoint,
     escape,
+    hmac_signing,
 )
 from tests.support.daemon import Daemon, running_daemon, write_config
 from tests.support.polling import free_port, wait_for
@@ -58,9 +62,11 @@ __all__ = [
     "Running",
     "assert_one_line_error",
     "attempt_result",
+    "auth",
     "bearer",
     "capped",
     "clean_env",
+    "completed",
     "config",
     "endpoint",
     "escape",
@@ -70,6 +76,7 @@ __all__ = [
     "finish",
     "free_port",
     "gaps",
+    "hmac_signing",
     "hookd",
     "new_event",
     "opened_store",
@@ -78,6 +85,7 @@ __all__ = [
     "run_hookd",
     "running",
     "running_daemon",
+    "spawn",
     "start_process",
     "stopped_at_exit",
     "wait_for",

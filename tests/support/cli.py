@@ -43,21 +43,34 @@ async def hookd(
     within: float = 30,
 ) -> Result:
     """Run ``python -m hookd ARGS`` to completion."""
-    proc = await asyncio.create_subprocess_exec(
+    piped = asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL
+    proc = await spawn(*args, stdin=piped, env=env, cwd=cwd)
+    return await completed(proc, None if stdin is None else stdin.encode(), within=within)
+
+
+async def spawn(
+    *args: str, stdin: int, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> asyncio.subprocess.Process:
+    """Start ``python -m hookd ARGS`` with stdout and stderr piped (a clean env by default)."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "hookd",
         *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=clean_env() if env is None else env,
         cwd=cwd,
     )
+
+
+async def completed(
+    proc: asyncio.subprocess.Process, stdin: bytes | None = None, *, within: float = 30
+) -> Result:
+    """Feed ``stdin``, wait for the exit (killing it after ``within`` seconds); the result."""
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(None if stdin is None else stdin.encode()), within
-        )
+        out, err = await asyncio.wait_for(proc.communicate(stdin), within)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -146,16 +159,7 @@ class Running:
 @contextlib.asynccontextmanager
 async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[Running]:
     """Start ``python -m hookd ARGS`` in the background; killed on the way out if still alive."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hookd",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env() if env is None else env,
-    )
+    proc = await spawn(*args, stdin=asyncio.subprocess.DEVNULL, env=env)
     run = Running(proc)
 
     async def read() -> None:

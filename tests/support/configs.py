@@ -27,16 +27,18 @@ def config(
     policies: str = "",
     delivery: str = "",
     private: bool = True,
+    storage: str = "",
     extra: str = "",
 ) -> str:
     """A daemon on loopback with a database in the test's directory.
 
     ``private``: ``delivery.allow_private_networks`` (receivers live on 127.0.0.1);
-    ``delivery``: more keys of that mapping (``", concurrency: 4"``); ``policies``: indented
-    YAML lines under ``policies:``; ``endpoints``: :func:`endpoint` items; ``extra``: top-level
-    YAML lines. All are plain YAML: the braces are doubled here.
+    ``delivery`` and ``storage``: more keys of those mappings (``", concurrency: 4"``);
+    ``policies``: indented YAML lines under ``policies:``; ``endpoints``: :func:`endpoint`
+    items; ``extra``: top-level YAML lines (:func:`auth`, ``limits``, ``plugins``). All are
+    plain YAML: the braces are doubled here.
     """
-    text = "listen: 127.0.0.1:{port}\nstorage: {{path: {db}}}\n"
+    text = "listen: 127.0.0.1:{port}\nstorage: {{path: {db}" + escape(storage) + "}}\n"
     text += escape(f"delivery: {{allow_private_networks: {str(private).lower()}{delivery}}}\n")
     text += escape(extra)
     if policies:
@@ -44,6 +46,18 @@ def config(
     if endpoints:
         text += "endpoints:\n" + escape(endpoints)
     return text
+
+
+def auth(*, admin: bool = True, ingest: bool = False) -> str:
+    """The ``auth`` line with the test's admin and/or ingest token."""
+    tokens = [f"admin_tokens: [{ADMIN}]"] if admin else []
+    tokens += [f"ingest_tokens: [{INGEST}]"] if ingest else []
+    return "auth: {" + ", ".join(tokens) + "}\n"
+
+
+def hmac_signing(secret: str = "topsecret") -> str:
+    """``signing:`` for the ``sha256=`` HMAC scheme (flow style, for :func:`endpoint`)."""
+    return f"{{scheme: hmac-sha256, secret: {secret}}}"
 
 
 def endpoint(endpoint_id: str, url: str, **fields: str) -> str:

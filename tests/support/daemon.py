@@ -63,6 +63,20 @@ class Daemon:
         assert status == 202, body
         return {"event": body["id"], **{x["endpoint"]: x["id"] for x in body["deliveries"]}}
 
+    async def create_endpoint(self, **body: Any) -> dict[str, Any]:
+        """``POST /v1/endpoints`` that must succeed (201); the answer (with the secret)."""
+        status, answer = await self.request("POST", "/v1/endpoints", json=body)
+        assert status == 201, answer
+        result: dict[str, Any] = answer
+        return result
+
+    async def deliveries_page(self, query: str = "") -> dict[str, Any]:
+        """``GET /v1/deliveries?QUERY`` that must succeed: ``{"items", "next_cursor"}``."""
+        status, answer = await self.request("GET", f"/v1/deliveries?{query}")
+        assert status == 200, answer
+        result: dict[str, Any] = answer
+        return result
+
     async def delivery(self, delivery_id: str) -> dict[str, Any]:
         """``GET /v1/deliveries/{id}`` (with payload and attempts)."""
         status, body = await self.request("GET", f"/v1/deliveries/{delivery_id}")
