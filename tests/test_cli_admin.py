@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support import (
     Daemon,
     Receiver,
@@ -17,6 +19,8 @@ from tests.support import (
     running_daemon,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
 
 CONFIG = config(
     endpoint("sink", "URL", policy="once", signing=hmac_signing()),

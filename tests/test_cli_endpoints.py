@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hookd.signing import verify
@@ -27,6 +28,8 @@ from tests.support import (
     spawn,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
 
 SAVE_NOTE = "Save this secret now; hookd will not show it again."
 CONFIG = config(

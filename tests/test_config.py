@@ -348,6 +348,7 @@ def test_an_unreadable_file_is_one_line_naming_it(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- hookd check
 
 
+@pytest.mark.slow
 def test_check_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
     """``hookd check -c FILE`` (a real process) prints each problem on stderr, exit code 2."""
     (tmp_path / "bad.yaml").write_text(MANY_MISTAKES)
@@ -361,6 +362,7 @@ def test_check_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert result.out == ""
 
 
+@pytest.mark.slow
 def test_check_reports_yaml_plugin_and_endpoint_problems_at_once_by_line(tmp_path: Path) -> None:
     """With plugins, scheme and body names are checked when the endpoints that parsed are
     resolved: those problems come with the YAML's and the plugins' own, in one run, sorted by
@@ -403,6 +405,7 @@ log: {{level: loud}}
     assert result.out == ""
 
 
+@pytest.mark.slow
 def test_check_summarises_a_good_file_and_exits_0(tmp_path: Path) -> None:
     """A valid file: ``ok: N endpoints, M policies, K plugins`` on stdout, exit 0."""
     (tmp_path / "good.yaml").write_text(
@@ -422,6 +425,7 @@ endpoints:
     )
 
 
+@pytest.mark.slow
 def test_check_of_an_unreadable_file_says_cannot_read(tmp_path: Path) -> None:
     """``hookd check -c missing.yaml`` → ``missing.yaml: cannot read: ...``, exit 2."""
     result = check("-c", "missing.yaml", cwd=tmp_path)
@@ -429,6 +433,7 @@ def test_check_of_an_unreadable_file_says_cannot_read(tmp_path: Path) -> None:
     assert result.err == "missing.yaml: cannot read: No such file or directory\n"
 
 
+@pytest.mark.slow
 def test_example_config_passes_check(tmp_path: Path) -> None:
     """config.example.yaml, with the env vars and key files it names, is a valid config."""
     example = ROOT / "config.example.yaml"
@@ -478,6 +483,7 @@ def test_relative_paths_are_relative_to_the_config_file_including_the_default_da
     assert cfg.plugins[0].path == tmp_path / "etc" / "p.py"
 
 
+@pytest.mark.slow
 def test_check_without_c_follows_the_same_precedence_as_run(tmp_path: Path) -> None:
     """``hookd check`` with no -c: $HOOKD_CONFIG, else ./hookd.yaml, else the embedded default."""
     assert check(cwd=tmp_path).out == "ok: 0 endpoints, 3 policies, 0 plugins\n"

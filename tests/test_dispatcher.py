@@ -118,7 +118,8 @@ async def test_drain_lets_attempts_in_flight_finish_and_records_them(tmp_path: P
 async def test_drain_cancels_stragglers_which_stay_pending(tmp_path: Path) -> None:
     """An attempt outliving the grace is cancelled, named, and left pending for the restart:
     drain gives it the grace, then returns while the receiver has still not answered."""
-    async with receiver(delay=5) as rec, rig(tmp_path, endpoint("a", rec.url)) as r:
+    async with receiver() as rec, rig(tmp_path, endpoint("a", rec.url)) as r:
+        rec.hold = True  # the receiver answers only when the test ends
         [delivery_id] = await r.send()
         await rec.received(1)
         started = time.monotonic()

@@ -1,7 +1,8 @@
 """The real ``hookd run`` process: crash safety, graceful stop, reload, systemd, startup errors.
 
-Every test here starts ``python -m hookd run`` (tests/support.py ``start_process``) and talks
-to it over HTTP and signals, the way systemd, Kubernetes or an operator would.
+The tests start ``python -m hookd run`` (tests.support ``start_process``) and talk to it over
+HTTP and signals, the way systemd, Kubernetes or an operator would; the last two run the daemon
+in this process and send SIGHUP to it.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ from tests.support import (
     wait_ready,
     write_config,
 )
-
-pytestmark = pytest.mark.slow
 
 HMAC_SECRET = "hmac-shared-secret-do-not-log"
 
@@ -139,6 +138,7 @@ delivery: {{{{allow_private_networks: true}}}}
 # --------------------------------------------------------------------------- crash safety
 
 
+@pytest.mark.slow
 async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -177,6 +177,7 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
 # --------------------------------------------------------------------------- graceful stop
 
 
+@pytest.mark.slow
 async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_0(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -213,6 +214,7 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
     assert_clean_log(process, SECRET, HMAC_SECRET, INGEST, ADMIN)
 
 
+@pytest.mark.slow
 async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -238,6 +240,7 @@ async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
 # --------------------------------------------------------------------------- reload
 
 
+@pytest.mark.slow
 async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -269,6 +272,7 @@ async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
     assert_clean_log(process, SECRET, HMAC_SECRET, INGEST, ADMIN)
 
 
+@pytest.mark.slow
 async def test_a_reload_cannot_drop_the_tokens_of_an_exposed_listener(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -310,6 +314,7 @@ def notify_socket() -> Iterator[tuple[socket.socket, str]]:
             sock.close()
 
 
+@pytest.mark.slow
 async def test_sd_notify_ready_watchdog_reloading_and_stopping(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -363,6 +368,7 @@ def run_to_exit(tmp_path: Path, text: str, port: int | None = None) -> Any:
     return run_hookd("run", "-c", str(path), env=clean_env())
 
 
+@pytest.mark.slow
 def test_refuses_a_non_loopback_listener_without_tokens(tmp_path: Path) -> None:
     """listen: 0.0.0.0 and no auth tokens: exit 2, one line naming the file, line and key."""
     result = run_to_exit(
@@ -382,6 +388,7 @@ def test_refuses_a_non_loopback_listener_without_tokens(tmp_path: Path) -> None:
     assert not (tmp_path / "hookd.db").exists()  # refused before touching anything
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     """Another process holds the port: ``hookd: cannot listen on ADDR: address already in use``."""
     with socket.socket() as holder:
@@ -394,6 +401,7 @@ def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("where", "reason"),
     [("not-a-dir/sub/hookd.db", "not a directory"), ("garbage.db", "file is not a database")],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -180,6 +181,7 @@ def fuzz(base_url: str, known: dict[str, str]) -> int:
     return sent
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(
     tmp_path: Path, sink: Receiver
 ) -> None:

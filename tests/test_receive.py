@@ -7,6 +7,8 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from hookd import signing
 from tests.support import (
     Daemon,
@@ -19,6 +21,8 @@ from tests.support import (
     running,
     running_daemon,
 )
+
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
 
 QUICK = "  quick: {delays: [100ms]}\n"
 

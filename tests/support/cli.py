@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.slow import require_slow
+
 _CLEARED = ("HOOKD_URL", "HOOKD_CONFIG", "HOOKD_ADMIN_TOKEN", "HOOKD_INGEST_TOKEN", "NOTIFY_SOCKET")
 
 
@@ -52,6 +54,7 @@ async def spawn(
     *args: str, stdin: int, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> asyncio.subprocess.Process:
     """Start ``python -m hookd ARGS`` with stdout and stderr piped (a clean env by default)."""
+    require_slow(f"hookd {' '.join(args)}")
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -83,6 +86,7 @@ def run_hookd(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, within: float = 30
 ) -> Result:
     """Run ``python -m hookd ARGS`` synchronously (for tests with nothing in an event loop)."""
+    require_slow(f"hookd {' '.join(args)}")
     proc = subprocess.run(
         [sys.executable, "-m", "hookd", *args],
         capture_output=True,

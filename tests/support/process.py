@@ -16,6 +16,7 @@ import aiohttp
 
 from tests.support.daemon import write_config
 from tests.support.polling import free_port, wait_for
+from tests.support.slow import require_slow
 
 
 @dataclass
@@ -66,6 +67,7 @@ def start_process(
     name: str = "hookd",
 ) -> Process:
     """Launch ``python -m hookd run -c FILE`` (``{port}``/``{db}`` filled in); not yet ready."""
+    require_slow("hookd run")
     port = port or free_port()
     path = write_config(tmp_path, yaml_text, port=port, name=name)
     log_path = tmp_path / f"{name}.log"
