@@ -41,6 +41,8 @@ async def _settled(d: Daemon, count: int) -> list[dict[str, Any]]:
 
 
 async def test_endpoints_list_and_show(tmp_path: Path, sink: Receiver) -> None:
+    """``endpoints list`` prints one row per endpoint (or JSON); ``show`` prints its fields without
+    the secret; an unknown id is one line."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         listing = await hookd("endpoints", "list", "--url", d.url)
         assert listing.code == 0, listing.err
@@ -70,6 +72,8 @@ async def test_endpoints_list_and_show(tmp_path: Path, sink: Receiver) -> None:
 
 
 async def test_disable_and_enable_an_endpoint(tmp_path: Path, sink: Receiver) -> None:
+    """``endpoints disable --reason`` shows in ``status`` and stops new deliveries; ``enable``
+    brings them back."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         off = await hookd("endpoints", "disable", "sink", "--reason", "maintenance", "--url", d.url)
         assert off.code == 0, off.err
@@ -89,6 +93,7 @@ async def test_disable_and_enable_an_endpoint(tmp_path: Path, sink: Receiver) ->
 
 
 async def test_endpoint_test_sends_a_hookd_test_event(tmp_path: Path, sink: Receiver) -> None:
+    """``endpoints test`` queues a ``hookd.test`` event to that endpoint and names the delivery."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         result = await hookd("endpoints", "test", "sink", "--url", d.url)
         assert result.code == 0, result.err

@@ -46,6 +46,8 @@ async def scrape(d: Daemon) -> dict[str, float]:
 async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
     tmp_path: Path, sink: Receiver
 ) -> None:
+    """/metrics (no token) counts ingests, deliveries, attempts by result and their latency, and
+    shows queues and disabled endpoints."""
     answers = {"/hook": 200, "/hook/bad": 500}
 
     def answer(request: web.Request) -> web.Response:
@@ -97,6 +99,8 @@ async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
 
 
 async def test_status_has_the_spec_fields(tmp_path: Path, sink: Receiver) -> None:
+    """/v1/status reports version, uptime, delivery counts, queues, the database size and each
+    endpoint."""
     config = CONFIG.replace("URL", sink.url)
     async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
         sink.default = 200

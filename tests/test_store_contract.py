@@ -384,6 +384,8 @@ async def test_retrying_a_delivery_whose_endpoint_is_gone_changes_nothing(
 
 
 async def test_requeue_missed_events_and_add_deliveries(any_store: Store) -> None:
+    """requeue makes final deliveries pending again by status and age; missed_events pages what an
+    endpoint never got; add_deliveries adds only new ones."""
     await any_store.ingest([new_event("e1", "a"), new_event("e2", "a"), new_event("e3", "b")])
     await any_store.ingest([new_event(f"m{n}", "b") for n in range(3)])
     await finish(any_store, "dlv_e1_a", "failed")
@@ -439,6 +441,7 @@ async def test_purges_delete_old_final_rows_in_batches(any_store: Store) -> None
 
 
 async def test_counts_ping_and_size(any_store: Store) -> None:
+    """counts_by_status counts each status; ping answers; the size and commit count grow."""
     await any_store.ingest([new_event("e1", "a", "b")])
     await finish(any_store, "dlv_e1_a", "failed", 500)
     assert await any_store.counts_by_status() == {"pending": 1, "succeeded": 0, "failed": 1}
