@@ -13,11 +13,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.polling import wait_for
 from tests.support.slow import require_slow
 
 _CLEARED = ("HOOKD_URL", "HOOKD_CONFIG", "HOOKD_ADMIN_TOKEN", "HOOKD_INGEST_TOKEN", "NOTIFY_SOCKET")
@@ -133,16 +133,15 @@ class Running:
 
     async def wait_line(self, predicate: Callable[[str], bool], within: float = 20) -> str:
         """The first stdout line matching ``predicate``, waiting up to ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            for line in self.lines:
-                if predicate(line):
-                    return line
-            if self.reader is not None and self.reader.done():
+
+        def found() -> str | None:
+            line = next((line for line in self.lines if predicate(line)), None)
+            if line is None and self.reader is not None and self.reader.done():
                 raise AssertionError(f"exited {self.proc.returncode} without it:\n{self.text}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no matching line within {within}s:\n{self.text}")
-            await asyncio.sleep(0.02)
+            return line
+
+        line: str = await wait_for(found, timeout=within, interval=0.02, describe=lambda: self.text)
+        return line
 
     async def stop(self, sig: int = signal.SIGTERM, within: float = 15) -> tuple[int, str]:
         """Send ``sig``; the exit code and stderr once it has exited."""

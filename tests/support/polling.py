@@ -10,12 +10,17 @@ from typing import Any
 
 
 async def wait_for(
-    predicate: Callable[[], Any | Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.01
+    predicate: Callable[[], Any | Awaitable[Any]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.01,
+    describe: Callable[[], str] | None = None,
 ) -> Any:
     """Poll until ``predicate()`` is truthy; return its value, or fail after ``timeout``.
 
     ``predicate`` may be a plain function or a coroutine function. The deadline is how long to
-    wait before calling the test failed, not a claim about how fast anything is.
+    wait before calling the test failed, not a claim about how fast anything is. ``describe``
+    adds what was seen to the failure.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -25,7 +30,8 @@ async def wait_for(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            seen = f":\n{describe()}" if describe is not None else ""
+            raise AssertionError(f"condition not met within {timeout}s{seen}")
         await asyncio.sleep(interval)
 
 
