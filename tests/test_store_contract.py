@@ -18,7 +18,7 @@ from hookd.store import (
     Store,
 )
 from tests.conftest import BACKENDS, open_backend
-from tests.store_helpers import finish, new_event, result
+from tests.support import attempt_result, finish, new_event
 
 # --------------------------------------------------------------------------- ingest
 
@@ -175,10 +175,12 @@ async def test_a_stale_claim_records_nothing(any_store: Store) -> None:
     [job] = await any_store.jobs(["dlv_e1_a"])
     [first] = await any_store.claim([job], lease_s=0)  # expires at once
     [second] = await any_store.claim([job], lease_s=60)
-    [stale] = await any_store.record([result("dlv_e1_a", "a", "failed", lease=first.lease)])
+    [stale] = await any_store.record([attempt_result("dlv_e1_a", "a", "failed", lease=first.lease)])
     assert not stale.applied
     assert await any_store.attempts("dlv_e1_a") == []
-    [fresh] = await any_store.record([result("dlv_e1_a", "a", "succeeded", lease=second.lease)])
+    [fresh] = await any_store.record(
+        [attempt_result("dlv_e1_a", "a", "succeeded", lease=second.lease)]
+    )
     assert fresh.applied
     row = await any_store.delivery("dlv_e1_a")
     assert row is not None
@@ -191,7 +193,7 @@ async def test_a_record_for_another_attempt_number_is_refused(any_store: Store) 
     [job] = await any_store.jobs(["dlv_e1_a"])
     [claimed] = await any_store.claim([job], lease_s=60)
     [wrong] = await any_store.record(
-        [result("dlv_e1_a", "a", "succeeded", lease=claimed.lease, n=2)]
+        [attempt_result("dlv_e1_a", "a", "succeeded", lease=claimed.lease, n=2)]
     )
     assert not wrong.applied
     row = await any_store.delivery("dlv_e1_a")
@@ -248,7 +250,7 @@ async def test_a_result_may_disable_its_endpoint_at_once(any_store: Store) -> No
     [claimed] = await any_store.claim([job], lease_s=60)
     [recorded] = await any_store.record(
         [
-            result(
+            attempt_result(
                 "dlv_e1_a", "a", "failed", lease=claimed.lease, code=410, disable_reason="HTTP 410"
             )
         ]
@@ -382,6 +384,8 @@ async def test_retrying_a_delivery_whose_endpoint_is_gone_changes_nothing(
 
 
 async def test_requeue_missed_events_and_add_deliveries(any_store: Store) -> None:
+    """requeue makes final deliveries pending again by status and age; missed_events pages what an
+    endpoint never got; add_deliveries adds only new ones."""
     await any_store.ingest([new_event("e1", "a"), new_event("e2", "a"), new_event("e3", "b")])
     await any_store.ingest([new_event(f"m{n}", "b") for n in range(3)])
     await finish(any_store, "dlv_e1_a", "failed")
@@ -437,6 +441,7 @@ async def test_purges_delete_old_final_rows_in_batches(any_store: Store) -> None
 
 
 async def test_counts_ping_and_size(any_store: Store) -> None:
+    """counts_by_status counts each status; ping answers; the size and commit count grow."""
     await any_store.ingest([new_event("e1", "a", "b")])
     await finish(any_store, "dlv_e1_a", "failed", 500)
     assert await any_store.counts_by_status() == {"pending": 1, "succeeded": 0, "failed": 1}
