@@ -87,7 +87,7 @@ class SecretBox:
             raise SecretBoxError("not a sealed secret (expected the 'v1:' prefix)")
         try:
             blob = base64.b64decode(token[len(_VERSION) :], validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII
             raise SecretBoxError("sealed secret is not valid base64") from exc
         if len(blob) < _NONCE_BYTES + _TAG_BYTES:
             raise SecretBoxError("sealed secret is truncated")

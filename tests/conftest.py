@@ -32,7 +32,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     """An open store on a SQLite file in ``tmp_path``, with YAML endpoints ``a`` and ``b``."""
     s = SQLiteStore(tmp_path / "hookd.db")
     await s.open()
-    await s.reconcile_config_endpoints(["a", "b"])
+    await s.reconcile_config_endpoints({"a": None, "b": None})
     try:
         yield s
     finally:
@@ -44,7 +44,7 @@ async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     """An open store of each backend, with YAML endpoints ``a`` and ``b``."""
     s = open_backend(request.param, tmp_path)
     await s.open()
-    await s.reconcile_config_endpoints(["a", "b"])
+    await s.reconcile_config_endpoints({"a": None, "b": None})
     try:
         yield s
     finally:

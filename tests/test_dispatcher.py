@@ -66,7 +66,7 @@ async def rig(tmp_path: Path, endpoints: str, policies: str = "") -> AsyncIterat
     db = tmp_path / "hookd.db"
     store = SQLiteStore(db)
     await store.open()
-    await store.reconcile_config_endpoints(configured)
+    await store.reconcile_config_endpoints({i: ep.tenant for i, ep in configured.items()})
     table = eps.EndpointTable()
     for ep in configured.values():
         table.put(ep)

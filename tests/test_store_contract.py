@@ -110,7 +110,7 @@ async def test_an_ingest_past_max_pending_is_refused_whole(backend: str, tmp_pat
     store = open_backend(backend, tmp_path, max_pending=3)
     await store.open()
     try:
-        await store.reconcile_config_endpoints(["a", "b"])
+        await store.reconcile_config_endpoints({"a": None, "b": None})
         await store.ingest([new_event("e1", "a", "b")])
         with pytest.raises(OverCapacity, match="max_pending"):
             await store.ingest([new_event("e2", "a"), new_event("e3", "a")])
@@ -294,7 +294,7 @@ async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(
 ) -> None:
     await any_store.ingest([new_event("e1", "a", "b"), new_event("e2", "a")])
     await finish(any_store, "dlv_e1_a", "succeeded")
-    assert await any_store.reconcile_config_endpoints(["b"]) == {"a": 1}
+    assert await any_store.reconcile_config_endpoints({"b": None}) == {"a": 1}
     assert any_store.pending == 1 == await any_store.count_pending()
     gone = await any_store.delivery("dlv_e2_a")
     assert gone is not None
@@ -304,8 +304,8 @@ async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(
         None,
     )
     assert len(await any_store.attempts("dlv_e1_a")) == 1  # history stays
-    assert await any_store.reconcile_config_endpoints(["b"]) == {}
-    assert await any_store.reconcile_config_endpoints([]) == {"b": 1}
+    assert await any_store.reconcile_config_endpoints({"b": None}) == {}
+    assert await any_store.reconcile_config_endpoints({}) == {"b": 1}
     assert await any_store.endpoints() == []
 
 
@@ -375,7 +375,7 @@ async def test_retrying_a_delivery_whose_endpoint_is_gone_changes_nothing(
     any_store: Store,
 ) -> None:
     await any_store.ingest([new_event("e1", "a")])
-    await any_store.reconcile_config_endpoints(["b"])
+    await any_store.reconcile_config_endpoints({"b": None})
     assert await any_store.retry_failed("dlv_e1_a", 0.0) == "orphaned"
     row = await any_store.delivery("dlv_e1_a")
     assert row is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hookd.api import deliveries, endpoints, ingest, openapi, status, ui
+from hookd.api import deliveries, endpoints, ingest, openapi, status, tenants, ui
 from hookd.api.access import access_middleware
 from hookd.api.http import STATE
 from hookd.api.middleware import errors_middleware
@@ -22,6 +22,7 @@ def make_app(state: State) -> web.Application:
     status.add_routes(app)
     endpoints.add_routes(app)
     deliveries.add_routes(app)
+    tenants.add_routes(app)
     openapi.add_routes(app)
     ui.add_routes(app)
     return app

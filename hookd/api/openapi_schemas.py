@@ -44,6 +44,12 @@ DURATION: Schema = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d
 EVENT_TYPE: Schema = {"type": "string", "pattern": r"^[^\s\x00-\x1f]{1,256}$"}
 EVENT_ID: Schema = {"type": "string", "pattern": r"^[^\s\x00-\x1f]{1,128}$"}
 ENDPOINT_ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"}
+TENANT_ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"}
+ENDPOINT_TENANT: Schema = {
+    "anyOf": [TENANT_ID, {"const": "*"}, {"type": "null"}],
+    "description": 'a tenant id (only its events), "*" (every tenant\'s and untenanted '
+    "events), or null (untenanted events only); fixed when the endpoint is created",
+}
 HEADERS: Schema = {
     "type": "object",
     "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
@@ -124,6 +130,7 @@ ENDPOINT = obj(
     rate_limit=nullable({"type": "number", "description": "requests per second"}),
     max_in_flight=nullable(INT),
     ordering={"enum": ["none", "fifo"]},
+    tenant=ENDPOINT_TENANT,
 )
 SHOWN_ONCE = {
     "secret": nullable({"type": "string", "description": "shown in this answer only"}),
@@ -153,6 +160,7 @@ DELIVERY = obj(
     origin={"type": "string", "examples": ["ingest", "replay"]},
     created_at=TIME,
     updated_at=TIME,
+    tenant=nullable({**TENANT_ID, "description": "the event's tenant"}),
 )
 ATTEMPT = obj(
     ("n", "started_at", "status_code", "latency_ms", "error", "response_body"),
@@ -187,12 +195,13 @@ SCHEMAS: dict[str, Schema] = {
         timestamp=nullable(
             {"type": "string", "description": "RFC 3339 with a zone (default: now)"}
         ),
+        tenant=nullable({**TENANT_ID, "description": "the tenant (customer) the event belongs to"}),
     ),
     "IngestAnswer": INGEST_ANSWER,
     "BatchAnswer": obj(["items"], items=array(ref("IngestAnswer"))),
     "Endpoint": ENDPOINT,
-    "EndpointCreate": closed(["url"], id=ENDPOINT_ID, **_SETTINGS),
-    "EndpointPatch": closed((), **_SETTINGS),
+    "EndpointCreate": closed(["url"], id=ENDPOINT_ID, tenant=ENDPOINT_TENANT, **_SETTINGS),
+    "EndpointPatch": closed((), tenant=ENDPOINT_TENANT, **_SETTINGS),
     "EndpointCreated": {"allOf": [ref("Endpoint"), obj(("secret", "public_key"), **SHOWN_ONCE)]},
     "EndpointRotated": {
         "allOf": [
@@ -249,6 +258,7 @@ SCHEMAS: dict[str, Schema] = {
         ("id", "type", "timestamp", "data", "created_at", "deliveries"),
         id=STR,
         type=STR,
+        tenant=nullable(TENANT_ID),
         timestamp=TIME,
         data=ANY,
         created_at=TIME,

@@ -58,8 +58,13 @@ class Endpoint:
     def tenant(self) -> str | None:
         return self.config.tenant
 
+    def serves(self, tenant: str | None) -> bool:
+        """SPEC §8: T's events go to T's and ``"*"`` endpoints, untenanted ones to untenanted
+        and ``"*"`` endpoints, nothing else, ever."""
+        return self.config.tenant == "*" or self.config.tenant == tenant
+
     def wants(self, event: Event) -> bool:
-        if not self.pattern.match(event.type):
+        if not self.serves(event.tenant) or not self.pattern.match(event.type):
             return False
         return self.filter is None or bool(self.filter(event, self.view))
 

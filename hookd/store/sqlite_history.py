@@ -151,7 +151,7 @@ class SQLiteHistory:
 
     async def token_generation(self, tenant: str) -> int:
         async with self.reader.execute(
-            "SELECT token_generation FROM tenants WHERE id = ?", (tenant,)
+            "SELECT generation FROM tenant_tokens WHERE tenant = ?", (tenant,)
         ) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
@@ -159,12 +159,12 @@ class SQLiteHistory:
     async def revoke_tokens(self, tenant: str, now: float) -> int:
         def apply(db: sqlite3.Connection) -> int:
             db.execute(
-                "INSERT INTO tenants (id, token_generation, created_at) VALUES (?, 1, ?)"
-                " ON CONFLICT(id) DO UPDATE SET token_generation = token_generation + 1",
-                (tenant, now),
+                "INSERT INTO tenant_tokens (tenant, generation) VALUES (?, 1)"
+                " ON CONFLICT(tenant) DO UPDATE SET generation = generation + 1",
+                (tenant,),
             )
             with contextlib.closing(
-                db.execute("SELECT token_generation FROM tenants WHERE id = ?", (tenant,))
+                db.execute("SELECT generation FROM tenant_tokens WHERE tenant = ?", (tenant,))
             ) as cur:
                 return int(cur.fetchone()[0])
 

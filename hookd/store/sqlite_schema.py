@@ -74,17 +74,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_status ON deliveries(status, seq);
     """,
     # 3: tenants (SPEC §8): on events, on their deliveries (for ?tenant= and a tenant's view),
-    # on endpoints; the tenants seen, with the generation of their tokens (revocation)
+    # on endpoints; the tenants seen; the generation of each tenant's tokens (revocation)
     """
     ALTER TABLE events ADD COLUMN tenant TEXT;
     ALTER TABLE deliveries ADD COLUMN tenant TEXT;
     ALTER TABLE endpoints ADD COLUMN tenant TEXT;
     CREATE INDEX deliveries_tenant ON deliveries(tenant, seq) WHERE tenant IS NOT NULL;
     CREATE INDEX endpoints_tenant ON endpoints(tenant) WHERE tenant IS NOT NULL;
-    CREATE TABLE tenants (
-        id TEXT PRIMARY KEY,
-        token_generation INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL
+    CREATE TABLE tenants (id TEXT PRIMARY KEY, created_at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE tenant_tokens (
+        tenant TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
 )
