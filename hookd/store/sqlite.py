@@ -27,6 +27,7 @@ import aiosqlite
 
 from hookd.errors import StoreError
 from hookd.store import rules
+from hookd.store import sqlite_ops as writes
 from hookd.store import sqlite_schema as schema
 from hookd.store.leases import Leases
 from hookd.store.records import (
@@ -36,7 +37,6 @@ from hookd.store.records import (
     CommitStats,
     EndpointRow,
     Job,
-    NewDelivery,
     NewEvent,
     Recorded,
 )
@@ -165,15 +165,15 @@ class SQLiteStore(SQLiteHistory):
         """In the writer thread: look up what the rules need, apply them, insert."""
         batches = [op.events for op in ops]
         lookup = rules.Lookup(
-            known=_known_keys(db, rules.idempotency_keys(batches)),
-            taken=_taken_ids(db, rules.explicit_ids(batches)),
-            live=_live_endpoints(db, rules.routed_endpoints(batches)),
+            known=writes.known_keys(db, rules.idempotency_keys(batches)),
+            taken=writes.taken_ids(db, rules.explicit_ids(batches)),
+            live=writes.live_endpoints(db, rules.routed_endpoints(batches)),
             pending=self._writer.pending,
             max_pending=self.max_pending,
         )
         plan = rules.plan_ingest(batches, lookup)
         if plan.repeats:
-            plan.resolve_repeats(_deliveries_of(db, sorted({r[2] for r in plan.repeats})))
+            plan.resolve_repeats(writes.deliveries_of(db, sorted({r[2] for r in plan.repeats})))
         now = time.time()
         if plan.new:
             db.executemany(
@@ -194,7 +194,7 @@ class SQLiteStore(SQLiteHistory):
                     for d in kept
                 ],
             )
-            _note_tenants(db, {e.tenant for e, _ in plan.new}, now)
+            writes.note_tenants(db, {e.tenant for e, _ in plan.new}, now)
         for op, delta in zip(ops, plan.deltas, strict=True):
             op.pending_delta = delta
         return {id(op): result for op, result in zip(ops, plan.results, strict=True)}
@@ -250,10 +250,12 @@ class SQLiteStore(SQLiteHistory):
             out: list[Recorded] = []
             delta = 0
             for r in results:
-                if not leases.holds(r.delivery_id, r.lease) or not _record_attempt(db, r, now):
+                if not leases.holds(r.delivery_id, r.lease) or not writes.record_attempt(
+                    db, r, now
+                ):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
-                failures, disabled = _count(db, r, now)
+                failures, disabled = writes.count(db, r, now)
                 delta -= r.status != "pending"
                 out.append(
                     Recorded(
@@ -299,7 +301,7 @@ class SQLiteStore(SQLiteHistory):
                 " tenant = excluded.tenant",
                 [(i, now, now, tenants[i]) for i in wanted],
             )
-            _note_tenants(db, set(tenants.values()), now)
+            writes.note_tenants(db, set(tenants.values()), now)
             sql = "SELECT id FROM endpoints WHERE source = 'config'"
             if wanted:  # (``NOT IN (NULL)`` would match nothing: an empty YAML removes them all)
                 sql += f" AND id NOT IN ({marks(wanted)})"
@@ -348,7 +350,7 @@ class SQLiteStore(SQLiteHistory):
                 (endpoint_id, schema.dumps(spec), schema.dumps(secrets), now, now, tenant),
             )
             if cur.rowcount > 0:
-                _note_tenants(db, {tenant}, now)
+                writes.note_tenants(db, {tenant}, now)
             return cur.rowcount > 0
 
         return await self.endpoint(endpoint_id) if await self._writer.run(apply) else None
@@ -403,115 +405,3 @@ class SQLiteStore(SQLiteHistory):
 
 def _noop(db: sqlite3.Connection) -> None:
     return None
-
-
-def _note_tenants(db: sqlite3.Connection, tenants: set[str | None], now: float) -> None:
-    """Remember tenants seen (on an event or an endpoint) for ``GET /v1/tenants``."""
-    named = [(t, now) for t in tenants if t is not None and t != "*"]
-    if named:
-        db.executemany(
-            "INSERT INTO tenants (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING", named
-        )
-
-
-def _known_keys(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[str, str]]:
-    known: dict[str, tuple[str, str]] = {}
-    for chunk in chunks(keys):
-        sql = f"SELECT idem_key, id, content_hash FROM events WHERE idem_key IN ({marks(chunk)})"
-        for row in db.execute(sql, chunk):
-            known[row[0]] = (row[1], row[2])
-    return known
-
-
-def _taken_ids(db: sqlite3.Connection, explicit: list[str]) -> set[str]:
-    """Explicit ids that an event with another key, or none, already holds: the key lookup
-    misses them, and inserting them would break the primary key."""
-    taken: set[str] = set()
-    for chunk in chunks(explicit):
-        sql = f"SELECT id FROM events WHERE id IN ({marks(chunk)}) AND idem_key IS NOT id"
-        taken.update(row[0] for row in db.execute(sql, chunk))
-    return taken
-
-
-def _live_endpoints(db: sqlite3.Connection, routed: list[str]) -> set[str]:
-    live: set[str] = set()
-    for chunk in chunks(routed):
-        sql = f"SELECT id FROM endpoints WHERE enabled = 1 AND id IN ({marks(chunk)})"
-        live.update(row[0] for row in db.execute(sql, chunk))
-    return live
-
-
-def _deliveries_of(
-    db: sqlite3.Connection, event_ids: list[str]
-) -> dict[str, tuple[NewDelivery, ...]]:
-    out: dict[str, list[NewDelivery]] = {i: [] for i in event_ids}
-    for chunk in chunks(event_ids):
-        sql = (
-            "SELECT event_id, id, endpoint_id FROM deliveries"
-            f" WHERE event_id IN ({marks(chunk)}) AND origin = 'ingest' ORDER BY seq"
-        )
-        for row in db.execute(sql, chunk):
-            out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def _record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool:
-    """The delivery's new state and its attempt row, if it is still pending at ``n - 1``."""
-    cur = db.execute(
-        "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
-        " last_status_code = ?, last_error = ?, updated_at = ?"
-        " WHERE id = ? AND status = 'pending' AND attempt_count = ?",
-        (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id, r.n - 1),
-    )
-    if cur.rowcount != 1:
-        return False
-    db.execute(
-        "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
-        " latency_ms, error, response_body, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            r.delivery_id,
-            r.n,
-            r.started_at,
-            r.status_code,
-            r.latency_ms,
-            r.error,
-            r.response_body,
-            r.request_headers,
-        ),
-    )
-    return True
-
-
-def _count(db: sqlite3.Connection, r: AttemptResult, now: float) -> tuple[int | None, str | None]:
-    """The endpoint's failure counter after ``r`` (None: unchanged) and a disable it causes."""
-    if r.status == "succeeded":
-        cur = db.execute(
-            "UPDATE endpoints SET consecutive_failures = 0, updated_at = ?"
-            " WHERE id = ? AND consecutive_failures != 0",
-            (now, r.endpoint),
-        )
-        return (0 if cur.rowcount else None), None
-    if r.status == "failed":
-        db.execute(
-            "UPDATE endpoints SET consecutive_failures = consecutive_failures + 1,"
-            " updated_at = ? WHERE id = ?",
-            (now, r.endpoint),
-        )
-    elif r.disable_reason is None:
-        return None, None
-    with contextlib.closing(
-        db.execute(
-            "SELECT consecutive_failures, enabled FROM endpoints WHERE id = ?", (r.endpoint,)
-        )
-    ) as cur:
-        row = cur.fetchone()
-    if row is None:
-        return None, None
-    failures = int(row[0])
-    reason = rules.endpoint_change(r, failures, bool(row[1]))
-    if reason is not None:
-        db.execute(
-            "UPDATE endpoints SET enabled = 0, disabled_reason = ? WHERE id = ?",
-            (reason, r.endpoint),
-        )
-    return (failures if r.status == "failed" else None), reason
