@@ -280,11 +280,15 @@ async def _serve_until_stopped(
 
 
 async def reload_config(state: State, config_path: Path | None) -> bool:
-    """SIGHUP: load the YAML again; a bad file is logged and the running config stays."""
+    """SIGHUP: load the YAML again; a bad file is logged and the running config stays.
+
+    Reading, parsing and resolving the file (keys, certificates) run in a worker thread: a slow
+    disk or a large file never stops the daemon serving and delivering meanwhile.
+    """
     old = state.config
     try:
-        new = _keep(configuration.load(config_path), old)
-        configured = _resolve(new, state.registry)
+        new = _keep(await asyncio.to_thread(configuration.load, config_path), old)
+        configured = await asyncio.to_thread(_resolve, new, state.registry)
     except (ConfigError, HookdError) as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         source = str(config_path or configuration.EMBEDDED_SOURCE)

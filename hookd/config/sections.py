@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hookd.builtin import builtin_registry
+from hookd.config import files
 from hookd.config.model import (
     AuthConfig,
     Config,
@@ -234,10 +235,9 @@ class _Sections:
             self.doc.error(path, "expected a file path")
             return None
         try:
-            return (self.base / value).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.doc.error(path, f"cannot read {value}: {reason}")
+            return files.read_text(self.base / value, files.MAX_KEY_BYTES).strip()
+        except (OSError, ValueError) as exc:  # FileTooLarge and UnicodeDecodeError included
+            self.doc.error(path, f"cannot read {value}: {files.reason(exc)}")
             return None
 
     def policies(self, value: Any) -> dict[str, retry.RetryPolicy]:
