@@ -84,7 +84,12 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
             f"timestamp must be RFC 3339 with a zone, like 2026-01-02T03:04:05Z, got {value!r}",
             field,
         )
-    return format_timestamp(parsed)
+    try:
+        return format_timestamp(parsed)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
+        raise InvalidEvent(
+            f"timestamp is out of range: {value!r} is not in the years 0001-9999 in UTC", field
+        ) from exc
 
 
 def format_timestamp(moment: datetime | float) -> str:

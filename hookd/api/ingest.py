@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hookd import ingest
+from hookd import ingest, jsontext
 from hookd.api.http import ApiProblem, json_response, read_json, state_of
 from hookd.state import State
 from hookd.store import Conflict, OverCapacity
@@ -45,6 +45,10 @@ def _idempotency_key(request: web.Request) -> str | None:
     if key is not None and not 1 <= len(key) <= 256:
         raise ApiProblem(
             400, "invalid_header", "Idempotency-Key is 1-256 characters", field="Idempotency-Key"
+        )
+    if key is not None and jsontext.has_surrogate(key):  # bytes that are not UTF-8
+        raise ApiProblem(
+            400, "invalid_header", "Idempotency-Key must be UTF-8 text", field="Idempotency-Key"
         )
     return key
 

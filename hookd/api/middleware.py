@@ -106,7 +106,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def _matches(token: str, tokens: tuple[str, ...]) -> bool:
+    # A header that is not UTF-8 arrives with surrogates standing for its bytes: compare those
+    # bytes (they match no token) rather than fail to encode them.
+    given = token.encode("utf-8", "surrogatepass")
     found = False
     for candidate in tokens:  # compare with every token: no early exit to time
-        found |= hmac.compare_digest(token.encode(), candidate.encode())
+        found |= hmac.compare_digest(given, candidate.encode())
     return found
