@@ -30,6 +30,7 @@ from hookd import config as configuration
 from hookd import endpoints as eps
 from hookd import logs, plugins, retention, systemd
 from hookd.api import make_app, status
+from hookd.api.server import ListenSite
 from hookd.config import Config
 from hookd.delivery.client import make_session
 from hookd.delivery.dispatcher import Dispatcher
@@ -68,7 +69,7 @@ async def run(config: Config, config_path: Path | None) -> int:
         # A SIGHUP while starting is a reload once serving, not the default death. SIGTERM and
         # SIGINT keep their default until then, so a start that hangs can still be stopped.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
-        await _start(runner, config)
+        await _start(runner, state)
         _install_signals(stop, reload)
         _start_task(tasks, "watchdog", _watchdog)
         systemd.notify("READY=1")
@@ -104,19 +105,21 @@ async def run(config: Config, config_path: Path | None) -> int:
 HTTP_SHUTDOWN_GRACE = 5.0  # seconds for HTTP requests still running once the listener closes
 
 
-async def _start(runner: web.AppRunner, config: Config) -> None:
+async def _start(runner: web.AppRunner, state: State) -> None:
     """Open the database and start the tasks (the app's cleanup_ctx), then listen.
 
     An OS-level failure (a port in use, a database directory that cannot be made) becomes one
     HookdError naming what failed, which the CLI prints as one line.
     """
+    config = state.config
     try:
         await runner.setup()
     except OSError as exc:
         raise HookdError(f"cannot open database {config.storage.path}: {_os_reason(exc)}") from exc
     for address in config.listen:
+        site = ListenSite(runner, address.host, address.port, limits=lambda: state.config.limits)
         try:
-            await web.TCPSite(runner, address.host, address.port, reuse_address=True).start()
+            await site.start()
         except OSError as exc:
             raise HookdError(f"cannot listen on {address}: {_os_reason(exc)}") from exc
 

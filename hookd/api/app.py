@@ -7,13 +7,14 @@ from aiohttp import web
 from hookd.api import deliveries, endpoints, ingest, openapi, status, ui
 from hookd.api.http import STATE
 from hookd.api.middleware import auth_middleware, errors_middleware
+from hookd.api.server import connection_middleware
 from hookd.state import State
 
 
 def make_app(state: State) -> web.Application:
     """Every route on one application; errors leave as JSON, then tokens are checked."""
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware],
+        middlewares=[connection_middleware, errors_middleware, auth_middleware],
         client_max_size=state.config.limits.max_body + 1024,
     )
     app[STATE] = state

@@ -6,6 +6,7 @@ An error leaves as ``{"error": {"code", "message", "field"?}}`` (SPEC §3): a ha
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -80,16 +81,26 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     chunks: list[bytes] = []
     size = 0
+    deadline = state_of(request).config.limits.body_timeout
     try:
-        async for chunk in request.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                raise ApiProblem(
-                    413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
-                )
-            chunks.append(chunk)
+        async with asyncio.timeout(deadline):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiProblem(
+                        413,
+                        "payload_too_large",
+                        f"the body is over limits.max_body ({limit} bytes)",
+                    )
+                chunks.append(chunk)
     except (web.RequestPayloadError, HttpProcessingError) as exc:
         raise _unreadable(request) from exc
+    except TimeoutError as exc:
+        problem = ApiProblem(
+            408, "request_timeout", f"the body did not arrive within {deadline:g}s"
+        )
+        problem.force_close()  # the rest of the body is still on its way: drop the connection
+        raise problem from exc
     if ctype == "" and size:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     raw = b"".join(chunks)

@@ -66,6 +66,9 @@ class StorageConfig:
 class LimitsConfig:
     max_body: int = 1024 * 1024
     max_pending: int = 1_000_000
+    header_timeout: float = 10.0  # a request's head (line and headers) must arrive within it
+    body_timeout: float = 30.0  # and its body within this, once the head is in
+    idle_timeout: float = 75.0  # an open connection with no request in progress is closed
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -77,7 +77,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
     ),
     "auth": ("ingest_tokens", "admin_tokens"),
     "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
-    "limits": ("max_body", "max_pending"),
+    "limits": ("max_body", "max_pending", "header_timeout", "body_timeout", "idle_timeout"),
     "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
     "policies.*": (
         "timeout",
@@ -153,6 +153,9 @@ class _Sections:
                 "limits",
                 max_body=positive(parse_size),
                 max_pending=int_at_least(1),
+                header_timeout=positive(parse_duration),
+                body_timeout=positive(parse_duration),
+                idle_timeout=positive(parse_duration),
             )
         )
         delivery = self.doc.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
