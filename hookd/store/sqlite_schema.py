@@ -73,6 +73,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX deliveries_status ON deliveries(status, seq);
     """,
+    # 3: the row readiness writes, to prove the database takes a write
+    """
+    CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+    """,
+)
+HEARTBEAT = (
+    "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 )
 
 CHUNK = 500  # bound parameters per IN (...) list
