@@ -149,7 +149,10 @@ def lock_holder(tmp_path: Path) -> Any:
     for proc in held:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(10)
+        proc.wait(10)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 async def test_an_outside_write_lock_gets_503_in_bounded_time_not_a_hang(

@@ -14,9 +14,7 @@ deliver everything; several processes share PostgreSQL instead). So leases live 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import math
 import os
 import sqlite3
 import time
@@ -44,10 +42,7 @@ from hookd.store.records import (
 )
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
-from hookd.store.sqlite_writer import Op, Writer
-
-WRITE_BUSY_TIMEOUT_MS = 1000  # how long a write waits for another process's lock
-PING_REUSE_S = 1.0  # a heartbeat younger than this answers a readiness ping
+from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
     import fcntl
@@ -68,8 +63,6 @@ class SQLiteStore(SQLiteHistory):
         self._read: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
-        self._ping: asyncio.Future[None] | None = None
-        self._pinged_at = -math.inf  # time.monotonic() of the last heartbeat committed
 
     @property
     def pending(self) -> int:
@@ -112,8 +105,6 @@ class SQLiteStore(SQLiteHistory):
         """In the writer thread: connect, WAL, ``synchronous``, migrations."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        # Only another process contends for the write lock (an operator's sqlite3 shell): wait
-        # for it briefly, then fail the batch (503, Retry-After) rather than hold every caller.
         db.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
@@ -155,16 +146,8 @@ class SQLiteStore(SQLiteHistory):
         return self._admin
 
     async def ping(self) -> None:
-        """A real write: the heartbeat row, committed (an empty transaction would commit on a
-        full disk or a read-only file). Pings close together share one write, and one that
-        committed less than PING_REUSE_S ago answers, unless a write has failed since."""
-        pinged = self._pinged_at
-        if time.monotonic() - pinged < PING_REUSE_S and pinged > self._writer.failed_at:
-            return
-        if self._ping is None or self._ping.done():
-            self._ping = asyncio.ensure_future(self._writer.run(_heartbeat))
-        await asyncio.shield(self._ping)  # a caller that gives up leaves it to the others
-        self._pinged_at = time.monotonic()
+        """A real write (an empty transaction commits on a full disk): Writer.heartbeat."""
+        await self._writer.heartbeat(schema.heartbeat)
 
     def db_bytes(self) -> int:
         total = 0
@@ -407,10 +390,6 @@ class SQLiteStore(SQLiteHistory):
 
 
 # --------------------------------------------------------------------------- writer-thread parts
-
-
-def _heartbeat(db: sqlite3.Connection) -> None:
-    db.execute(schema.HEARTBEAT, (time.time(),))
 
 
 def _known_keys(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[str, str]]:

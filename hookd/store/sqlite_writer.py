@@ -27,6 +27,10 @@ from hookd.store.records import CommitStats, NewEvent
 
 T = TypeVar("T")
 MAX_BATCH_OPS = 2000  # operations folded into one transaction at most
+HEARTBEAT_REUSE_S = 1.0  # a heartbeat younger than this answers a readiness ping
+# Only another process contends for the write lock (an operator's sqlite3 shell): wait for it
+# briefly, then fail the batch (503 with Retry-After) rather than hold every caller.
+WRITE_BUSY_TIMEOUT_MS = 1000
 
 
 @dataclass(kw_only=True, slots=True)
@@ -53,6 +57,8 @@ class Writer:
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failed_at = -math.inf  # time.monotonic() when a batch last failed as a whole
+        self._heartbeat: asyncio.Future[None] | None = None
+        self._heartbeat_at = -math.inf  # time.monotonic() when a heartbeat last committed
 
     async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
         """Open the connection in the writer thread (``connect`` may migrate)."""
@@ -103,6 +109,18 @@ class Writer:
         op.fn = counted
         value: T = await self._submit(op)
         return value
+
+    async def heartbeat(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``fn``, a tiny write, to prove the database takes one. Calls close together share
+        one write; one committed less than HEARTBEAT_REUSE_S ago answers, unless a batch has
+        failed since."""
+        done_at = self._heartbeat_at
+        if time.monotonic() - done_at < HEARTBEAT_REUSE_S and done_at > self.failed_at:
+            return
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self.run(fn))
+        await asyncio.shield(self._heartbeat)  # a caller that gives up leaves it to the others
+        self._heartbeat_at = time.monotonic()
 
     def _op(self, kind: Literal["ingest", "fn"], **kw: Any) -> Op:
         return Op(kind=kind, future=asyncio.get_running_loop().create_future(), **kw)
