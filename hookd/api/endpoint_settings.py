@@ -15,7 +15,7 @@ import yarl
 from hookd.api.http import invalid, only
 from hookd.config import values
 from hookd.delivery import policy as retry
-from hookd.redact import redact_url
+from hookd.redact import REDACTED, redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
 
@@ -105,12 +105,25 @@ def patch_settings(
     registry: Registry,
 ) -> tuple[dict[str, Any], str | None]:
     """PATCH: :func:`merge_settings` onto the stored settings. The URL as answers show it (its
-    password masked) sent back keeps the stored URL, password included.
+    password masked) sent back keeps the stored URL, password included; so does a header value
+    sent back masked.
     """
     url = str(current.get("url", ""))
     if body.get("url") == redact_url(url) != url:  # our masked form sent back
         body = {**body, "url": url}
+    if isinstance(body.get("headers"), dict):
+        body = {**body, "headers": _unmasked(body["headers"], current.get("headers") or {})}
     return merge_settings(body, current, policies=policies, registry=registry)
+
+
+def _unmasked(given: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
+    """Headers of a PATCH with our masked value sent back for a header already stored: that
+    header keeps its stored value (answers never show header values)."""
+    by_name = {name.lower(): value for name, value in stored.items()}
+    return {
+        name: by_name.get(name.lower(), value) if value == REDACTED else value
+        for name, value in given.items()
+    }
 
 
 def _apply(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:

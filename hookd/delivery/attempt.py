@@ -17,6 +17,7 @@ import structlog
 from hookd.delivery import client
 from hookd.delivery.policy import Outcome
 from hookd.endpoints import Endpoint
+from hookd.redact import redact_custom
 from hookd.registry import Event, Message
 from hookd.store import Job
 
@@ -32,7 +33,8 @@ async def attempt(
     allow_private_networks: bool,
     now: float,
 ) -> tuple[dict[str, str], client.Response]:
-    """POST the job to the endpoint; the headers sent (with signatures) and what came back."""
+    """POST the job to the endpoint; the headers sent (with signatures) as operators may see
+    them (the endpoint's own header values hidden), and what came back."""
     headers: dict[str, str] = {
         "Content-Type": "application/json",
         "User-Agent": client.USER_AGENT,
@@ -47,7 +49,7 @@ async def attempt(
             headers.update(ep.signer.sign(message, now))
     except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
         log.warning("delivery.prepare_failed", delivery=job.id, endpoint=ep.id, error=str(exc))
-        return headers, client.Response(
+        return redact_custom(headers, ep.config.headers), client.Response(
             outcome=Outcome(error="refused"),
             latency_ms=0.0,
             body=None,
@@ -63,7 +65,7 @@ async def attempt(
         allow_private_networks=allow_private_networks,
         now=now,
     )
-    return headers, response
+    return redact_custom(headers, ep.config.headers), response
 
 
 def _event(job: Job) -> Event:

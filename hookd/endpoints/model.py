@@ -18,7 +18,7 @@ from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.delivery import policy as retry
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
-from hookd.redact import redact_headers, redact_url
+from hookd.redact import hide_values, redact_url
 from hookd.registry import (
     BodyFormat,
     EndpointView,
@@ -59,7 +59,8 @@ class Endpoint:
         return self.filter is None or bool(self.filter(event, self.view))
 
     def to_json(self) -> dict[str, Any]:
-        """The public shape of SPEC §7 (never a secret, nor a password in the URL)."""
+        """The public shape of SPEC §7: never a secret, a password in the URL, nor the value of
+        one of its own headers."""
         c = self.config
         return {
             "id": c.id,
@@ -72,7 +73,7 @@ class Endpoint:
             "policy": c.policy,
             "body": c.body,
             "signing": {"scheme": c.signing.scheme},
-            "headers": redact_headers(c.headers),
+            "headers": hide_values(c.headers),
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
