@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hookd.config import values
 from hookd.endpoints import EndpointTable
 from hookd.errors import HookdError
 from hookd.ids import new_id
@@ -73,23 +74,17 @@ def parse_event(value: Any, prefix: str = "") -> Posted:
 
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
-    if not isinstance(value, str):
-        raise InvalidEvent("timestamp must be an RFC 3339 string", field)
+    """An RFC 3339 time (:func:`hookd.config.values.parse_timestamp`) as answers spell it."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
-        raise InvalidEvent(
-            f"timestamp must be RFC 3339 with a zone, like 2026-01-02T03:04:05Z, got {value!r}",
-            field,
-        )
-    try:
-        return format_timestamp(parsed)
-    except OverflowError as exc:  # 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
-        raise InvalidEvent(
-            f"timestamp is out of range: {value!r} is not in the years 0001-9999 in UTC", field
-        ) from exc
+        return format_timestamp(values.parse_timestamp(value))
+    except ValueError as exc:
+        if str(exc).startswith("expected"):
+            message = (
+                f"timestamp must be RFC 3339 with a zone, like 2026-01-02T03:04:05Z, got {value!r}"
+            )
+        else:
+            message = f"timestamp is {exc}"
+        raise InvalidEvent(message, field) from exc
 
 
 def format_timestamp(moment: datetime | float) -> str:

@@ -19,7 +19,6 @@ from hookd.redact import REDACTED, redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
 
-MAX_RATE = 1_000_000.0  # requests per second
 _NULLABLE = ("rate_limit", "max_in_flight", "filter")
 _SIGNING = ("scheme", "secret", "header", "prefix")
 
@@ -56,13 +55,10 @@ def parse_api_patterns(value: Any) -> list[str]:
 
 
 def parse_api_rate(value: Any) -> float:
-    """Requests per second: a number, or a rate like ``50/s``."""
-    rate = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if rate is None:
-        rate = values.parse_rate(value)
-    if not 0 < rate <= MAX_RATE:
-        raise ValueError(f"expected a rate like 50/s or 600/m, at most {MAX_RATE:g}/s")
-    return rate
+    """Requests per second: a number, or a rate like ``50/s``; the YAML's range either way."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return values.check_rate(float(value), value)
+    return values.parse_rate(value)
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -162,6 +158,10 @@ def _signing(body: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict[str
         return signing, None
     if not isinstance(given["secret"], str) or not given["secret"].strip():
         raise invalid("signing.secret", "a non-empty string")
+    try:
+        values.check_signing_secret(str(signing.get("scheme")), given["secret"])
+    except ValueError as exc:
+        raise invalid("signing.secret", f"signing.secret: {exc}") from exc
     return signing, given["secret"].strip()
 
 

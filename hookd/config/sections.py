@@ -7,7 +7,7 @@ policy that exists, a signing scheme with its key) are checked here, at load.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,16 @@ from hookd.config.model import (
 )
 from hookd.config.paths import join
 from hookd.config.values import (
+    DAY,
+    HOUR,
     ID_PATTERN,
+    at_most,
+    check_signing_secret,
     choice,
+    duration_up_to,
     float_at_least,
     int_at_least,
+    int_between,
     kind_of,
     nonneg,
     parse_bool,
@@ -118,6 +124,15 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def _up_to(
+    high: float,
+    shown: str,
+    sign: Callable[[Callable[[Any], float]], Callable[[Any], float]] = positive,
+) -> Callable[[Any], float]:
+    """A duration that is positive (or, with ``sign=nonneg``, not negative) and at most ``high``."""
+    return sign(duration_up_to(high, shown))
+
+
 def build(doc: YamlReader, raw: Any, *, base: Path) -> Config:
     """The Config of what ``raw`` (the YAML as plain values) holds; problems go to ``doc``.
 
@@ -143,7 +158,7 @@ class _Sections:
         listen = self.listen(top.get("listen"))
         if listen:
             kw["listen"] = listen
-        kw.update(self.doc.kwargs(top, "", shutdown_timeout=nonneg(parse_duration)))
+        kw.update(self.doc.kwargs(top, "", shutdown_timeout=_up_to(HOUR, "1h", nonneg)))
         auth = self.auth(top.get("auth"))
         kw["auth"] = auth
         kw["storage"] = self.storage(top.get("storage"))
@@ -153,9 +168,9 @@ class _Sections:
                 "limits",
                 max_body=positive(parse_size),
                 max_pending=int_at_least(1),
-                header_timeout=positive(parse_duration),
-                body_timeout=positive(parse_duration),
-                idle_timeout=positive(parse_duration),
+                header_timeout=_up_to(HOUR, "1h"),
+                body_timeout=_up_to(HOUR, "1h"),
+                idle_timeout=_up_to(HOUR, "1h"),
             )
         )
         delivery = self.doc.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
@@ -263,11 +278,11 @@ class _Sections:
         kw = self.doc.kwargs(
             data,
             path,
-            timeout=positive(parse_duration),
+            timeout=_up_to(HOUR, "1h"),
             retry_on=retry.parse_retry_on,
             jitter=retry.parse_jitter,
             honor_retry_after=parse_bool,
-            retry_after_max=nonneg(parse_duration),
+            retry_after_max=_up_to(30 * DAY, "30d", nonneg),
             disable_after=int_at_least(0),
             delays=parse_delays,
         )
@@ -287,10 +302,10 @@ class _Sections:
         kw = self.doc.kwargs(
             data,
             path,
-            initial=positive(parse_duration),
-            factor=float_at_least(1.0),
-            max=positive(parse_duration),
-            attempts=int_at_least(1),
+            initial=_up_to(30 * DAY, "30d"),
+            factor=at_most(float_at_least(1.0), 100.0, "100"),
+            max=_up_to(30 * DAY, "30d"),
+            attempts=int_between(1, 1000),
         )
         if missing or len(kw) < len([k for k in data if data[k] is not None]):
             return None
@@ -385,6 +400,10 @@ class _Sections:
             secret = self.read_secret_file(data["secret_file"], join(path, "secret_file"))
             if secret is not None:
                 kw["secret"] = secret
+        if "secret" in kw:  # too short a standard-webhooks secret: where it was given
+            where = join(path, "secret_file" if "secret_file" in data else "secret")
+            scheme = str(kw.get("scheme", "standard-webhooks"))
+            self.doc.apply(lambda v: check_signing_secret(scheme, v), kw["secret"], where)
         if "private_key_file" in data:
             pem = self.read_secret_file(data["private_key_file"], join(path, "private_key_file"))
             if pem is not None:
