@@ -204,6 +204,7 @@ def _delivery(
         session = make_session(
             concurrency=delivery.concurrency,
             allow_private_networks=delivery.allow_private_networks,
+            proxy=delivery.proxy,
         )
         wheel: TimerWheel[str] = TimerWheel(clock=time.time)
         state.scheduler = Scheduler(state.store, wheel)
@@ -319,7 +320,7 @@ def _keep(new: Config, old: Config) -> Config:
     restart = [
         key for key in ("listen", "storage", "plugins") if getattr(new, key) != getattr(old, key)
     ]
-    for key in ("concurrency", "allow_private_networks"):  # built into the HTTP client session
+    for key in ("concurrency", "allow_private_networks", "proxy"):  # built into the session
         if getattr(new.delivery, key) != getattr(old.delivery, key):
             restart.append(f"delivery.{key}")
     for key in restart:
@@ -336,6 +337,7 @@ def _keep(new: Config, old: Config) -> Config:
         new.delivery,
         concurrency=old.delivery.concurrency,
         allow_private_networks=old.delivery.allow_private_networks,
+        proxy=old.delivery.proxy,
     )
     return replace(
         new, listen=old.listen, storage=old.storage, plugins=old.plugins, delivery=delivery

@@ -15,6 +15,8 @@ import yarl
 from hookd.api.http import invalid, only
 from hookd.config import values
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig, TLSProblem
+from hookd.delivery.tls import check as check_tls
 from hookd.redact import REDACTED, redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
@@ -73,7 +75,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "filter": values.parse_nonempty_str,
     "options": values.parse_mapping,
 }
-SETTINGS = ("signing", *_PARSERS)  # every setting a body may hold
+SETTINGS = ("signing", "tls", *_PARSERS)  # every setting a body may hold
+_TLS = ("ca_pem", "client_cert_pem", "client_key_pem")
 
 
 def merge_settings(
@@ -88,6 +91,11 @@ def merge_settings(
     spec["signing"], secret = _signing(body, base)
     if "url" not in spec:
         raise invalid("url", "url is required")
+    spec.pop("tls", None)
+    if tls := _tls(body, base):
+        if not str(spec["url"]).startswith("https://"):
+            raise invalid("tls", "tls applies to https:// URLs; this endpoint's url is not one")
+        spec["tls"] = tls
     spec.setdefault("events", ["*"])
     _check_names(spec, policies, registry)
     return spec, secret
@@ -126,7 +134,7 @@ def _apply(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with every setting of ``body`` but signing: parsed, or removed when null."""
     spec = dict(base)
     for key, value in body.items():
-        if key == "signing":
+        if key in ("signing", "tls"):
             continue
         if value is None:
             if key not in _NULLABLE:
@@ -163,6 +171,34 @@ def _signing(body: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict[str
     except ValueError as exc:
         raise invalid("signing.secret", f"signing.secret: {exc}") from exc
     return signing, given["secret"].strip()
+
+
+def _tls(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, str] | None:
+    """The TLS material of ``base`` changed by ``body``'s (a part given replaces, a null removes,
+    ``tls: null`` removes all), checked: each part parses, the key is the certificate's."""
+    tls = dict(base.get("tls") or {})
+    if "tls" not in body:
+        return tls or None
+    given = body["tls"]
+    if given is None:
+        return None
+    if not isinstance(given, dict):
+        raise invalid("tls", "tls is an object of ca_pem, client_cert_pem, client_key_pem")
+    only(given, _TLS, "tls.")
+    for key, value in given.items():
+        if value is None:
+            tls.pop(key, None)
+        elif isinstance(value, str) and value.strip():
+            tls[key] = value
+        else:
+            raise invalid(f"tls.{key}", f"tls.{key} is PEM text")
+    if not tls:
+        return None
+    try:
+        check_tls(TLSConfig(**tls))
+    except TLSProblem as exc:
+        raise invalid(f"tls.{exc.part}_pem", f"tls.{exc.part}_pem: {exc}") from exc
+    return tls
 
 
 def _signing_value(key: str, value: Any) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from hookd.config.paths import join, line_for
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig
 
 EMBEDDED_SOURCE = "<embedded default>"
 
@@ -76,6 +77,7 @@ class DeliveryConfig:
     concurrency: int = 256
     allow_private_networks: bool = False
     max_response_body: int = 4096
+    proxy: str | None = field(default=None, repr=False)  # http://[user:password@]host:port
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,6 +104,7 @@ class EndpointConfig:
     ordering: Literal["none", "fifo"] = "none"
     filter: str | None = None  # a plugin filter's name
     options: Mapping[str, Any] = field(default_factory=dict)
+    tls: TLSConfig | None = None  # a private CA, a client certificate (SPEC §13)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hookd.builtin import builtin_registry
-from hookd.config import files
+from hookd.config import files, tls_section
 from hookd.config.model import (
     AuthConfig,
     Config,
@@ -27,6 +27,7 @@ from hookd.config.model import (
     StorageConfig,
 )
 from hookd.config.paths import join
+from hookd.config.tls_section import read_tls
 from hookd.config.values import (
     DAY,
     HOUR,
@@ -50,6 +51,7 @@ from hookd.config.values import (
     parse_mapping,
     parse_nonempty_str,
     parse_patterns,
+    parse_proxy_url,
     parse_rate,
     parse_size,
     parse_str,
@@ -84,7 +86,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
     "auth": ("ingest_tokens", "admin_tokens"),
     "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
     "limits": ("max_body", "max_pending", "header_timeout", "body_timeout", "idle_timeout"),
-    "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
+    "delivery": ("concurrency", "allow_private_networks", "max_response_body", "proxy"),
     "policies.*": (
         "timeout",
         "retry_on",
@@ -109,7 +111,9 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "ordering",
         "filter",
         "options",
+        "tls",
     ),
+    "endpoints[].tls": tls_section.KEYS,
     "endpoints[].signing": (
         "scheme",
         "secret",
@@ -181,6 +185,7 @@ class _Sections:
                 concurrency=int_at_least(1),
                 allow_private_networks=parse_bool,
                 max_response_body=parse_size,
+                proxy=parse_proxy_url,
             )
         )
         policies = self.policies(top.get("policies"))
@@ -378,6 +383,8 @@ class _Sections:
                 join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
             )
         kw["signing"] = self.signing(data.get("signing"), join(path, "signing"))
+        tls_path = join(path, "tls")
+        kw["tls"] = read_tls(self.doc, data.get("tls"), tls_path, base=self.base, url=kw.get("url"))
         env_failed = self.doc.env_failed_below(path)
         if len(self.doc.problems) > before or env_failed or "id" not in kw or "url" not in kw:
             return None

@@ -49,6 +49,7 @@ __all__ = [
     "parse_mapping",
     "parse_nonempty_str",
     "parse_patterns",
+    "parse_proxy_url",
     "parse_rate",
     "parse_size",
     "parse_str",
@@ -313,6 +314,25 @@ def parse_url(value: Any) -> str:
         raise ValueError(
             f"expected an http:// or https:// URL with a host, got {redact_url(value)!r}"
         )
+    return value
+
+
+def parse_proxy_url(value: Any) -> str:
+    """``delivery.proxy``: ``http://host:port``, with ``user:password@`` if the proxy asks."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a proxy URL like http://proxy:3128, got {kind_of(value)}")
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        raise ValueError(
+            f"expected a proxy URL like http://proxy:3128 (http, a host and a port), "
+            f"got {redact_url(value)!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"a proxy URL has no path, got {redact_url(value)!r}")
     return value
 
 

@@ -64,6 +64,8 @@ async def attempt(
         max_response_body=max_response_body,
         allow_private_networks=allow_private_networks,
         now=now,
+        ssl=ep.ssl,
+        client_cert=ep.config.tls is not None and ep.config.tls.client_cert_pem is not None,
     )
     return redact_custom(headers, ep.config.headers), response
 

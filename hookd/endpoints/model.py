@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
 from hookd.redact import hide_values, redact_url
@@ -43,6 +45,7 @@ class Endpoint:
     enabled: bool = True
     disabled_reason: str | None = None
     consecutive_failures: int = 0
+    ssl: ssl.SSLContext | None = None  # its TLS settings, built once, used by every attempt
     view: EndpointView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +80,7 @@ class Endpoint:
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
+            "tls": summary(c.tls),
         }
 
 
@@ -118,8 +122,13 @@ def build(
         )
     except (ValueError, TypeError) as exc:
         raise HookdError(f"signing: {exc}") from exc
+    try:
+        context = make_context(config.tls) if config.tls is not None else None
+    except TLSProblem as exc:
+        raise HookdError(f"tls.{exc.part}: {exc}") from exc
     return Endpoint(
         config=config,
+        ssl=context,
         source=source,
         policy=policies[config.policy],
         signer=signer,
@@ -167,4 +176,5 @@ def api_endpoint_config(endpoint_id: str, spec: Mapping[str, Any]) -> EndpointCo
         ordering=spec.get("ordering", "none"),
         filter=spec.get("filter"),
         options=dict(spec.get("options") or {}),
+        tls=TLSConfig(**spec["tls"]) if spec.get("tls") else None,
     )
