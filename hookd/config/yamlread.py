@@ -97,7 +97,11 @@ class YamlReader:
         try:
             value = self._scalars.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            self.error(path, f"cannot read this value as YAML {show_tag(node.tag)}: {exc}")
+            message = f"cannot read this value as YAML {show_tag(node.tag)}"
+            reason = str(exc).splitlines()[0] if exc.args else ""
+            if reason and str(node.value) not in reason:  # never echo the value (a secret?)
+                message += f" ({reason})"
+            self.error(path, message)
             return None
         if isinstance(value, str) and "${" in value:
             whole = _ENV.fullmatch(value) is not None
