@@ -119,6 +119,7 @@ class Writer:
             return
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.ensure_future(self.run(fn))
+            self._heartbeat.add_done_callback(_retrieve)  # callers that gave up never will
         await asyncio.shield(self._heartbeat)  # a caller that gives up leaves it to the others
         self._heartbeat_at = time.monotonic()
 
@@ -191,6 +192,11 @@ class Writer:
                 db.execute("ROLLBACK")
             raise
         return results
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _not_about_one_op(exc: BaseException) -> bool:
