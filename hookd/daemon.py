@@ -30,6 +30,7 @@ from hookd import config as configuration
 from hookd import endpoints as eps
 from hookd import logs, plugins, retention, systemd, tokens
 from hookd.api import make_app, status
+from hookd.api.server import ListenSite
 from hookd.config import Config
 from hookd.delivery.client import make_session
 from hookd.delivery.dispatcher import Dispatcher
@@ -69,7 +70,7 @@ async def run(config: Config, config_path: Path | None) -> int:
         # A SIGHUP while starting is a reload once serving, not the default death. SIGTERM and
         # SIGINT keep their default until then, so a start that hangs can still be stopped.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
-        await _start(runner, config)
+        await _start(runner, state)
         _install_signals(stop, reload)
         _start_task(tasks, "watchdog", _watchdog)
         systemd.notify("READY=1")
@@ -105,19 +106,21 @@ async def run(config: Config, config_path: Path | None) -> int:
 HTTP_SHUTDOWN_GRACE = 5.0  # seconds for HTTP requests still running once the listener closes
 
 
-async def _start(runner: web.AppRunner, config: Config) -> None:
+async def _start(runner: web.AppRunner, state: State) -> None:
     """Open the database and start the tasks (the app's cleanup_ctx), then listen.
 
     An OS-level failure (a port in use, a database directory that cannot be made) becomes one
     HookdError naming what failed, which the CLI prints as one line.
     """
+    config = state.config
     try:
         await runner.setup()
     except OSError as exc:
         raise HookdError(f"cannot open database {config.storage.path}: {_os_reason(exc)}") from exc
     for address in config.listen:
+        site = ListenSite(runner, address.host, address.port, limits=lambda: state.config.limits)
         try:
-            await web.TCPSite(runner, address.host, address.port, reuse_address=True).start()
+            await site.start()
         except OSError as exc:
             raise HookdError(f"cannot listen on {address}: {_os_reason(exc)}") from exc
 
@@ -203,6 +206,7 @@ def _delivery(
         session = make_session(
             concurrency=delivery.concurrency,
             allow_private_networks=delivery.allow_private_networks,
+            proxy=delivery.proxy,
         )
         wheel: TimerWheel[str] = TimerWheel(clock=time.time)
         state.scheduler = Scheduler(state.store, wheel)
@@ -282,11 +286,15 @@ async def _serve_until_stopped(
 
 
 async def reload_config(state: State, config_path: Path | None) -> bool:
-    """SIGHUP: load the YAML again; a bad file is logged and the running config stays."""
+    """SIGHUP: load the YAML again; a bad file is logged and the running config stays.
+
+    Reading, parsing and resolving the file (keys, certificates) run in a worker thread: a slow
+    disk or a large file never stops the daemon serving and delivering meanwhile.
+    """
     old = state.config
     try:
-        new = _keep(configuration.load(config_path), old)
-        configured = _resolve(new, state.registry)
+        new = _keep(await asyncio.to_thread(configuration.load, config_path), old)
+        configured = await asyncio.to_thread(_resolve, new, state.registry)
     except (ConfigError, HookdError) as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         source = str(config_path or configuration.EMBEDDED_SOURCE)
@@ -314,7 +322,7 @@ def _keep(new: Config, old: Config) -> Config:
     restart = [
         key for key in ("listen", "storage", "plugins") if getattr(new, key) != getattr(old, key)
     ]
-    for key in ("concurrency", "allow_private_networks"):  # built into the HTTP client session
+    for key in ("concurrency", "allow_private_networks", "proxy"):  # built into the session
         if getattr(new.delivery, key) != getattr(old.delivery, key):
             restart.append(f"delivery.{key}")
     for key in restart:
@@ -331,6 +339,7 @@ def _keep(new: Config, old: Config) -> Config:
         new.delivery,
         concurrency=old.delivery.concurrency,
         allow_private_networks=old.delivery.allow_private_networks,
+        proxy=old.delivery.proxy,
     )
     return replace(
         new, listen=old.listen, storage=old.storage, plugins=old.plugins, delivery=delivery

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hookd.config import values
 from hookd.config.values import parse_tenant
 from hookd.endpoints import EndpointTable
 from hookd.errors import HookdError
@@ -82,18 +83,17 @@ def parse_event(value: Any, prefix: str = "") -> Posted:
 
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
-    if not isinstance(value, str):
-        raise InvalidEvent("timestamp must be an RFC 3339 string", field)
+    """An RFC 3339 time (:func:`hookd.config.values.parse_timestamp`) as answers spell it."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
-        raise InvalidEvent(
-            f"timestamp must be RFC 3339 with a zone, like 2026-01-02T03:04:05Z, got {value!r}",
-            field,
-        )
-    return format_timestamp(parsed)
+        return format_timestamp(values.parse_timestamp(value))
+    except ValueError as exc:
+        if str(exc).startswith("expected"):
+            message = (
+                f"timestamp must be RFC 3339 with a zone, like 2026-01-02T03:04:05Z, got {value!r}"
+            )
+        else:
+            message = f"timestamp is {exc}"
+        raise InvalidEvent(message, field) from exc
 
 
 def format_timestamp(moment: datetime | float) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from hookd.errors import StoreError
 from hookd.state import State
 from hookd.store import Store
 
@@ -81,7 +82,12 @@ async def run(state: State, *, interval: float | None = None) -> None:
     while True:
         keep = state.config.storage.retention
         started = time.monotonic()
-        result = await purge(state.store, keep)
+        try:
+            result = await purge(state.store, keep)
+        except StoreError as exc:  # a full or locked database: try again later, keep running
+            log.warning("retention.failed", error=str(exc))
+            await asyncio.sleep(MIN_INTERVAL)
+            continue
         log.info(
             "retention.purged",
             deliveries=result.deliveries,

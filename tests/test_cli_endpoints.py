@@ -112,7 +112,7 @@ async def test_create_passes_every_setting_and_shows_a_public_key_for_rsa(
         assert answer["secret"] == "s3cret"
         assert answer["signing"] == {"scheme": "hmac-sha256"}
         expected: dict[str, Any] = {"policy": "once", "body": "taskview", "ordering": "fifo"}
-        expected |= {"headers": {"X-Team": "core"}, "rate_limit": 50, "max_in_flight": 4}
+        expected |= {"headers": {"X-Team": "[redacted]"}, "rate_limit": 50, "max_in_flight": 4}
         assert {key: answer[key] for key in expected} == expected
 
         assert rsa_made.code == 0, rsa_made.err

@@ -149,8 +149,10 @@ async def _tenant(request: web.Request, token: str) -> Principal:
 
 
 def _matches(token: str, tokens: tuple[str, ...]) -> bool:
-    """Constant time in the token's content: every configured token is compared."""
-    given = token.encode("utf-8", "surrogateescape")
+    """Constant time in the token's content: every configured token is compared. A header that
+    is not UTF-8 arrives with surrogates standing for its bytes: compare those bytes (they match
+    no token) rather than fail to encode them."""
+    given = token.encode("utf-8", "surrogatepass")
     found = False
     for candidate in tokens:
         found |= hmac.compare_digest(given, candidate.encode())

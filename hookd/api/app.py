@@ -8,13 +8,14 @@ from hookd.api import deliveries, endpoints, ingest, openapi, status, tenants, u
 from hookd.api.access import access_middleware
 from hookd.api.http import STATE
 from hookd.api.middleware import errors_middleware
+from hookd.api.server import connection_middleware
 from hookd.state import State
 
 
 def make_app(state: State) -> web.Application:
     """Every route on one application; errors leave as JSON, then the access layer decides."""
     app = web.Application(
-        middlewares=[errors_middleware, access_middleware],
+        middlewares=[connection_middleware, errors_middleware, access_middleware],
         client_max_size=state.config.limits.max_body + 1024,
     )
     app[STATE] = state

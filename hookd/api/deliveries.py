@@ -28,7 +28,7 @@ from hookd.api.http import (
 from hookd.api.shapes import delivery_json, stored_event
 from hookd.delivery import client
 from hookd.delivery.attempt import render
-from hookd.redact import redact_headers
+from hookd.redact import redact_custom
 from hookd.store import BadCursor, DeliveryFilter, EventRow
 
 log = structlog.get_logger("hookd.api")
@@ -109,11 +109,12 @@ async def get_delivery(request: web.Request) -> web.Response:
     attempts = await state.store.attempts(row.id)
     ep = state.endpoints.get(row.endpoint)
     payload = await _payload(ep, event) if ep is not None and event is not None else None
-    if attempts and attempts[-1].request_headers:
-        headers = json.loads(attempts[-1].request_headers)
+    custom = ep.config.headers if ep is not None else {}
+    if attempts and attempts[-1].request_headers:  # (rows stored before hookd hid every custom
+        headers = redact_custom(json.loads(attempts[-1].request_headers), custom)  # value too)
     elif ep is not None:  # not attempted yet: what will be sent, before signing
         base = {"Content-Type": "application/json", "User-Agent": client.USER_AGENT}
-        headers = redact_headers({**base, **ep.config.headers})
+        headers = redact_custom({**base, **custom}, custom)
     else:
         headers = {}
     answer = {

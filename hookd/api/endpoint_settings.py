@@ -15,11 +15,12 @@ import yarl
 from hookd.api.http import invalid, only
 from hookd.config import values
 from hookd.delivery import policy as retry
-from hookd.redact import redact_url
+from hookd.delivery.tls import TLSConfig, TLSProblem
+from hookd.delivery.tls import check as check_tls
+from hookd.redact import REDACTED, redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
 
-MAX_RATE = 1_000_000.0  # requests per second
 _NULLABLE = ("rate_limit", "max_in_flight", "filter")
 _SIGNING = ("scheme", "secret", "header", "prefix")
 
@@ -56,13 +57,10 @@ def parse_api_patterns(value: Any) -> list[str]:
 
 
 def parse_api_rate(value: Any) -> float:
-    """Requests per second: a number, or a rate like ``50/s``."""
-    rate = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if rate is None:
-        rate = values.parse_rate(value)
-    if not 0 < rate <= MAX_RATE:
-        raise ValueError(f"expected a rate like 50/s or 600/m, at most {MAX_RATE:g}/s")
-    return rate
+    """Requests per second: a number, or a rate like ``50/s``; the YAML's range either way."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return values.check_rate(float(value), value)
+    return values.parse_rate(value)
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -77,7 +75,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "filter": values.parse_nonempty_str,
     "options": values.parse_mapping,
 }
-SETTINGS = ("signing", *_PARSERS)  # every setting a body may hold
+SETTINGS = ("signing", "tls", *_PARSERS)  # every setting a body may hold
+_TLS = ("ca_pem", "client_cert_pem", "client_key_pem")
 
 
 def merge_settings(
@@ -92,6 +91,11 @@ def merge_settings(
     spec["signing"], secret = _signing(body, base)
     if "url" not in spec:
         raise invalid("url", "url is required")
+    spec.pop("tls", None)
+    if tls := _tls(body, base):
+        if not str(spec["url"]).startswith("https://"):
+            raise invalid("tls", "tls applies to https:// URLs; this endpoint's url is not one")
+        spec["tls"] = tls
     spec.setdefault("events", ["*"])
     _check_names(spec, policies, registry)
     return spec, secret
@@ -105,19 +109,32 @@ def patch_settings(
     registry: Registry,
 ) -> tuple[dict[str, Any], str | None]:
     """PATCH: :func:`merge_settings` onto the stored settings. The URL as answers show it (its
-    password masked) sent back keeps the stored URL, password included.
+    password masked) sent back keeps the stored URL, password included; so does a header value
+    sent back masked.
     """
     url = str(current.get("url", ""))
     if body.get("url") == redact_url(url) != url:  # our masked form sent back
         body = {**body, "url": url}
+    if isinstance(body.get("headers"), dict):
+        body = {**body, "headers": _unmasked(body["headers"], current.get("headers") or {})}
     return merge_settings(body, current, policies=policies, registry=registry)
+
+
+def _unmasked(given: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
+    """Headers of a PATCH with our masked value sent back for a header already stored: that
+    header keeps its stored value (answers never show header values)."""
+    by_name = {name.lower(): value for name, value in stored.items()}
+    return {
+        name: by_name.get(name.lower(), value) if value == REDACTED else value
+        for name, value in given.items()
+    }
 
 
 def _apply(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with every setting of ``body`` but signing: parsed, or removed when null."""
     spec = dict(base)
     for key, value in body.items():
-        if key == "signing":
+        if key in ("signing", "tls"):
             continue
         if value is None:
             if key not in _NULLABLE:
@@ -149,7 +166,39 @@ def _signing(body: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict[str
         return signing, None
     if not isinstance(given["secret"], str) or not given["secret"].strip():
         raise invalid("signing.secret", "a non-empty string")
+    try:
+        values.check_signing_secret(str(signing.get("scheme")), given["secret"])
+    except ValueError as exc:
+        raise invalid("signing.secret", f"signing.secret: {exc}") from exc
     return signing, given["secret"].strip()
+
+
+def _tls(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, str] | None:
+    """The TLS material of ``base`` changed by ``body``'s (a part given replaces, a null removes,
+    ``tls: null`` removes all), checked: each part parses, the key is the certificate's."""
+    tls = dict(base.get("tls") or {})
+    if "tls" not in body:
+        return tls or None
+    given = body["tls"]
+    if given is None:
+        return None
+    if not isinstance(given, dict):
+        raise invalid("tls", "tls is an object of ca_pem, client_cert_pem, client_key_pem")
+    only(given, _TLS, "tls.")
+    for key, value in given.items():
+        if value is None:
+            tls.pop(key, None)
+        elif isinstance(value, str) and value.strip():
+            tls[key] = value
+        else:
+            raise invalid(f"tls.{key}", f"tls.{key} is PEM text")
+    if not tls:
+        return None
+    try:
+        check_tls(TLSConfig(**tls))
+    except TLSProblem as exc:
+        raise invalid(f"tls.{exc.part}_pem", f"tls.{exc.part}_pem: {exc}") from exc
+    return tls
 
 
 def _signing_value(key: str, value: Any) -> str | None:

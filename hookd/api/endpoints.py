@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -175,6 +174,10 @@ async def rotate_secret(request: web.Request) -> web.Response:
     given = body.get("secret")
     if "secret" in body and (not isinstance(given, str) or not given.strip()):
         raise invalid("secret", "secret is a non-empty string")
+    try:
+        values.check_signing_secret(ep.config.signing.scheme, given or "")
+    except ValueError as exc:
+        raise invalid("secret", str(exc)) from exc
     secret = given.strip() if given else None
     rotated = await changes.rotate_secret(state, ep.id, grace=grace, secret=secret)
     answer = {
@@ -269,8 +272,8 @@ def _since(value: Any, now: float) -> float:
         raise invalid("since", "since is a string: RFC 3339 or a duration like 1h")
     if "T" in value.upper() or "-" in value:
         try:
-            return datetime.fromisoformat(ingest.normalize_timestamp(value, "since")).timestamp()
-        except (ingest.InvalidEvent, ValueError) as exc:
+            return values.parse_timestamp(value).timestamp()
+        except ValueError as exc:
             raise invalid("since", f"since: {exc}") from exc
     try:
         return max(0.0, now - min(values.parse_duration(value), now))

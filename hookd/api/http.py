@@ -6,13 +6,15 @@ An error leaves as ``{"error": {"code", "message", "field"?}}`` (SPEC §3): a ha
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from hookd import ingest
+from hookd import ingest, jsontext
 from hookd.errors import HookdError
 from hookd.secretbox import SecretBoxError
 from hookd.state import State
@@ -109,26 +111,47 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise ApiProblem(
-                413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
-            )
-        chunks.append(chunk)
+    deadline = state_of(request).config.limits.body_timeout
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiProblem(
+                        413,
+                        "payload_too_large",
+                        f"the body is over limits.max_body ({limit} bytes)",
+                    )
+                chunks.append(chunk)
+    except (web.RequestPayloadError, HttpProcessingError) as exc:
+        raise _unreadable(request) from exc
+    except TimeoutError as exc:
+        problem = ApiProblem(
+            408, "request_timeout", f"the body did not arrive within {deadline:g}s"
+        )
+        problem.force_close()  # the rest of the body is still on its way: drop the connection
+        raise problem from exc
     if ctype == "" and size:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     raw = b"".join(chunks)
     if not raw:
         raise ApiProblem(400, "invalid_json", "the body is empty; send a JSON document")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        return jsontext.loads(raw)
+    except jsontext.Unfit as exc:  # JSON, but not what hookd can store and send back
+        raise ApiProblem(400, "invalid_json", str(exc), field=exc.field) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ApiProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def _unreadable(request: web.Request) -> ApiProblem:
+    """400 for a body that cannot be read: not the Content-Encoding it claims, or malformed."""
+    encoding = request.headers.get("Content-Encoding")
+    if encoding:
+        message = f"the body does not decode as its Content-Encoding {encoding!r}"
+    else:
+        message = "the body could not be read (malformed chunked encoding?)"
+    return ApiProblem(400, "invalid_body", message)
 
 
 async def optional_object(request: web.Request, state: State) -> dict[str, Any]:

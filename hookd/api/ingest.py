@@ -4,16 +4,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from aiohttp import web
 
-from hookd import ingest
+from hookd import ingest, jsontext
 from hookd.api.access import INGEST, OPEN, route
 from hookd.api.http import ApiProblem, json_response, read_json, state_of
 from hookd.state import State
 from hookd.store import Conflict, OverCapacity
+
+# How long a request waits for the database before it is answered 503 with Retry-After (the
+# writer fails a locked or full database within about a second; this bounds everything else).
+STORE_DEADLINE = 10.0
+READY_DEADLINE = 3.0
 
 
 def _refuse_when_draining(state: State) -> None:
@@ -46,6 +52,10 @@ def _idempotency_key(request: web.Request) -> str | None:
     if key is not None and not 1 <= len(key) <= 256:
         raise ApiProblem(
             400, "invalid_header", "Idempotency-Key is 1-256 characters", field="Idempotency-Key"
+        )
+    if key is not None and jsontext.has_surrogate(key):  # bytes that are not UTF-8
+        raise ApiProblem(
+            400, "invalid_header", "Idempotency-Key must be UTF-8 text", field="Idempotency-Key"
         )
     return key
 
@@ -85,7 +95,10 @@ async def post_batch(request: web.Request) -> web.Response:
 
 async def _commit(state: State, events: list[Any], *, header_keyed: bool = False) -> list[Any]:
     try:
-        accepted = await state.store.ingest(events)
+        async with asyncio.timeout(STORE_DEADLINE):
+            accepted = await state.store.ingest(events)
+    except TimeoutError as exc:
+        raise _no_answer() from exc
     except Conflict as exc:
         if header_keyed:
             message = f"Idempotency-Key {exc.key!r} was already used with different content"
@@ -110,14 +123,31 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when not draining and the database takes a real write within READY_DEADLINE."""
     state = state_of(request)
     if state.draining:
         return json_response({"status": "draining"}, 503)
     try:
-        await state.store.ping()
+        async with asyncio.timeout(READY_DEADLINE):
+            await state.store.ping()
+    except TimeoutError:
+        error = f"the database did not take a write within {READY_DEADLINE:g}s"
     except Exception as exc:
-        return json_response({"status": "unavailable", "error": str(exc)}, 503)
-    return json_response({"status": "ready"})
+        error = str(exc)
+    else:
+        return json_response({"status": "ready"})
+    answer = json_response({"status": "unavailable", "error": error}, 503)
+    answer.headers["Retry-After"] = "5"
+    return answer
+
+
+def _no_answer() -> ApiProblem:
+    return ApiProblem(
+        503,
+        "unavailable",
+        f"the database did not answer within {STORE_DEADLINE:g}s; nothing was stored",
+        headers={"Retry-After": "5"},
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -253,7 +253,11 @@ def _operations_paths() -> dict[str, Any]:
                 "The database is writable and hookd is not draining",
                 {
                     "200": ok("Ready", ref("Health")),
-                    "503": ok("Draining or the database is unavailable", ref("Health")),
+                    "503": ok(
+                        "Draining, or the database did not take a real write within 3 s",
+                        ref("Health"),
+                        Retry_After=STR,
+                    ),
                 },
                 tag="operations",
                 access="open",

@@ -15,7 +15,12 @@ from hookd.api.openapi_schemas import JSON, STR, Schema, ref
 # --------------------------------------------------------------------------- responses
 
 _ERRORS = {
-    "400": "The request is malformed: bad JSON, an invalid field or query parameter",
+    "400": (
+        "The request is malformed: bad JSON (or JSON hookd cannot keep: a number out of a "
+        "double's range, a lone surrogate, nesting past 128 levels), an invalid field or query "
+        "parameter, a body that does not decode as its Content-Encoding"
+    ),
+    "408": "The body did not arrive within limits.body_timeout; the connection is closed",
     "401": "No token, or an unknown one",
     "403": "A token that may not call this route (an ingest or tenant token on an admin route)",
     "404": "No such resource",
@@ -23,7 +28,10 @@ _ERRORS = {
     "413": "The body is over limits.max_body",
     "415": "The body is not JSON",
     "429": "Over capacity (limits.max_pending); retry after Retry-After seconds",
-    "503": "Draining, or the database is unavailable; retry after Retry-After seconds",
+    "503": (
+        "Draining, or the database is unavailable (full, read-only, locked by another process, "
+        "or no answer within 10 s); retry after Retry-After seconds"
+    ),
 }
 _ERROR_HEADERS = {
     "401": {"WWW-Authenticate": {"schema": STR}},
@@ -78,7 +86,7 @@ def op(
         out["security"] = [{"bearer": []}]
     if body is not None:
         out["requestBody"] = {"required": body_required, "content": {JSON: {"schema": body}}}
-        codes += ["400", "413", "415"]
+        codes += ["400", "408", "413", "415"]
     if params:
         out["parameters"] = params
     for item in codes:

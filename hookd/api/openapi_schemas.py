@@ -89,20 +89,51 @@ _SETTINGS: dict[str, Schema] = {
         header=nullable({"type": "string", "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}),
         prefix=nullable(STR),
     ),
-    "headers": HEADERS,
+    "headers": {
+        **HEADERS,
+        "description": (
+            "extra request headers; answers show every value as [redacted], and a "
+            "[redacted] value sent back on PATCH keeps the stored one"
+        ),
+    },
     "rate_limit": nullable(
         {
             "oneOf": [
                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*/\s*(s|m|h)\s*$"},
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
-            ]
+                {"type": "number", "minimum": 1 / 3600, "maximum": 1_000_000},
+            ],
+            "description": "from 1/h to 1000000/s",
         }
     ),
     "max_in_flight": nullable({"type": "integer", "minimum": 1}),
     "ordering": {"enum": ["none", "fifo"]},
     "filter": nullable({"type": "string", "minLength": 1}),
     "options": {"type": "object"},
+    "tls": nullable(
+        {
+            **closed(
+                (),
+                ca_pem=nullable({"type": "string", "description": "PEM CA (or bundle)"}),
+                client_cert_pem=nullable({"type": "string", "description": "PEM certificate"}),
+                client_key_pem=nullable({"type": "string", "description": "PEM private key"}),
+            ),
+            "description": (
+                "client TLS for an https:// URL: a private CA that verifies the receiver, a "
+                "client certificate and its key for mutual TLS; stored sealed, never shown. "
+                "On PATCH a part given replaces, a null part removes; tls: null removes all"
+            ),
+        }
+    ),
 }
+TLS_SHOWN: Schema = nullable(
+    obj(
+        ("ca", "client_cert", "client_cert_subject", "client_cert_expires_at"),
+        ca=BOOL,
+        client_cert=BOOL,
+        client_cert_subject=nullable(STR),
+        client_cert_expires_at=nullable(TIME),
+    )
+)
 
 ENDPOINT = obj(
     (
@@ -126,11 +157,16 @@ ENDPOINT = obj(
     policy=STR,
     body=STR,
     signing=obj(["scheme"], scheme=STR),
-    headers={"type": "object", "additionalProperties": STR},
+    headers={
+        "type": "object",
+        "additionalProperties": {"const": "[redacted]"},
+        "description": "the endpoint's own headers: names, every value hidden",
+    },
     rate_limit=nullable({"type": "number", "description": "requests per second"}),
     max_in_flight=nullable(INT),
     ordering={"enum": ["none", "fifo"]},
     tenant=ENDPOINT_TENANT,
+    tls=TLS_SHOWN,
 )
 SHOWN_ONCE = {
     "secret": nullable({"type": "string", "description": "shown in this answer only"}),

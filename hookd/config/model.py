@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from hookd.config.paths import join, line_for
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig
 
 EMBEDDED_SOURCE = "<embedded default>"
 
@@ -67,6 +68,9 @@ class LimitsConfig:
     max_body: int = 1024 * 1024
     max_pending: int = 1_000_000
     max_endpoints_per_tenant: int = 100
+    header_timeout: float = 10.0  # a request's head (line and headers) must arrive within it
+    body_timeout: float = 30.0  # and its body within this, once the head is in
+    idle_timeout: float = 75.0  # an open connection with no request in progress is closed
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,6 +78,7 @@ class DeliveryConfig:
     concurrency: int = 256
     allow_private_networks: bool = False
     max_response_body: int = 4096
+    proxy: str | None = field(default=None, repr=False)  # http://[user:password@]host:port
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,6 +106,7 @@ class EndpointConfig:
     filter: str | None = None  # a plugin filter's name
     options: Mapping[str, Any] = field(default_factory=dict)
     tenant: str | None = None  # a tenant id, "*" (every tenant's events), or None (untenanted)
+    tls: TLSConfig | None = None  # a private CA, a client certificate (SPEC §13)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -7,12 +7,13 @@ policy that exists, a signing scheme with its key) are checked here, at load.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hookd.builtin import builtin_registry
+from hookd.config import files, tls_section
 from hookd.config.model import (
     AuthConfig,
     Config,
@@ -26,11 +27,18 @@ from hookd.config.model import (
     StorageConfig,
 )
 from hookd.config.paths import join
+from hookd.config.tls_section import read_tls
 from hookd.config.values import (
+    DAY,
+    HOUR,
     ID_PATTERN,
+    at_most,
+    check_signing_secret,
     choice,
+    duration_up_to,
     float_at_least,
     int_at_least,
+    int_between,
     kind_of,
     nonneg,
     parse_bool,
@@ -44,6 +52,7 @@ from hookd.config.values import (
     parse_mapping,
     parse_nonempty_str,
     parse_patterns,
+    parse_proxy_url,
     parse_rate,
     parse_size,
     parse_str,
@@ -77,8 +86,15 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
     ),
     "auth": ("ingest_tokens", "admin_tokens"),
     "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
-    "limits": ("max_body", "max_pending", "max_endpoints_per_tenant"),
-    "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
+    "limits": (
+        "max_body",
+        "max_pending",
+        "max_endpoints_per_tenant",
+        "header_timeout",
+        "body_timeout",
+        "idle_timeout",
+    ),
+    "delivery": ("concurrency", "allow_private_networks", "max_response_body", "proxy"),
     "policies.*": (
         "timeout",
         "retry_on",
@@ -104,7 +120,9 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "filter",
         "options",
         "tenant",
+        "tls",
     ),
+    "endpoints[].tls": tls_section.KEYS,
     "endpoints[].signing": (
         "scheme",
         "secret",
@@ -117,6 +135,15 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
     "plugins[]": ("path", "module", "options"),
     "log": ("level", "format"),
 }
+
+
+def _up_to(
+    high: float,
+    shown: str,
+    sign: Callable[[Callable[[Any], float]], Callable[[Any], float]] = positive,
+) -> Callable[[Any], float]:
+    """A duration that is positive (or, with ``sign=nonneg``, not negative) and at most ``high``."""
+    return sign(duration_up_to(high, shown))
 
 
 def build(doc: YamlReader, raw: Any, *, base: Path) -> Config:
@@ -144,7 +171,7 @@ class _Sections:
         listen = self.listen(top.get("listen"))
         if listen:
             kw["listen"] = listen
-        kw.update(self.doc.kwargs(top, "", shutdown_timeout=nonneg(parse_duration)))
+        kw.update(self.doc.kwargs(top, "", shutdown_timeout=_up_to(HOUR, "1h", nonneg)))
         auth = self.auth(top.get("auth"))
         kw["auth"] = auth
         kw["storage"] = self.storage(top.get("storage"))
@@ -155,6 +182,9 @@ class _Sections:
                 max_body=positive(parse_size),
                 max_pending=int_at_least(1),
                 max_endpoints_per_tenant=int_at_least(1),
+                header_timeout=_up_to(HOUR, "1h"),
+                body_timeout=_up_to(HOUR, "1h"),
+                idle_timeout=_up_to(HOUR, "1h"),
             )
         )
         delivery = self.doc.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
@@ -165,6 +195,7 @@ class _Sections:
                 concurrency=int_at_least(1),
                 allow_private_networks=parse_bool,
                 max_response_body=parse_size,
+                proxy=parse_proxy_url,
             )
         )
         policies = self.policies(top.get("policies"))
@@ -237,10 +268,9 @@ class _Sections:
             self.doc.error(path, "expected a file path")
             return None
         try:
-            return (self.base / value).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.doc.error(path, f"cannot read {value}: {reason}")
+            return files.read_text(self.base / value, files.MAX_KEY_BYTES).strip()
+        except (OSError, ValueError) as exc:  # FileTooLarge and UnicodeDecodeError included
+            self.doc.error(path, f"cannot read {value}: {files.reason(exc)}")
             return None
 
     def policies(self, value: Any) -> dict[str, retry.RetryPolicy]:
@@ -263,11 +293,11 @@ class _Sections:
         kw = self.doc.kwargs(
             data,
             path,
-            timeout=positive(parse_duration),
+            timeout=_up_to(HOUR, "1h"),
             retry_on=retry.parse_retry_on,
             jitter=retry.parse_jitter,
             honor_retry_after=parse_bool,
-            retry_after_max=nonneg(parse_duration),
+            retry_after_max=_up_to(30 * DAY, "30d", nonneg),
             disable_after=int_at_least(0),
             delays=parse_delays,
         )
@@ -287,10 +317,10 @@ class _Sections:
         kw = self.doc.kwargs(
             data,
             path,
-            initial=positive(parse_duration),
-            factor=float_at_least(1.0),
-            max=positive(parse_duration),
-            attempts=int_at_least(1),
+            initial=_up_to(30 * DAY, "30d"),
+            factor=at_most(float_at_least(1.0), 100.0, "100"),
+            max=_up_to(30 * DAY, "30d"),
+            attempts=int_between(1, 1000),
         )
         if missing or len(kw) < len([k for k in data if data[k] is not None]):
             return None
@@ -364,6 +394,8 @@ class _Sections:
                 join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
             )
         kw["signing"] = self.signing(data.get("signing"), join(path, "signing"))
+        tls_path = join(path, "tls")
+        kw["tls"] = read_tls(self.doc, data.get("tls"), tls_path, base=self.base, url=kw.get("url"))
         env_failed = self.doc.env_failed_below(path)
         if len(self.doc.problems) > before or env_failed or "id" not in kw or "url" not in kw:
             return None
@@ -386,6 +418,10 @@ class _Sections:
             secret = self.read_secret_file(data["secret_file"], join(path, "secret_file"))
             if secret is not None:
                 kw["secret"] = secret
+        if "secret" in kw:  # too short a standard-webhooks secret: where it was given
+            where = join(path, "secret_file" if "secret_file" in data else "secret")
+            scheme = str(kw.get("scheme", "standard-webhooks"))
+            self.doc.apply(lambda v: check_signing_secret(scheme, v), kw["secret"], where)
         if "private_key_file" in data:
             pem = self.read_secret_file(data["private_key_file"], join(path, "private_key_file"))
             if pem is not None:

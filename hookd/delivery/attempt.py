@@ -19,6 +19,7 @@ from hookd.delivery import client
 from hookd.delivery.policy import Outcome
 from hookd.endpoints import Endpoint
 from hookd.isolation import call_plugin
+from hookd.redact import redact_custom
 from hookd.registry import Event, Message
 from hookd.store import Job
 
@@ -34,7 +35,8 @@ async def attempt(
     allow_private_networks: bool,
     now: float,
 ) -> tuple[dict[str, str], client.Response]:
-    """POST the job to the endpoint; the headers sent (with signatures) and what came back."""
+    """POST the job to the endpoint; the headers sent (with signatures) as operators may see
+    them (the endpoint's own header values hidden), and what came back."""
     headers: dict[str, str] = {
         "Content-Type": "application/json",
         "User-Agent": client.USER_AGENT,
@@ -46,7 +48,7 @@ async def attempt(
         headers.update(await _sign(ep, message, now))
     except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
         log.warning("delivery.prepare_failed", delivery=job.id, endpoint=ep.id, error=str(exc))
-        return headers, client.Response(
+        return redact_custom(headers, ep.config.headers), client.Response(
             outcome=Outcome(error="refused"),
             latency_ms=0.0,
             body=None,
@@ -61,8 +63,10 @@ async def attempt(
         max_response_body=max_response_body,
         allow_private_networks=allow_private_networks,
         now=now,
+        ssl=ep.ssl,
+        client_cert=ep.config.tls is not None and ep.config.tls.client_cert_pem is not None,
     )
-    return headers, response
+    return redact_custom(headers, ep.config.headers), response
 
 
 async def render(ep: Endpoint, event: Event) -> bytes:

@@ -42,6 +42,7 @@ RETRY_CLASSES: frozenset[str] = frozenset({"non-2xx", "4xx", "5xx", "timeout", "
 JitterKind: TypeAlias = Literal["none", "full", "equal", "percent", "range"]
 _JITTER_KINDS: frozenset[str] = frozenset(get_args(JitterKind))
 
+MAX_JITTER = 86400.0  # seconds a range jitter may add
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _DELTA_SECONDS = re.compile(r"^[0-9]+$")
 
@@ -173,6 +174,8 @@ def parse_jitter(value: object) -> Jitter:
                 ) from exc
             if low > high:
                 raise ValueError(f"jitter range must go from low to high, got {value!r}")
+            if high > MAX_JITTER:
+                raise ValueError(f"a jitter range reaches at most 1d, got {value!r}")
             return Jitter(kind="range", low=low, high=high)
     raise ValueError(
         "jitter must be none, full, equal, a percentage like 10% or a range like 0s..5m, "

@@ -7,7 +7,8 @@ API, the daemon) validate their input first; a refused change raises an
 :class:`~hookd.errors.EndpointError` (``UnknownEndpoint``, ``EndpointExists``, ``OwnedByConfig``,
 ``SealedKeys``, ``InvalidEndpoint``).
 
-An API endpoint's keys are stored sealed (:func:`~hookd.endpoints.keys.seal_keys`); the key
+An API endpoint's keys are stored sealed (:func:`~hookd.endpoints.keys.seal_keys`), and so
+are its URL password, header values and TLS material (:mod:`~hookd.endpoints.sealing`); the key
 material a change makes is returned once, for the caller to show. YAML endpoints belong to the
 YAML: only enable and disable apply to them.
 """
@@ -24,6 +25,7 @@ import structlog
 from hookd.config import Config
 from hookd.endpoints.keys import new_secret, open_keys, seal_keys
 from hookd.endpoints.model import Endpoint, api_endpoint_config, build
+from hookd.endpoints.sealing import needs_sealing, open_spec, seal_spec
 from hookd.endpoints.table import load_table
 from hookd.errors import (
     EndpointExists,
@@ -94,7 +96,8 @@ async def create(
                 f"tenant {tenant!r} has {limit} endpoints, limits.max_endpoints_per_tenant"
             )
         sealed = seal_keys(endpoint_id, [(material, None)], state.box)
-        row = await state.store.create_endpoint(endpoint_id, spec, sealed, tenant=tenant)
+        stored = seal_spec(endpoint_id, spec, state.box)
+        row = await state.store.create_endpoint(endpoint_id, stored, sealed, tenant=tenant)
         if row is None:
             raise EndpointExists(endpoint_id)
         state.endpoints.put(endpoint)
@@ -112,7 +115,7 @@ async def update(
     """
     async with state.endpoints_lock:
         row = await _api_row(state, endpoint_id)
-        spec, secret = revise(row.spec)
+        spec, secret = revise(_open_spec(state, row))
         if secret is None and spec["signing"].get("scheme") != _scheme(row):
             raise InvalidEndpoint(
                 "changing signing.scheme needs a new key: give signing.secret too",
@@ -122,7 +125,8 @@ async def update(
         new = _build(state, endpoint_id, spec, keys, row.tenant)
         _keep_state(new, state.endpoints.get(endpoint_id) or row)
         sealed = seal_keys(endpoint_id, [(secret, None)], state.box) if secret else None
-        await state.store.update_endpoint(endpoint_id, spec=spec, secrets=sealed)
+        stored = seal_spec(endpoint_id, spec, state.box)
+        await state.store.update_endpoint(endpoint_id, spec=stored, secrets=sealed)
         state.endpoints.put(new)
     log.info("endpoint.updated", endpoint=endpoint_id, fields=sorted(changed))
     return new
@@ -176,7 +180,7 @@ async def rotate_secret(
         kept = [(k.material, min(k.expires_at or until, until)) for k in old] if grace else []
         keys = [(material, None), *kept]
         signing = tuple(SigningKey(material=m, expires_at=e) for m, e in keys)
-        new = _build(state, endpoint_id, row.spec, signing, row.tenant)
+        new = _build(state, endpoint_id, _open_spec(state, row), signing, row.tenant)
         _keep_state(new, state.endpoints.get(endpoint_id) or row)
         sealed = seal_keys(endpoint_id, keys, state.box)
         await state.store.update_endpoint(endpoint_id, secrets=sealed)
@@ -224,6 +228,11 @@ async def _load(state: State, configured: dict[str, Endpoint]) -> None:
     for problem in problems:
         log.error("endpoint.unloadable", problem=problem)
     state.endpoints.replace_all(table)
+    for row in rows:  # settings an older hookd stored in clear: seal them now
+        if row.source == "api" and row.id in table and needs_sealing(row.spec, state.box):
+            stored = seal_spec(row.id, row.spec, state.box)
+            await state.store.update_endpoint(row.id, spec=stored)
+            log.info("endpoint.settings_sealed", endpoint=row.id)
 
 
 async def _set_enabled(
@@ -277,6 +286,13 @@ def _build(
             field = next((f"signing.{k}" for k in ("header", "prefix") if k in message), None)
             field = field or "signing.secret"
         raise InvalidEndpoint(message, field=field) from exc
+
+
+def _open_spec(state: State, row: EndpointRow) -> dict[str, Any]:
+    try:
+        return open_spec(row.id, row.spec, state.box)
+    except HookdError as exc:
+        raise SealedKeys(f"cannot open the endpoint's settings: {exc}") from exc
 
 
 def _open_keys(state: State, row: EndpointRow) -> tuple[SigningKey, ...]:

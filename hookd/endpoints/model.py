@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
-from hookd.redact import redact_headers, redact_url
+from hookd.redact import hide_values, redact_url
 from hookd.registry import (
     BodyFormat,
     EndpointView,
@@ -44,6 +46,7 @@ class Endpoint:
     disabled_reason: str | None = None
     consecutive_failures: int = 0
     plugins: Mapping[str, str] = field(default_factory=dict)  # part -> the plugin it came from
+    ssl: ssl.SSLContext | None = None  # its TLS settings, built once, used by every attempt
     view: EndpointView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,7 +72,8 @@ class Endpoint:
         return self.filter is None or bool(self.filter(event, self.view))
 
     def to_json(self) -> dict[str, Any]:
-        """The public shape of SPEC §7 (never a secret, nor a password in the URL)."""
+        """The public shape of SPEC §7: never a secret, a password in the URL, nor the value of
+        one of its own headers."""
         c = self.config
         return {
             "id": c.id,
@@ -82,11 +86,12 @@ class Endpoint:
             "policy": c.policy,
             "body": c.body,
             "signing": {"scheme": c.signing.scheme},
-            "headers": redact_headers(c.headers),
+            "headers": hide_values(c.headers),
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
             "tenant": c.tenant,
+            "tls": summary(c.tls),
         }
 
 
@@ -128,8 +133,13 @@ def build(
         )
     except (ValueError, TypeError) as exc:
         raise HookdError(f"signing: {exc}") from exc
+    try:
+        context = make_context(config.tls) if config.tls is not None else None
+    except TLSProblem as exc:
+        raise HookdError(f"tls.{exc.part}: {exc}") from exc
     return Endpoint(
         config=config,
+        ssl=context,
         source=source,
         policy=policies[config.policy],
         signer=signer,
@@ -191,4 +201,5 @@ def api_endpoint_config(
         filter=spec.get("filter"),
         options=dict(spec.get("options") or {}),
         tenant=tenant,
+        tls=TLSConfig(**spec["tls"]) if spec.get("tls") else None,
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from hookd.config import Config
 from hookd.endpoints.keys import open_keys
 from hookd.endpoints.model import Endpoint, api_endpoint_config, build
+from hookd.endpoints.sealing import open_spec
 from hookd.errors import HookdError, UnknownEndpoint
 from hookd.registry import Event, Registry
 from hookd.secretbox import SecretBox
@@ -53,6 +54,9 @@ class EndpointTable:
         """Take another table's endpoints (a reload), keeping this object shared."""
         self._by_id = dict(other._by_id)
         self._by_tenant = None
+
+    def __contains__(self, endpoint_id: object) -> bool:
+        return endpoint_id in self._by_id
 
     def remove(self, endpoint_id: str) -> Endpoint | None:
         self._by_tenant = None
@@ -108,7 +112,7 @@ def load_table(
         if row.source == "api" and row.id not in configured:
             try:
                 ep = build(
-                    api_endpoint_config(row.id, row.spec, row.tenant),
+                    api_endpoint_config(row.id, open_spec(row.id, row.spec, box), row.tenant),
                     source="api",
                     keys=open_keys(row.id, row.secrets, box, now),
                     policies=config.policies,

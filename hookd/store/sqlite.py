@@ -42,7 +42,7 @@ from hookd.store.records import (
 )
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
-from hookd.store.sqlite_writer import Op, Writer
+from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
     import fcntl
@@ -105,7 +105,7 @@ class SQLiteStore(SQLiteHistory):
         """In the writer thread: connect, WAL, ``synchronous``, migrations."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         try:
@@ -146,7 +146,8 @@ class SQLiteStore(SQLiteHistory):
         return self._admin
 
     async def ping(self) -> None:
-        await self._writer.run(_noop)
+        """A real write (an empty transaction commits on a full disk): Writer.heartbeat."""
+        await self._writer.heartbeat(schema.heartbeat)
 
     def db_bytes(self) -> int:
         total = 0
@@ -401,7 +402,3 @@ class SQLiteStore(SQLiteHistory):
 
 
 # --------------------------------------------------------------------------- writer-thread parts
-
-
-def _noop(db: sqlite3.Connection) -> None:
-    return None

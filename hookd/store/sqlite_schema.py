@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,12 @@ MIGRATIONS: tuple[str, ...] = (
         generation INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: the row readiness writes, to prove the database takes a write
+    """
+    CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+    """,
 )
+
 
 CHUNK = 500  # bound parameters per IN (...) list
 
@@ -127,6 +133,15 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def heartbeat(db: sqlite3.Connection) -> None:
+    """In the writer thread: the one-row write readiness commits."""
+    db.execute(
+        "INSERT INTO heartbeat (id, at) VALUES (1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        (time.time(),),
+    )
 
 
 def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
