@@ -7,6 +7,7 @@ import pytest
 
 from hookd.store import SQLiteStore, Store
 from tests.support import Receiver, receiver
+from tests.support.browser import browser  # noqa: F401 (a fixture)
 from tests.support.slow import spawning_tests_are_marked_slow  # noqa: F401 (autouse)
 
 # Every backend the store contract suite (tests/test_store_contract.py) runs against.

@@ -56,7 +56,7 @@ class Principal:
     tenant: str | None = None  # set for a tenant token
 
 
-PRINCIPAL = "hookd.principal"
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 def route(app: web.Application, method: str, path: str, handler: Handler, rule: Rule) -> None:
@@ -69,8 +69,7 @@ def route(app: web.Application, method: str, path: str, handler: Handler, rule: 
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL]
-    return principal
+    return request[PRINCIPAL]
 
 
 def scope_of(request: web.Request) -> str | None:
