@@ -67,7 +67,9 @@ class EndpointTable:
         return list(self._index().get(tenant, ()))
 
     def route(self, event: Event) -> list[Endpoint]:
-        """Enabled endpoints that subscribe to this event: its tenant's and ``"*"`` ones."""
+        """Enabled endpoints that subscribe to this event: its tenant's and ``"*"`` ones, by
+        patterns and payload filter (a plugin's filter is the caller's: :func:`hookd.ingest.
+        fan_out`)."""
         index = self._index()
         own = index.get(event.tenant, _NONE)
         every = index.get("*", _NONE)
@@ -76,7 +78,7 @@ class EndpointTable:
             candidates = sorted([*own, *every], key=lambda ep: position[ep.id])
         else:
             candidates = own or every
-        return [ep for ep in candidates if ep.enabled and ep.wants(event)]
+        return [ep for ep in candidates if ep.enabled and ep.matches(event)]
 
     def _index(self) -> dict[str | None, list[Endpoint]]:
         if self._by_tenant is None:
