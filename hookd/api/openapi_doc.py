@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hookd import __version__
-from hookd.api import openapi_tenants
+from hookd.api import openapi_routing, openapi_tenants
 from hookd.api.openapi_parts import NOT_FOUND, PATH_ID, YAML_OWNED, item_action, ok, op, query
 from hookd.api.openapi_schemas import SCHEMAS, STR, array, closed, ref
 
@@ -335,7 +335,8 @@ def document() -> dict[str, Any]:
             '`{"error": {"code", "message", "field"?}}`.',
         },
         "tags": [
-            {"name": t} for t in ("ingest", "endpoints", "deliveries", "tenants", "operations")
+            {"name": t}
+            for t in ("ingest", "endpoints", "deliveries", "tenants", "routing", "operations")
         ],
         "security": [{"bearer": []}],
         "paths": {
@@ -345,11 +346,12 @@ def document() -> dict[str, Any]:
             **_delivery_paths(),
             **_event_paths(),
             **openapi_tenants.paths(),
+            **openapi_routing.paths(),
             **_operations_paths(),
             **_page_paths(),
         },
         "components": {
-            "schemas": {**SCHEMAS, **openapi_tenants.SCHEMAS},
+            "schemas": {**SCHEMAS, **openapi_tenants.SCHEMAS, **openapi_routing.SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
