@@ -6,13 +6,11 @@ rows, one delivery per subscribed, enabled endpoint, and commits them in one sto
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -26,6 +24,7 @@ from hookd.ids import new_id
 from hookd.isolation import PluginFailure, call_plugin
 from hookd.registry import Event
 from hookd.store import Accepted, Job, NewDelivery, NewEvent
+from hookd.timestamps import format_timestamp
 
 log = structlog.get_logger("hookd.ingest")
 
@@ -110,19 +109,6 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
         else:
             message = f"timestamp is {exc}"
         raise InvalidEvent(message, field) from exc
-
-
-def format_timestamp(moment: datetime | float) -> str:
-    """RFC 3339 in UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
-    if not isinstance(moment, datetime):
-        return _format_unix(moment)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@functools.lru_cache(maxsize=64)
-def _format_unix(seconds: float) -> str:
-    # a batch formats one `now` for every event in it
-    return format_timestamp(datetime.fromtimestamp(seconds, UTC))
 
 
 def content_hash(posted: Posted) -> str:

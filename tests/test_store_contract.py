@@ -99,7 +99,7 @@ async def test_concurrent_requests_are_judged_one_by_one(any_store: Store) -> No
 
 
 async def test_deliveries_to_a_disabled_or_missing_endpoint_are_dropped(any_store: Store) -> None:
-    assert await any_store.set_endpoint_enabled("b", False, "off")
+    assert (await any_store.set_endpoint_enabled("b", False, "off")).found
     [accepted] = await any_store.ingest([new_event("e1", "a", "b", "gone")])
     assert [d.endpoint for d in accepted.deliveries] == ["a"]
     assert any_store.pending == 1
@@ -235,7 +235,7 @@ async def test_the_failure_counter_is_kept_in_the_database(any_store: Store) -> 
         "3 consecutive failed deliveries",
         3,
     )
-    assert await any_store.set_endpoint_enabled("a", True)
+    assert (await any_store.set_endpoint_enabled("a", True)).changed
     row = await any_store.endpoint("a")
     assert row is not None
     assert (row.enabled, row.consecutive_failures) == (True, 0)
@@ -286,7 +286,7 @@ async def test_endpoints_are_created_updated_and_deleted_with_their_history(
     assert await any_store.delivery("dlv_e1_api") is None
     assert await any_store.attempts("dlv_e1_api") == []
     assert await any_store.endpoint("api") is None
-    assert not await any_store.set_endpoint_enabled("api", False)
+    assert not (await any_store.set_endpoint_enabled("api", False)).found
 
 
 async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(

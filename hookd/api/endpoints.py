@@ -39,6 +39,7 @@ from hookd.ids import new_id
 from hookd.registry import Event
 from hookd.state import State
 from hookd.store import NewDelivery, NewEvent, OverCapacity
+from hookd.timestamps import format_timestamp
 
 log = structlog.get_logger("hookd.api")
 
@@ -214,7 +215,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
         )
     now = time.time()
     data = {"endpoint": ep.id, "message": "a test event sent by hookd"}
-    stamp = ingest.format_timestamp(now)
+    stamp = format_timestamp(now)
     posted = ingest.Posted(type=TEST_EVENT, data=data, id=None, timestamp=stamp)
     event = NewEvent(
         id=new_id("evt"),

@@ -34,19 +34,36 @@ from hookd.config import DeliveryConfig
 from hookd.delivery import client
 from hookd.delivery.attempt import attempt
 from hookd.delivery.lanes import Lane
-from hookd.delivery.policy import Outcome, is_retryable, next_delay
+from hookd.delivery.policy import Outcome, disables, is_retryable, next_delay
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Observer
-from hookd.store import LEASE_SLACK_S, AttemptResult, DeliveryStore, Job, Recorded, Status
+from hookd.store import (
+    DISABLED,
+    EXHAUSTED,
+    LEASE_SLACK_S,
+    AttemptResult,
+    DeliveryStore,
+    Job,
+    Notices,
+    Recorded,
+    Status,
+)
 
 log = structlog.get_logger("hookd.delivery.dispatcher")
 LOAD_BATCH = 512
 CRASH_RETRY_S = 5.0  # an attempt whose outcome could not be recorded runs again after this
 _EARLY = 0.001  # a delivery due within this many seconds counts as due now
+
+
+def _gone(ep: Endpoint, outcome: Outcome) -> str | None:
+    """The disable reason when the answer is in the policy's ``disable_on`` (410 by default)."""
+    if not disables(ep.policy, outcome):
+        return None
+    return f"HTTP {outcome.status_code} from the endpoint (policy {ep.policy.name}: disable_on)"
 
 
 class Dispatcher:
@@ -329,8 +346,15 @@ class Dispatcher:
             next_attempt_at=next_at,
             endpoint=ep.id,
             disable_after=ep.policy.disable_after,
+            disable_reason=_gone(ep, outcome),
+            event_id=job.event_id,
+            event_type=job.event_type,
+            notices=self._notices(ep) if status == "failed" else None,
         )
         [recorded] = await self.store.record([result])
+        if recorded.emitted:  # operational events (a delivery exhausted, the endpoint disabled)
+            self.metrics.deliveries_created.inc(len(recorded.emitted))
+            self.submit(list(recorded.emitted))
         self.metrics.attempt(status, response.latency_ms / 1000, outcome)
         if not recorded.applied:  # a newer attempt, or a delete, got there first
             log.info("delivery.attempt_stale", delivery=job.id, endpoint=ep.id, attempt=n)
@@ -350,6 +374,10 @@ class Dispatcher:
             log.warning("delivery.failed", delivery=job.id, endpoint=ep.id, attempts=n, error=error)
         if self.observers:  # outside the attempt, so a slow observer holds no delivery slot
             self._helper(self._observe(job, ep, n, response, status), f"observe:{job.id}")
+
+    def _notices(self, ep: Endpoint) -> Notices:
+        """Where the operational events about a failed delivery of ``ep`` would go."""
+        return self.endpoints.notices(self.endpoints.get(ep.id) or ep, DISABLED, EXHAUSTED)
 
     def _maybe_back_off(self, ep: Endpoint, outcome: Outcome, now: float) -> None:
         """A 429 or 503 with Retry-After pauses every delivery to the endpoint, not only this."""

@@ -39,7 +39,7 @@ from hookd.errors import (
 from hookd.registry import SigningKey
 from hookd.signing import STANDARD_WEBHOOKS
 from hookd.state import State
-from hookd.store import EndpointRow
+from hookd.store import DISABLED, ENABLED, EndpointRow
 
 log = structlog.get_logger("hookd.endpoints")
 
@@ -239,7 +239,13 @@ async def _set_enabled(
     state: State, endpoint_id: str, *, enabled: bool, reason: str | None = None
 ) -> Endpoint:
     async with state.endpoints_lock:
-        if not await state.store.set_endpoint_enabled(endpoint_id, enabled, reason):
+        endpoint = state.endpoints.require(endpoint_id)
+        kind = ENABLED if enabled else DISABLED
+        notices = state.endpoints.notices(endpoint, kind)
+        toggled = await state.store.set_endpoint_enabled(
+            endpoint_id, enabled, reason, notices=notices
+        )
+        if not toggled.found:
             raise UnknownEndpoint(endpoint_id)
         # a PATCH or rotation may have swapped the live object while we waited: change the current
         endpoint = state.endpoints.require(endpoint_id)
@@ -247,6 +253,9 @@ async def _set_enabled(
         endpoint.disabled_reason = None if enabled else reason
         if enabled:
             endpoint.consecutive_failures = 0
+    if toggled.emitted and state.dispatcher is not None:
+        state.metrics.deliveries_created.inc(len(toggled.emitted))
+        state.dispatcher.submit(list(toggled.emitted))
     return endpoint
 
 

@@ -12,7 +12,7 @@ from hookd.endpoints.sealing import open_spec
 from hookd.errors import HookdError, UnknownEndpoint
 from hookd.registry import Event, Registry
 from hookd.secretbox import SecretBox
-from hookd.store import EndpointRow
+from hookd.store import DISABLED, ENABLED, EXHAUSTED, EndpointRow, NoticeRoute, Notices
 
 _NONE: list[Endpoint] = []
 
@@ -79,6 +79,31 @@ class EndpointTable:
         else:
             candidates = own or every
         return [ep for ep in candidates if ep.enabled and ep.matches(event)]
+
+    def notice_routes(self, kind: str, tenant: str | None) -> tuple[NoticeRoute, ...]:
+        """Where an operational event of ``kind`` (``hookd.endpoint.disabled`` …) about an
+        endpoint of ``tenant`` goes: enabled endpoints of that tenant or ``"*"`` with a
+        ``hookd.``-prefixed pattern that matches (SPEC §11), each with its payload filter."""
+        probe = Event(id="", type=kind, timestamp="", data=None, tenant=tenant)
+        index = self._index()
+        out = []
+        for ep in (*index.get(tenant, _NONE), *index.get("*", _NONE)):
+            if not ep.enabled or not ep.serves(tenant) or ep.own_pattern is None:
+                continue
+            if ep.own_pattern.match(probe.type):
+                out.append(NoticeRoute(endpoint=ep.id, match=ep.payload))
+        return tuple(out)
+
+    def notices(self, endpoint: Endpoint, *kinds: str) -> Notices:
+        """:class:`Notices` of the given kinds about ``endpoint`` (its tenant; ``"*"``: none)."""
+        tenant = None if endpoint.tenant == "*" else endpoint.tenant
+        routes = {kind: self.notice_routes(kind, tenant) for kind in kinds}
+        return Notices(
+            tenant=tenant,
+            disabled=routes.get(DISABLED, ()),
+            enabled=routes.get(ENABLED, ()),
+            exhausted=routes.get(EXHAUSTED, ()),
+        )
 
     def _index(self) -> dict[str | None, list[Endpoint]]:
         if self._by_tenant is None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from hookd.config import Config
 from hookd.store.base import LEASE_SLACK_S, START, DeliveryStore, DuePosition, DueSource, Store
 from hookd.store.records import (
+    DISABLED,
+    ENABLED,
     ENDPOINT_REMOVED,
+    EXHAUSTED,
     STATUSES,
     Accepted,
     AttemptResult,
@@ -26,18 +29,24 @@ from hookd.store.records import (
     Job,
     NewDelivery,
     NewEvent,
+    NoticeRoute,
+    Notices,
     OverCapacity,
     Page,
     Purged,
     Recorded,
     Status,
     TenantRow,
+    Toggled,
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.store.sqlite_schema import MIGRATIONS
 
 __all__ = [
+    "DISABLED",
+    "ENABLED",
     "ENDPOINT_REMOVED",
+    "EXHAUSTED",
     "LEASE_SLACK_S",
     "MIGRATIONS",
     "START",
@@ -58,6 +67,8 @@ __all__ = [
     "Job",
     "NewDelivery",
     "NewEvent",
+    "NoticeRoute",
+    "Notices",
     "OverCapacity",
     "Page",
     "Purged",
@@ -66,6 +77,7 @@ __all__ = [
     "Status",
     "Store",
     "TenantRow",
+    "Toggled",
     "open_store",
 ]
 

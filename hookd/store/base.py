@@ -35,10 +35,12 @@ from hookd.store.records import (
     EventRow,
     Job,
     NewEvent,
+    Notices,
     Page,
     Purged,
     Recorded,
     TenantRow,
+    Toggled,
 )
 
 LEASE_SLACK_S = 30.0  # a lease outlives the attempt's timeout by this much
@@ -87,7 +89,9 @@ class DeliveryStore(Protocol):
         """Write attempts, delivery states and endpoint counters in one transaction.
 
         Each result is applied only under its live claim and only while its delivery is pending
-        at ``n - 1`` attempts; the claim ends either way.
+        at ``n - 1`` attempts; the claim ends either way. The operational events a result
+        causes (``result.notices``: a delivery exhausted, the endpoint disabled) are written in
+        the same transaction; their new deliveries come back in ``Recorded.emitted``.
         """
         ...
 
@@ -139,9 +143,15 @@ class Store(DueSource, DeliveryStore, Protocol):
         ...
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        """Enable (resetting the failure counter) or disable; False when there is no such row."""
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        """Enable (resetting the failure counter) or disable. When the state changes, the
+        operational event (``notices``) is written in the same transaction."""
         ...
 
     async def create_endpoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -63,6 +64,37 @@ class Accepted:
     created: bool
 
 
+# --------------------------------------------------------------------------- operational events
+
+DISABLED = "hookd.endpoint.disabled"
+ENABLED = "hookd.endpoint.enabled"
+EXHAUSTED = "hookd.delivery.exhausted"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeRoute:
+    """An endpoint that subscribes to one kind of operational event (SPEC §11), with its payload
+    filter, which the store applies to the event's data when it makes the event."""
+
+    endpoint: str
+    match: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notices:
+    """Where hookd's operational events about a change go, if the change happens.
+
+    The caller routes (it knows the endpoints); the store decides whether the change happened
+    and writes the event and its deliveries in the transaction that makes the change.
+    ``tenant`` is the concerned endpoint's (None for an untenanted or ``"*"`` endpoint).
+    """
+
+    tenant: str | None = None
+    disabled: tuple[NoticeRoute, ...] = ()
+    enabled: tuple[NoticeRoute, ...] = ()
+    exhausted: tuple[NoticeRoute, ...] = ()
+
+
 # --------------------------------------------------------------------------- the delivery path
 
 
@@ -110,6 +142,9 @@ class AttemptResult:
     endpoint: str
     disable_after: int = 0
     disable_reason: str | None = None
+    event_id: str = ""  # for hookd.delivery.exhausted
+    event_type: str = ""
+    notices: Notices | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,9 +158,20 @@ class Recorded:
     applied: bool
     consecutive_failures: int | None = None
     disabled: str | None = None
+    emitted: tuple[Job, ...] = ()  # deliveries of the operational events it wrote
 
 
 # --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Toggled:
+    """What enabling or disabling an endpoint did: ``found`` (the endpoint exists), ``changed``
+    (it was in the other state), the deliveries of the operational event it wrote."""
+
+    found: bool
+    changed: bool = False
+    emitted: tuple[Job, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

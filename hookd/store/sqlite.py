@@ -38,7 +38,9 @@ from hookd.store.records import (
     EndpointRow,
     Job,
     NewEvent,
+    Notices,
     Recorded,
+    Toggled,
 )
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
@@ -243,7 +245,8 @@ class SQLiteStore(SQLiteHistory):
 
     async def record(self, results: Sequence[AttemptResult]) -> list[Recorded]:
         """Fenced twice: by the live claim, and by the attempt number (the delivery must still
-        be pending at ``n - 1`` attempts), so a stale attempt never overwrites a newer one."""
+        be pending at ``n - 1`` attempts), so a stale attempt never overwrites a newer one.
+        The operational events a result causes are written in the same transaction."""
         now = time.time()
         leases = self._leases
 
@@ -257,13 +260,16 @@ class SQLiteStore(SQLiteHistory):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
                 failures, disabled = writes.count(db, r, now)
-                delta -= r.status != "pending"
+                made = rules.attempt_notices(r, failures, disabled, now)
+                emitted = writes.insert_notices(db, made, now) if made else []
+                delta += len(emitted) - (r.status != "pending")
                 out.append(
                     Recorded(
                         delivery_id=r.delivery_id,
                         applied=True,
                         consecutive_failures=failures,
                         disabled=disabled,
+                        emitted=tuple(emitted),
                     )
                 )
             return out, delta
@@ -322,18 +328,18 @@ class SQLiteStore(SQLiteHistory):
         return await self._writer.run_counted(apply)
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        def apply(db: sqlite3.Connection) -> bool:
-            cur = db.execute(
-                "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
-                " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
-                " updated_at = ? WHERE id = ?",
-                (int(enabled), None if enabled else reason, int(enabled), time.time(), endpoint_id),
-            )
-            return cur.rowcount > 0
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        def apply(db: sqlite3.Connection) -> tuple[Toggled, int]:
+            toggled = writes.toggle(db, endpoint_id, enabled, reason, notices, time.time())
+            return toggled, len(toggled.emitted)
 
-        return await self._writer.run(apply)
+        return await self._writer.run_counted(apply)
 
     async def create_endpoint(
         self,
