@@ -4,16 +4,23 @@ on every backend (``any_store`` is parametrized by ``tests.conftest.BACKENDS``).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hookd.store import (
+    DISABLED,
+    ENABLED,
     ENDPOINT_REMOVED,
+    EXHAUSTED,
     BadCursor,
     Conflict,
     DeliveryFilter,
+    NoticeRoute,
+    Notices,
     OverCapacity,
     Store,
 )
@@ -448,3 +455,73 @@ async def test_counts_ping_and_size(any_store: Store) -> None:
     await any_store.ping()
     assert any_store.db_bytes() > 0
     assert any_store.stats.commits > 0
+
+
+# --------------------------------------------------------------------------- operational events
+
+
+async def test_record_writes_the_operational_events_it_causes(any_store: Store) -> None:
+    """A delivery that ends failed and the disable it causes each make an event, with deliveries
+    to the routes whose filter matches, in the record's transaction."""
+    await any_store.ingest([new_event(f"e{n}", "a") for n in range(2)])
+    routes = (
+        NoticeRoute(endpoint="b"),
+        NoticeRoute(endpoint="b", match=lambda event: event["data"]["attempts"] > 9),
+    )
+    notices = Notices(tenant=None, exhausted=routes, disabled=(NoticeRoute(endpoint="b"),))
+    outcomes = []
+    for n in range(2):
+        [job] = await any_store.jobs([f"dlv_e{n}_a"])
+        [claimed] = await any_store.claim([job], lease_s=60)
+        failed = replace(
+            attempt_result(f"dlv_e{n}_a", "a", "failed", lease=claimed.lease, code=500),
+            disable_after=2,
+            event_id=f"e{n}",
+            event_type="x.y",
+            notices=notices,
+        )
+        [recorded] = await any_store.record([failed])
+        outcomes.append(recorded)
+    assert [len(r.emitted) for r in outcomes] == [1, 2]  # exhausted; exhausted + disabled
+    kinds = [job.event_type for r in outcomes for job in r.emitted]
+    assert kinds == [EXHAUSTED, EXHAUSTED, DISABLED]
+    disabled = next(job for job in outcomes[1].emitted if job.event_type == DISABLED)
+    assert json.loads(disabled.data) == {
+        "endpoint": "a",
+        "tenant": None,
+        "reason": "2 consecutive failed deliveries",
+        "consecutive_failures": 2,
+    }
+    stored = await any_store.event(disabled.event_id)
+    assert stored is not None
+    assert stored.type == DISABLED
+    assert any_store.pending == len(kinds) == await any_store.count_pending()
+
+
+async def test_no_event_about_a_delivery_of_an_operational_event(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a", kind="hookd.endpoint.enabled")])
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    [claimed] = await any_store.claim([job], lease_s=60)
+    failed = replace(
+        attempt_result("dlv_e1_a", "a", "failed", lease=claimed.lease, code=500),
+        event_type="hookd.endpoint.enabled",
+        notices=Notices(exhausted=(NoticeRoute(endpoint="b"),)),
+    )
+    [recorded] = await any_store.record([failed])
+    assert recorded.applied
+    assert recorded.emitted == ()
+
+
+async def test_a_toggle_announces_a_change_only(any_store: Store) -> None:
+    notices = Notices(
+        tenant=None, disabled=(NoticeRoute(endpoint="b"),), enabled=(NoticeRoute(endpoint="b"),)
+    )
+    off = await any_store.set_endpoint_enabled("a", False, "by hand", notices=notices)
+    again = await any_store.set_endpoint_enabled("a", False, "by hand", notices=notices)
+    on = await any_store.set_endpoint_enabled("a", True, notices=notices)
+    assert (off.changed, again.changed, on.changed) == (True, False, True)
+    assert [j.event_type for j in (*off.emitted, *again.emitted, *on.emitted)] == [
+        DISABLED,
+        ENABLED,
+    ]
+    assert json.loads(off.emitted[0].data)["reason"] == "by hand"
