@@ -71,16 +71,19 @@ class Endpoint:
         and ``"*"`` endpoints, nothing else, ever."""
         return self.config.tenant == "*" or self.config.tenant == tenant
 
+    def subscribes(self, event_type: str, tenant: str | None) -> bool:
+        """Tenant and ``events`` patterns. ``hookd.*`` events match only patterns that begin
+        with ``hookd.``: a plain ``*`` does not bring hookd's operational events (SPEC §11)."""
+        if not self.serves(tenant):
+            return False
+        if event_type.startswith(OWN_PREFIX):
+            return self.own_pattern is not None and bool(self.own_pattern.match(event_type))
+        return bool(self.pattern.match(event_type))
+
     def matches(self, event: Event) -> bool:
         """Tenant, ``events`` patterns and payload filter (not a plugin's filter: callers run
-        that fenced). ``hookd.*`` events match only patterns that begin with ``hookd.``: a plain
-        ``*`` does not bring hookd's operational events (SPEC §11)."""
-        if not self.serves(event.tenant):
-            return False
-        if event.type.startswith(OWN_PREFIX):
-            if self.own_pattern is None or not self.own_pattern.match(event.type):
-                return False
-        elif not self.pattern.match(event.type):
+        that fenced)."""
+        if not self.subscribes(event.type, event.tenant):
             return False
         if self.payload is None:
             return True
