@@ -269,7 +269,7 @@ async def claim_latency(dsn: str, rounds: int) -> dict[str, dict[str, float]]:
     store = PostgresStore(dsn)
     await store.open()
     try:
-        await store.reconcile_config_endpoints(["a"])
+        await store.reconcile_config_endpoints({"a": None})
         for start in range(0, rounds * 3, 500):
             await store.ingest([new_event(f"e{i}", "a") for i in range(start, start + 500)])
         jobs = await store.jobs([f"dlv_e{i}_a" for i in range(rounds * 3)])

@@ -30,10 +30,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from hookd import cluster, logs, plugins, retention, systemd
+from hookd import cluster, logs, plugins, retention, systemd, tokens
 from hookd import config as configuration
 from hookd import endpoints as eps
 from hookd.api import make_app, status
+from hookd.api.server import ListenSite
 from hookd.config import Config
 from hookd.delivery.client import make_session
 from hookd.delivery.dispatcher import Dispatcher
@@ -44,6 +45,7 @@ from hookd.errors import ConfigError, HookdError
 from hookd.secretbox import SecretBox, generate_key_text
 from hookd.state import State
 from hookd.store import describe, open_store
+from hookd.tokens import TenantTokens
 
 log = structlog.get_logger("hookd.daemon")
 
@@ -72,7 +74,7 @@ async def run(config: Config, config_path: Path | None) -> int:
         # A SIGHUP while starting is a reload once serving, not the default death. SIGTERM and
         # SIGINT keep their default until then, so a start that hangs can still be stopped.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
-        await _start(runner, config)
+        await _start(runner, state)
         _install_signals(stop, reload)
         _start_task(tasks, "watchdog", _watchdog)
         systemd.notify("READY=1")
@@ -109,19 +111,21 @@ async def run(config: Config, config_path: Path | None) -> int:
 HTTP_SHUTDOWN_GRACE = 5.0  # seconds for HTTP requests still running once the listener closes
 
 
-async def _start(runner: web.AppRunner, config: Config) -> None:
+async def _start(runner: web.AppRunner, state: State) -> None:
     """Open the database and start the tasks (the app's cleanup_ctx), then listen.
 
     An OS-level failure (a port in use, a database directory that cannot be made) becomes one
     HookdError naming what failed, which the CLI prints as one line.
     """
+    config = state.config
     try:
         await runner.setup()
     except OSError as exc:
         raise HookdError(f"cannot open database {config.storage.path}: {_os_reason(exc)}") from exc
     for address in config.listen:
+        site = ListenSite(runner, address.host, address.port, limits=lambda: state.config.limits)
         try:
-            await web.TCPSite(runner, address.host, address.port, reuse_address=True).start()
+            await site.start()
         except OSError as exc:
             raise HookdError(f"cannot listen on {address}: {_os_reason(exc)}") from exc
 
@@ -192,6 +196,7 @@ def _database(
         await state.store.open()
         try:
             state.box = state.box or _secret_box(state.config)  # once the database dir is there
+            state.tokens = TenantTokens(state.box.derive(tokens.PURPOSE))
             await _load_endpoints(state, configured)
             yield
         finally:
@@ -213,6 +218,7 @@ def _delivery(
         session = make_session(
             concurrency=delivery.concurrency,
             allow_private_networks=delivery.allow_private_networks,
+            proxy=delivery.proxy,
         )
         wheel: TimerWheel[str] = TimerWheel(clock=time.time)
         state.scheduler = Scheduler(state.store, wheel)
@@ -294,11 +300,15 @@ async def _serve_until_stopped(
 
 
 async def reload_config(state: State, config_path: Path | None) -> bool:
-    """SIGHUP: load the YAML again; a bad file is logged and the running config stays."""
+    """SIGHUP: load the YAML again; a bad file is logged and the running config stays.
+
+    Reading, parsing and resolving the file (keys, certificates) run in a worker thread: a slow
+    disk or a large file never stops the daemon serving and delivering meanwhile.
+    """
     old = state.config
     try:
-        new = _keep(configuration.load(config_path), old)
-        configured = _resolve(new, state.registry)
+        new = _keep(await asyncio.to_thread(configuration.load, config_path), old)
+        configured = await asyncio.to_thread(_resolve, new, state.registry)
     except (ConfigError, HookdError) as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         source = str(config_path or configuration.EMBEDDED_SOURCE)
@@ -326,7 +336,7 @@ def _keep(new: Config, old: Config) -> Config:
     restart = [
         key for key in ("listen", "storage", "plugins") if getattr(new, key) != getattr(old, key)
     ]
-    for key in ("concurrency", "allow_private_networks"):  # built into the HTTP client session
+    for key in ("concurrency", "allow_private_networks", "proxy"):  # built into the session
         if getattr(new.delivery, key) != getattr(old.delivery, key):
             restart.append(f"delivery.{key}")
     for key in restart:
@@ -343,6 +353,7 @@ def _keep(new: Config, old: Config) -> Config:
         new.delivery,
         concurrency=old.delivery.concurrency,
         allow_private_networks=old.delivery.allow_private_networks,
+        proxy=old.delivery.proxy,
     )
     return replace(
         new, listen=old.listen, storage=old.storage, plugins=old.plugins, delivery=delivery

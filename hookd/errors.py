@@ -45,6 +45,10 @@ class EndpointExists(EndpointError):
         super().__init__(f"an endpoint with id {endpoint_id!r} exists")
 
 
+class TenantLimit(EndpointError):
+    """The tenant has ``limits.max_endpoints_per_tenant`` endpoints already."""
+
+
 class OwnedByConfig(EndpointError):
     """The endpoint is declared in the YAML, which owns it: change it there."""
 

@@ -38,7 +38,11 @@ def load_plugins(config: Config) -> tuple[Registry, list[str]]:
                 raise TypeError("the module has no setup(registry, options) function")
             if inspect.iscoroutinefunction(setup):
                 raise TypeError("setup(registry, options) must be a plain function, not async")
-            result = setup(registry, dict(plugin.options))
+            registry.loading = plugin.name
+            try:
+                result = setup(registry, dict(plugin.options))
+            finally:
+                registry.loading = None
             if inspect.isawaitable(result):
                 if inspect.iscoroutine(result):
                     result.close()  # never run: no "coroutine was never awaited" warning

@@ -1,14 +1,17 @@
 """What operators may see: credentials hidden in endpoint URLs and request headers.
 
 API answers, ``/v1/status``, the stored ``request_headers`` and log lines show these forms;
-deliveries go to the real URL with the real headers. Signatures are not secrets (receivers and
-operators compare them), so signature headers stay visible.
+deliveries go to the real URL with the real headers. An endpoint's own ``headers`` are set by
+whoever configured it and may hold anything (``X-Hub-Pass``), so their values are always hidden,
+whatever their names; so are credential-like headers. Headers hookd sets itself (Content-Type,
+User-Agent, ``webhook-id``, ``webhook-timestamp``) stay visible, and so do signatures: they are
+not secrets (receivers and operators compare them).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 MASK = "***"
 REDACTED = "[redacted]"
@@ -39,3 +42,18 @@ def redact_url(url: str) -> str:
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers as shown to operators: values of credential-like headers hidden."""
     return {k: REDACTED if _CREDENTIAL_HEADER.search(k) else v for k, v in headers.items()}
+
+
+def redact_custom(headers: Mapping[str, str], custom: Iterable[str]) -> dict[str, str]:
+    """Headers sent to an endpoint as shown to operators: the values of the endpoint's own
+    headers (``custom``, by name, any case) hidden, and those of credential-like names."""
+    names = {name.lower() for name in custom}
+    return {
+        k: REDACTED if k.lower() in names or _CREDENTIAL_HEADER.search(k) else v
+        for k, v in headers.items()
+    }
+
+
+def hide_values(headers: Mapping[str, str]) -> dict[str, str]:
+    """An endpoint's own headers as answers show them: every name, no value."""
+    return dict.fromkeys(headers, REDACTED)

@@ -23,6 +23,7 @@ class Event:
     type: str
     timestamp: str  # RFC 3339, UTC, as stored at ingest
     data: Any
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -111,18 +112,33 @@ class Registry:
         self.formats: dict[str, BodyFormat] = {}
         self.filters: dict[str, Filter] = {}
         self.observers: list[Observer] = []
+        self.loading: str | None = None  # the plugin whose setup() is running, if any
+        self._owners: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin
 
     def add_signer(self, scheme: str, factory: SignerFactory) -> None:
         self._claim(self.signers, "signing scheme", scheme)
         self.signers[scheme] = factory
+        self._own("signer", scheme)
 
     def add_format(self, name: str, fmt: BodyFormat) -> None:
         self._claim(self.formats, "body format", name)
         self.formats[name] = fmt
+        self._own("format", name)
 
     def add_filter(self, name: str, flt: Filter) -> None:
         self._claim(self.filters, "filter", name)
         self.filters[name] = flt
+        self._own("filter", name)
+
+    def owner(self, kind: str, name: str) -> str | None:
+        """The plugin that registered ``name`` (kind: signer, format, filter); None: built-in.
+
+        What a plugin registered runs fenced (:mod:`hookd.isolation`)."""
+        return self._owners.get((kind, name))
+
+    def _own(self, kind: str, name: str) -> None:
+        if self.loading is not None:
+            self._owners[(kind, name)] = self.loading
 
     def add_observer(self, observer: Observer) -> None:
         self.observers.append(observer)

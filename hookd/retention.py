@@ -84,9 +84,9 @@ async def run(state: State, *, interval: float | None = None) -> None:
         started = time.monotonic()
         try:
             result = await purge(state.store, keep)
-        except StoreError as exc:  # the database is away: the next pass does it
+        except StoreError as exc:  # a full or locked database: try again later, keep running
             log.warning("retention.failed", error=str(exc))
-            await asyncio.sleep(interval if interval is not None else interval_for(keep))
+            await asyncio.sleep(MIN_INTERVAL)
             continue
         log.info(
             "retention.purged",

@@ -43,12 +43,19 @@ def generate_key_text() -> str:
 class SecretBox:
     """Seals and opens endpoint secrets with one AES-256-GCM key; the key never shows in a repr."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
             raise ValueError(f"a secret box key must be {_KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another purpose (HKDF-SHA256, ``info`` = ``purpose``): related to
+        this one only through HKDF, so neither reveals the other."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=purpose)
+        return hkdf.derive(self._key)
 
     @classmethod
     def from_text(cls, text: str) -> SecretBox:
@@ -80,7 +87,7 @@ class SecretBox:
             raise SecretBoxError("not a sealed secret (expected the 'v1:' prefix)")
         try:
             blob = base64.b64decode(token[len(_VERSION) :], validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII
             raise SecretBoxError("sealed secret is not valid base64") from exc
         if len(blob) < _NONCE_BYTES + _TAG_BYTES:
             raise SecretBoxError("sealed secret is truncated")

@@ -13,6 +13,7 @@ from hookd.metrics import Metrics
 from hookd.registry import Registry
 from hookd.secretbox import SecretBox
 from hookd.store import Store
+from hookd.tokens import TenantTokens
 
 if TYPE_CHECKING:
     from hookd.delivery.dispatcher import Dispatcher
@@ -27,6 +28,7 @@ class State:
     endpoints: EndpointTable
     metrics: Metrics = field(default_factory=Metrics)
     box: SecretBox | None = None
+    tokens: TenantTokens | None = None  # made with the box, once the database is open
     scheduler: Scheduler | None = None
     dispatcher: Dispatcher | None = None
     draining: bool = False

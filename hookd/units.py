@@ -19,8 +19,12 @@ _SIZE_UNITS = {
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
 
 
-def parse_duration(value: object) -> float:
-    """Seconds from ``"250ms"``, ``"10s"``, ``"10m"``, ``"1h"``, ``"7d"`` (a bare 0 is allowed)."""
+MAX_DURATION = 3650 * 86400.0  # ten years: past it a time no longer fits a calendar date
+
+
+def parse_duration(value: object, *, limit: float = MAX_DURATION, shown: str = "3650d") -> float:
+    """Seconds from ``"250ms"``, ``"10s"``, ``"10m"``, ``"1h"``, ``"7d"`` (a bare 0 is allowed),
+    at most ``limit`` (spelled ``shown`` in the message): ten years unless told."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 10s, got {value!r}")
     if isinstance(value, int | float) and value == 0:
@@ -28,7 +32,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+            seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+            if seconds > limit:
+                raise ValueError(f"a duration is at most {shown}, got {value!r}")
+            return seconds
     raise ValueError(f"expected a duration like 250ms, 10s, 10m, 1h or 7d, got {value!r}")
 
 

@@ -8,6 +8,8 @@ import pytest
 from hookd.store import SQLiteStore, Store
 from tests import pg_server
 from tests.support import Receiver, receiver
+from tests.support.browser import browser  # noqa: F401 (a fixture)
+from tests.support.slow import spawning_tests_are_marked_slow  # noqa: F401 (autouse)
 
 # Every backend the store contract suite (tests/test_store_contract.py) runs against. The
 # postgres cases skip, saying why, when there is no server to be had (see tests/pg_server.py).
@@ -46,7 +48,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     """An open store on a SQLite file in ``tmp_path``, with YAML endpoints ``a`` and ``b``."""
     s = SQLiteStore(tmp_path / "hookd.db")
     await s.open()
-    await s.reconcile_config_endpoints(["a", "b"])
+    await s.reconcile_config_endpoints({"a": None, "b": None})
     try:
         yield s
     finally:
@@ -58,7 +60,7 @@ async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     """An open store of each backend, with YAML endpoints ``a`` and ``b``."""
     s = open_backend(request.param, tmp_path)
     await s.open()
-    await s.reconcile_config_endpoints(["a", "b"])
+    await s.reconcile_config_endpoints({"a": None, "b": None})
     try:
         yield s
     finally:

@@ -9,48 +9,34 @@ from typing import Any
 
 import pytest
 
-from tests.support import Daemon, Receiver, receiver, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    Daemon,
+    Receiver,
+    auth,
+    bearer,
+    config,
+    receiver,
+    running_daemon,
+    wait_for,
+)
 
-ADMIN = "admin-token-0123456789"
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-delivery: {{{{allow_private_networks: true}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-policies:
-  fast: {{{{delays: [], timeout: 2s}}}}
-  twice: {{{{delays: [100ms], jitter: none, timeout: 2s}}}}
-"""
+CONFIG = config(
+    policies="  fast: {delays: [], timeout: 2s}\n"
+    "  twice: {delays: [100ms], jitter: none, timeout: 2s}\n",
+    extra=auth(),
+)
 
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    async with running_daemon(tmp_path, CONFIG, headers={"Authorization": f"Bearer {ADMIN}"}) as d:
+    async with running_daemon(tmp_path, CONFIG, headers=bearer(ADMIN)) as d:
         yield d
 
 
 async def endpoint(d: Daemon, endpoint_id: str, url: str, **settings: Any) -> None:
-    body = {"id": endpoint_id, "url": url, "policy": "fast", **settings}
-    status, answer = await d.request("POST", "/v1/endpoints", json=body)
-    assert status == 201, answer
-
-
-async def page(d: Daemon, query: str) -> dict[str, Any]:
-    status, answer = await d.request("GET", f"/v1/deliveries?{query}")
-    assert status == 200, answer
-    result: dict[str, Any] = answer
-    return result
-
-
-async def settled(d: Daemon, *delivery_ids: str) -> list[dict[str, Any]]:
-    """Wait until every delivery is final; return them."""
-
-    async def final() -> list[dict[str, Any]] | None:
-        shown = [await d.delivery(i) for i in delivery_ids]
-        return shown if all(s["status"] != "pending" for s in shown) else None
-
-    result: list[dict[str, Any]] = await wait_for(final)
-    return result
+    """An API endpoint, on the single-attempt policy unless told otherwise."""
+    await d.create_endpoint(id=endpoint_id, url=url, **{"policy": "fast", **settings})
 
 
 # --------------------------------------------------------------------------- listing
@@ -66,9 +52,10 @@ async def test_list_filters_by_endpoint_status_type_event_and_code(
         _, one = await daemon.post_event("task.created", {"n": 1})
         _, two = await daemon.post_event("invoice.paid", {"n": 2})
         ids = [d["id"] for e in (one, two) for d in e["deliveries"]]
-        await settled(daemon, *ids)
+        await daemon.shown_settled(*ids)
 
-    everything = await page(daemon, "")
+    page = daemon.deliveries_page
+    everything = await page("")
     assert len(everything["items"]) == 4
     assert everything["next_cursor"] is None
     assert [i["id"] for i in everything["items"]] == list(reversed(ids))  # newest first
@@ -89,20 +76,16 @@ async def test_list_filters_by_endpoint_status_type_event_and_code(
     def ids_of(p: dict[str, Any]) -> set[tuple[str, str]]:
         return {(i["endpoint"], i["event_type"]) for i in p["items"]}
 
-    assert ids_of(await page(daemon, "endpoint=bad")) == {
+    assert ids_of(await page("endpoint=bad")) == {
         ("bad", "task.created"),
         ("bad", "invoice.paid"),
     }
-    assert ids_of(await page(daemon, "status=failed")) == ids_of(await page(daemon, "code=500"))
-    assert ids_of(await page(daemon, "code=5xx")) == ids_of(await page(daemon, "endpoint=bad"))
-    assert ids_of(await page(daemon, "status=succeeded&type=task.*")) == {("good", "task.created")}
-    assert ids_of(await page(daemon, "type=invoice.paid&endpoint=good")) == {
-        ("good", "invoice.paid")
-    }
-    assert {i["event_id"] for i in (await page(daemon, f"event={one['id']}"))["items"]} == {
-        one["id"]
-    }
-    assert (await page(daemon, "status=pending"))["items"] == []
+    assert ids_of(await page("status=failed")) == ids_of(await page("code=500"))
+    assert ids_of(await page("code=5xx")) == ids_of(await page("endpoint=bad"))
+    assert ids_of(await page("status=succeeded&type=task.*")) == {("good", "task.created")}
+    assert ids_of(await page("type=invoice.paid&endpoint=good")) == {("good", "invoice.paid")}
+    assert {i["event_id"] for i in (await page(f"event={one['id']}"))["items"]} == {one["id"]}
+    assert (await page("status=pending"))["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -145,11 +128,13 @@ async def test_pagination_is_stable_under_concurrent_inserts(
     inserter = asyncio.create_task(keep_inserting())
     seen: list[str] = []
     try:
-        listing = await page(daemon, "limit=4&type=x.y")
+        listing = await daemon.deliveries_page("limit=4&type=x.y")
         seen += [i["id"] for i in listing["items"]]
         while listing["next_cursor"]:
             await daemon.post_event("x.y", {"late": True})  # newer than the cursor: never seen
-            listing = await page(daemon, f"limit=4&type=x.y&cursor={listing['next_cursor']}")
+            listing = await daemon.deliveries_page(
+                f"limit=4&type=x.y&cursor={listing['next_cursor']}"
+            )
             seen += [i["id"] for i in listing["items"]]
     finally:
         stop.set()
@@ -174,14 +159,14 @@ async def test_show_has_payload_headers_and_attempts(daemon: Daemon, sink: Recei
         "task.updated", {"id": 7}, timestamp="2024-05-01T12:00:00Z"
     )
     [delivery] = accepted["deliveries"]
-    [shown] = await settled(daemon, delivery["id"])
+    [shown] = await daemon.shown_settled(delivery["id"])
     assert shown["payload"] == {
         "event": "task.updated",
         "timestamp": "2024-05-01T12:00:00.000Z",
         "id": 7,
     }
     headers = shown["request_headers"]
-    assert headers["X-Team"] == "core"
+    assert headers["X-Team"] == "[redacted]"  # an endpoint's own header values are hidden
     assert headers["X-Api-Token"] == "[redacted]"
     assert headers["Content-Type"] == "application/json"
     [attempt] = shown["attempts"]
@@ -224,13 +209,13 @@ async def test_manual_retry_of_a_failed_delivery_succeeds_and_keeps_history(
     sink.responses = [500]
     _, accepted = await daemon.post_event("x.y", {})
     delivery_id = accepted["deliveries"][0]["id"]
-    [failed] = await settled(daemon, delivery_id)
+    [failed] = await daemon.shown_settled(delivery_id)
     assert failed["status"] == "failed"
 
     status, answer = await daemon.request("POST", f"/v1/deliveries/{delivery_id}/retry")
     assert status == 202
     assert answer["id"] == delivery_id
-    [done] = await settled(daemon, delivery_id)
+    [done] = await daemon.shown_settled(delivery_id)
     assert done["status"] == "succeeded"
     assert [a["status_code"] for a in done["attempts"]] == [500, 200]
     assert sink.requests[0].headers["webhook-id"] == sink.requests[1].headers["webhook-id"]
@@ -249,12 +234,12 @@ async def test_manual_retry_of_an_exhausted_delivery_gets_exactly_one_attempt(
     sink.responses = [500, 500, 500]  # then 200, which only a fresh schedule would reach
     _, accepted = await daemon.post_event("x.y", {})
     delivery_id = accepted["deliveries"][0]["id"]
-    [failed] = await settled(daemon, delivery_id)
+    [failed] = await daemon.shown_settled(delivery_id)
     assert [a["status_code"] for a in failed["attempts"]] == [500, 500]
     status, _ = await daemon.request("POST", f"/v1/deliveries/{delivery_id}/retry")
     assert status == 202
     await wait_for(lambda: len(sink.requests) == 3)
-    [again] = await settled(daemon, delivery_id)
+    [again] = await daemon.shown_settled(delivery_id)
     assert (again["status"], again["attempt_count"]) == ("failed", 3)
     assert [a["status_code"] for a in again["attempts"]] == [500, 500, 500]
 
@@ -263,7 +248,7 @@ async def test_request_headers_show_signatures_and_hide_credentials(
     daemon: Daemon, sink: Receiver
 ) -> None:
     """Stored ``request_headers``: signature headers of every built-in scheme are visible
-    (they are not secrets); credential-like custom headers are redacted."""
+    (they are not secrets); every custom header value is redacted."""
     custom = {
         "Authorization": "Bearer t1",
         "Cookie": "c=1",
@@ -281,7 +266,7 @@ async def test_request_headers_show_signatures_and_hide_credentials(
     shown: dict[str, dict[str, str]] = {}
     for kind in ("sw", "hm", "rs"):
         _, accepted = await daemon.post_event(f"{kind}.x", {})
-        [done] = await settled(daemon, accepted["deliveries"][0]["id"])
+        [done] = await daemon.shown_settled(accepted["deliveries"][0]["id"])
         shown[kind] = done["request_headers"]
     by_header = {"sw": "webhook-signature", "hm": "X-Webhook-Signature", "rs": "x-wh-signature"}
     for kind, header in by_header.items():
@@ -291,7 +276,7 @@ async def test_request_headers_show_signatures_and_hide_credentials(
     assert shown["sw"]["webhook-signature"].startswith("v1,")
     assert shown["hm"]["X-Webhook-Signature"].startswith("sha256=")
     for name in custom:
-        assert shown["sw"][name] == ("core" if name == "X-Team" else "[redacted]")
+        assert shown["sw"][name] == "[redacted]"  # every custom header value is hidden
 
 
 # --------------------------------------------------------------------------- replay
@@ -306,7 +291,7 @@ async def test_replay_requeues_failed_deliveries_in_the_window(
     for n in range(3):
         _, accepted = await daemon.post_event("x.y", {"n": n})
         ids.append(accepted["deliveries"][0]["id"])
-    assert all(d["status"] == "failed" for d in await settled(daemon, *ids))
+    assert all(d["status"] == "failed" for d in await daemon.shown_settled(*ids))
     sink.default = 200
 
     future = "2999-01-01T00:00:00Z"
@@ -314,7 +299,7 @@ async def test_replay_requeues_failed_deliveries_in_the_window(
     assert (status, answer["queued"]) == (202, 0)
     status, answer = await daemon.request("POST", "/v1/endpoints/ep/replay", json={"since": "1h"})
     assert (status, answer["queued"]) == (202, 3)
-    assert all(d["status"] == "succeeded" for d in await settled(daemon, *ids))
+    assert all(d["status"] == "succeeded" for d in await daemon.shown_settled(*ids))
 
     n = len(sink.requests)
     status, answer = await daemon.request(
@@ -346,7 +331,7 @@ async def test_replay_delivers_events_missed_while_disabled(daemon: Daemon, sink
     await wait_for(lambda: len([r for r in sink.requests if r.path == "/hook"]) == 2)
     got = [r.headers["webhook-id"] for r in sink.requests if r.path == "/hook"]
     assert sorted(got) == sorted(missed)
-    listing = await page(daemon, "endpoint=late")
+    listing = await daemon.deliveries_page("endpoint=late")
     assert {i["origin"] for i in listing["items"]} == {"replay"}
 
     _, again = await daemon.request("POST", "/v1/endpoints/late/replay", json={})

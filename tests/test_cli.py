@@ -11,25 +11,25 @@ import pytest
 
 from hookd.cli.client import resolve_url
 from hookd.cli.parser import build_parser
-from tests.cli_helpers import assert_one_line_error, clean_env, hookd
-from tests.support import Receiver, free_port, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    INGEST,
+    Receiver,
+    assert_one_line_error,
+    auth,
+    clean_env,
+    config,
+    endpoint,
+    free_port,
+    hmac_signing,
+    hookd,
+    running_daemon,
+    wait_for,
+)
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-endpoints:
-  - id: sink
-    url: URL
-    events: ["task.*"]
-    signing: {{scheme: hmac-sha256, secret: topsecret}}
-"""
+CONFIG = config(endpoint("sink", "URL", events='["task.*"]', signing=hmac_signing()))
 
-TOKENS = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-auth: {{ingest_tokens: [ingest-token-0123456789], admin_tokens: [admin-token-0123456789]}}
-"""
+TOKENS = config(extra=auth(ingest=True))
 
 COMMANDS = [
     "run",
@@ -59,6 +59,7 @@ LEAVES = [
 ]
 
 
+@pytest.mark.slow
 async def test_top_level_help_lists_every_command_with_a_line_of_help() -> None:
     result = await hookd("--help")
     assert result.code == 0
@@ -85,6 +86,7 @@ def test_every_command_help_has_a_description_and_an_example(words: list[str]) -
     assert "\n  hookd " + words[0] in text.split("example", 1)[1]
 
 
+@pytest.mark.slow
 async def test_a_subcommand_help_runs_as_a_command() -> None:
     result = await hookd("deliveries", "list", "--help")
     assert result.code == 0
@@ -92,6 +94,7 @@ async def test_a_subcommand_help_runs_as_a_command() -> None:
     assert "example" in result.out
 
 
+@pytest.mark.slow
 async def test_client_options_are_accepted_after_the_subcommand() -> None:
     """--url, -c and --json come after the (sub)command they belong to."""
     options = ("--url", "http://127.0.0.1:1", "--json", "-c", "nope.yaml")
@@ -99,6 +102,7 @@ async def test_client_options_are_accepted_after_the_subcommand() -> None:
     assert_one_line_error(result, 1, "cannot reach hookd at http://127.0.0.1:1")
 
 
+@pytest.mark.slow
 async def test_an_unreachable_daemon_is_one_line_naming_the_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = await hookd("status", "--url", url)
@@ -115,11 +119,13 @@ def test_without_any_setting_the_default_address_is_used(
     assert resolve_url(argparse.Namespace(url=None, config=None)) == "http://127.0.0.1:8080"
 
 
+@pytest.mark.slow
 async def test_bad_data_json_is_a_usage_error_on_one_line() -> None:
     result = await hookd("send", "task.updated", "--data", "{bad", "--url", "http://127.0.0.1:1")
     assert_one_line_error(result, 2, "--data is not valid JSON")
 
 
+@pytest.mark.slow
 async def test_a_malformed_url_is_a_usage_error() -> None:
     option, env = await asyncio.gather(
         hookd("status", "--url", "localhost:8080"),
@@ -129,6 +135,7 @@ async def test_a_malformed_url_is_a_usage_error() -> None:
     assert_one_line_error(env, 2, "$HOOKD_URL")
 
 
+@pytest.mark.slow
 async def test_unknown_options_and_missing_arguments_exit_2() -> None:
     cases = {
         ("status", "--bogus"): "unrecognized arguments",
@@ -142,6 +149,7 @@ async def test_unknown_options_and_missing_arguments_exit_2() -> None:
         assert_one_line_error(result, 2, needle)
 
 
+@pytest.mark.slow
 async def test_an_unreadable_config_is_reported_as_such(tmp_path: Path) -> None:
     result = await hookd("status", "-c", str(tmp_path / "missing.yaml"))
     assert result.code == 2
@@ -149,6 +157,7 @@ async def test_an_unreadable_config_is_reported_as_such(tmp_path: Path) -> None:
     assert "Traceback" not in result.err
 
 
+@pytest.mark.slow
 async def test_send_posts_an_event_and_prints_its_deliveries(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -170,6 +179,7 @@ async def test_send_posts_an_event_and_prints_its_deliveries(
         assert "no enabled endpoint subscribes to order.created" in nobody.out
 
 
+@pytest.mark.slow
 async def test_send_repeated_id_creates_nothing_new(tmp_path: Path, sink: Receiver) -> None:
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         first = await hookd("send", "task.x", "--id", "same", "--url", d.url, "--json")
@@ -179,6 +189,7 @@ async def test_send_repeated_id_creates_nothing_new(tmp_path: Path, sink: Receiv
         assert json.loads(first.out)["deliveries"][0]["id"] in again.out
 
 
+@pytest.mark.slow
 async def test_send_reads_data_from_a_file_and_from_stdin(tmp_path: Path, sink: Receiver) -> None:
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         (tmp_path / "event.json").write_text('{"from": "file"}')
@@ -191,6 +202,7 @@ async def test_send_reads_data_from_a_file_and_from_stdin(tmp_path: Path, sink: 
         assert datas == ['{"from": "file"}', '{"s": 1}']
 
 
+@pytest.mark.slow
 async def test_status_prints_a_table_and_json(tmp_path: Path, sink: Receiver) -> None:
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         await d.post_event("task.updated")
@@ -208,6 +220,7 @@ async def test_status_prints_a_table_and_json(tmp_path: Path, sink: Receiver) ->
         assert [ep["id"] for ep in raw["endpoints"]] == ["sink"]
 
 
+@pytest.mark.slow
 async def test_the_url_comes_from_config_then_environment(tmp_path: Path, sink: Receiver) -> None:
     """-c FILE, $HOOKD_URL, $HOOKD_CONFIG and ./hookd.yaml each lead to the daemon."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
@@ -229,6 +242,7 @@ async def test_the_url_comes_from_config_then_environment(tmp_path: Path, sink: 
             assert json.loads(result.out)["endpoints"][0]["id"] == "sink"
 
 
+@pytest.mark.slow
 async def test_a_config_missing_a_secret_variable_still_gives_its_address(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -243,10 +257,11 @@ async def test_a_config_missing_a_secret_variable_still_gives_its_address(
         assert result.code == 0, result.err
 
 
+@pytest.mark.slow
 async def test_tokens_come_from_the_environment(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, TOKENS) as d:
-        ingest_only = clean_env(HOOKD_INGEST_TOKEN="ingest-token-0123456789")
-        admin_only = clean_env(HOOKD_ADMIN_TOKEN="admin-token-0123456789")
+        ingest_only = clean_env(HOOKD_INGEST_TOKEN=INGEST)
+        admin_only = clean_env(HOOKD_ADMIN_TOKEN=ADMIN)
         sent, sent_as_admin, status, denied, anonymous = await asyncio.gather(
             hookd("send", "a.b", "--url", d.url, env=ingest_only),
             hookd("send", "a.b", "--url", d.url, env=admin_only),

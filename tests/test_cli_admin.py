@@ -6,35 +6,33 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.cli_helpers import assert_one_line_error, hookd
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+import pytest
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-policies:
-  once: {{delays: []}}
-endpoints:
-  - id: sink
-    url: URL
-    policy: once
-    signing: {{scheme: hmac-sha256, secret: topsecret}}
-"""
+from tests.support import (
+    Daemon,
+    Receiver,
+    assert_one_line_error,
+    config,
+    endpoint,
+    hmac_signing,
+    hookd,
+    running_daemon,
+    wait_for,
+)
 
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
 
-async def _deliveries(d: Daemon, **query: str) -> list[dict[str, Any]]:
-    status, body = await d.request("GET", "/v1/deliveries", params=query)
-    assert status == 200, body
-    items: list[dict[str, Any]] = body["items"]
-    return items
+CONFIG = config(
+    endpoint("sink", "URL", policy="once", signing=hmac_signing()),
+    policies="  once: {delays: []}\n",
+)
 
 
 async def _settled(d: Daemon, count: int) -> list[dict[str, Any]]:
     """Wait until ``count`` deliveries exist and none is pending; return them."""
 
     async def done() -> list[dict[str, Any]] | None:
-        items = await _deliveries(d)
+        items: list[dict[str, Any]] = (await d.deliveries_page())["items"]
         ok = len(items) == count and all(i["status"] != "pending" for i in items)
         return items if ok else None
 
@@ -43,6 +41,8 @@ async def _settled(d: Daemon, count: int) -> list[dict[str, Any]]:
 
 
 async def test_endpoints_list_and_show(tmp_path: Path, sink: Receiver) -> None:
+    """``endpoints list`` prints one row per endpoint (or JSON); ``show`` prints its fields without
+    the secret; an unknown id is one line."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         listing = await hookd("endpoints", "list", "--url", d.url)
         assert listing.code == 0, listing.err
@@ -72,6 +72,8 @@ async def test_endpoints_list_and_show(tmp_path: Path, sink: Receiver) -> None:
 
 
 async def test_disable_and_enable_an_endpoint(tmp_path: Path, sink: Receiver) -> None:
+    """``endpoints disable --reason`` shows in ``status`` and stops new deliveries; ``enable``
+    brings them back."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         off = await hookd("endpoints", "disable", "sink", "--reason", "maintenance", "--url", d.url)
         assert off.code == 0, off.err
@@ -91,6 +93,7 @@ async def test_disable_and_enable_an_endpoint(tmp_path: Path, sink: Receiver) ->
 
 
 async def test_endpoint_test_sends_a_hookd_test_event(tmp_path: Path, sink: Receiver) -> None:
+    """``endpoints test`` queues a ``hookd.test`` event to that endpoint and names the delivery."""
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url)) as d:
         result = await hookd("endpoints", "test", "sink", "--url", d.url)
         assert result.code == 0, result.err

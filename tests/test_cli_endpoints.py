@@ -6,31 +6,36 @@ import asyncio
 import json
 import os
 import pty
-import sys
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hookd.signing import verify
-from tests.cli_helpers import Result, assert_one_line_error, clean_env, hookd
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import (
+    Daemon,
+    Receiver,
+    Result,
+    assert_one_line_error,
+    completed,
+    config,
+    endpoint,
+    hmac_signing,
+    hookd,
+    running_daemon,
+    spawn,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
 
 SAVE_NOTE = "Save this secret now; hookd will not show it again."
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-policies:
-  once: {{delays: []}}
-endpoints:
-  - id: sink
-    url: URL
-    events: ["yaml.*"]
-    policy: once
-    signing: {{scheme: hmac-sha256, secret: topsecret}}
-"""
+CONFIG = config(
+    endpoint("sink", "URL", events='["yaml.*"]', policy="once", signing=hmac_signing()),
+    policies="  once: {delays: []}\n",
+)
 
 
 def _daemon(tmp_path: Path, sink: Receiver) -> AbstractAsyncContextManager[Daemon]:
@@ -41,13 +46,6 @@ def _fields(out: str) -> dict[str, str]:
     """The ``name  value`` lines of the endpoint block (up to the first blank line), as a dict."""
     rows = (line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
     return {row[0]: row[1] for row in rows if len(row) == 2}
-
-
-async def _create_via_api(d: Daemon, **body: Any) -> dict[str, Any]:
-    status, answer = await d.request("POST", "/v1/endpoints", json=body)
-    assert status == 201, answer
-    result: dict[str, Any] = answer
-    return result
 
 
 async def _endpoint_ids(d: Daemon) -> list[str]:
@@ -114,7 +112,7 @@ async def test_create_passes_every_setting_and_shows_a_public_key_for_rsa(
         assert answer["secret"] == "s3cret"
         assert answer["signing"] == {"scheme": "hmac-sha256"}
         expected: dict[str, Any] = {"policy": "once", "body": "taskview", "ordering": "fifo"}
-        expected |= {"headers": {"X-Team": "core"}, "rate_limit": 50, "max_in_flight": 4}
+        expected |= {"headers": {"X-Team": "[redacted]"}, "rate_limit": 50, "max_in_flight": 4}
         assert {key: answer[key] for key in expected} == expected
 
         assert rsa_made.code == 0, rsa_made.err
@@ -141,7 +139,7 @@ async def test_create_passes_every_setting_and_shows_a_public_key_for_rsa(
 
 async def test_update_changes_events_and_url(tmp_path: Path, sink: Receiver) -> None:
     async with _daemon(tmp_path, sink) as d:
-        await _create_via_api(d, id="mine", url=sink.url, events=["task.*"])
+        await d.create_endpoint(id="mine", url=sink.url, events=["task.*"])
         updated = await hookd(
             "endpoints", "update", "mine", sink.url + "/v2", "--events", "order.*", "--url", d.url
         )
@@ -158,7 +156,7 @@ async def test_update_changes_events_and_url(tmp_path: Path, sink: Receiver) -> 
 async def test_update_errors_are_one_line(tmp_path: Path, sink: Receiver) -> None:
     """A YAML endpoint gives the API's 409; no setting at all is a usage error, exit 2."""
     async with _daemon(tmp_path, sink) as d:
-        await _create_via_api(d, id="mine", url=sink.url)
+        await d.create_endpoint(id="mine", url=sink.url)
         owned, empty, bad_rate = await asyncio.gather(
             hookd("endpoints", "update", "sink", "--events", "order.*", "--url", d.url),
             hookd("endpoints", "update", "mine", "--url", d.url),
@@ -173,7 +171,7 @@ async def test_delete_needs_yes_off_a_terminal_and_removes_the_endpoint(
     tmp_path: Path, sink: Receiver
 ) -> None:
     async with _daemon(tmp_path, sink) as d:
-        await _create_via_api(d, id="gone", url=sink.url)
+        await d.create_endpoint(id="gone", url=sink.url)
         await d.post_event("task.updated", {})
         await wait_for(lambda: sink.requests)
 
@@ -200,30 +198,19 @@ async def _on_a_terminal(*args: str, typed: str) -> Result:
     """Run ``python -m hookd ARGS`` with a pseudo-terminal as stdin, ``typed`` waiting on it."""
     controller, terminal = pty.openpty()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "hookd", *args),
-            stdin=terminal,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=clean_env(),
-        )
+        proc = await spawn(*args, stdin=terminal)
     finally:
         os.close(terminal)
     try:
         os.write(controller, typed.encode())
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        return await completed(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
         os.close(controller)
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), err.decode())
 
 
 async def test_delete_on_a_terminal_asks_first(tmp_path: Path, sink: Receiver) -> None:
     async with _daemon(tmp_path, sink) as d:
-        await _create_via_api(d, id="asked", url=sink.url)
+        await d.create_endpoint(id="asked", url=sink.url)
         question = "Delete endpoint asked and its delivery history? [y/N]"
 
         kept = await _on_a_terminal("endpoints", "delete", "asked", "--url", d.url, typed="n\n")

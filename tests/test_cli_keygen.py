@@ -5,11 +5,14 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from hookd import signing
 from hookd.registry import Message, SignerConfig, SigningKey
-from tests.cli_helpers import assert_one_line_error, run_hookd
+from tests.support import assert_one_line_error, run_hookd
+
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
 
 
 def test_standard_webhooks_prints_a_whsec_secret() -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +11,9 @@ from hookd import config as configuration
 from hookd.config import find_config_path, load, parse
 from hookd.delivery import policy
 from hookd.errors import ConfigError
+from tests.support import SECRET, Result, clean_env, run_hookd
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def problems_of(
@@ -27,19 +24,9 @@ def problems_of(
     return caught.value.problems
 
 
-def run_hookd(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "HOOKD_CONFIG"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "hookd", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+def check(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Result:
+    """``hookd check ARGS`` run in ``cwd``, with ``env`` added to a clean environment."""
+    return run_hookd("check", *args, cwd=cwd, env=clean_env(**(env or {})))
 
 
 # The line numbers below are this text's: every kind of mistake, once.
@@ -361,19 +348,21 @@ def test_an_unreadable_file_is_one_line_naming_it(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- hookd check
 
 
+@pytest.mark.slow
 def test_check_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
     """``hookd check -c FILE`` (a real process) prints each problem on stderr, exit code 2."""
     (tmp_path / "bad.yaml").write_text(MANY_MISTAKES)
-    result = run_hookd("check", "-c", "bad.yaml", cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.splitlines()
-    assert len(lines) == 8, result.stderr
+    result = check("-c", "bad.yaml", cwd=tmp_path)
+    assert result.code == 2
+    lines = result.err.splitlines()
+    assert len(lines) == 8, result.err
     assert all(line.startswith("bad.yaml:") for line in lines)
     assert "bad.yaml:13: endpoints[0].signing.secret: environment variable CI_SECRET" in lines[5]
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+    assert "Traceback" not in result.err
+    assert result.out == ""
 
 
+@pytest.mark.slow
 def test_check_reports_yaml_plugin_and_endpoint_problems_at_once_by_line(tmp_path: Path) -> None:
     """With plugins, scheme and body names are checked when the endpoints that parsed are
     resolved: those problems come with the YAML's and the plugins' own, in one run, sorted by
@@ -399,9 +388,9 @@ endpoints:
 log: {{level: loud}}
 """
     )
-    result = run_hookd("check", "-c", "h.yaml", cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.splitlines()
+    result = check("-c", "h.yaml", cwd=tmp_path)
+    assert result.code == 2
+    lines = result.err.splitlines()
     assert [line.split(": ")[:2] for line in lines] == [
         ["h.yaml:1", "shutdown_timeout"],
         ["h.yaml:4", "plugins[1]"],
@@ -409,13 +398,14 @@ log: {{level: loud}}
         ["h.yaml:9", "endpoints[1]"],
         ["h.yaml:13", "endpoints[2]"],
         ["h.yaml:16", "log.level"],
-    ], result.stderr
+    ], result.err
     assert "cannot load" in lines[1]
     assert "no body format named 'nosuch'" in lines[3]
     assert "no signing scheme named 'carrier-pigeon'" in lines[4]
-    assert result.stdout == ""
+    assert result.out == ""
 
 
+@pytest.mark.slow
 def test_check_summarises_a_good_file_and_exits_0(tmp_path: Path) -> None:
     """A valid file: ``ok: N endpoints, M policies, K plugins`` on stdout, exit 0."""
     (tmp_path / "good.yaml").write_text(
@@ -427,21 +417,23 @@ endpoints:
   - {{id: b, url: "https://b.example.com/", policy: fast, signing: {{secret: {SECRET}}}}}
 """
     )
-    result = run_hookd("check", "-c", "good.yaml", cwd=tmp_path)
-    assert (result.returncode, result.stdout, result.stderr) == (
+    result = check("-c", "good.yaml", cwd=tmp_path)
+    assert (result.code, result.out, result.err) == (
         0,
         "ok: 2 endpoints, 4 policies, 0 plugins\n",
         "",
     )
 
 
+@pytest.mark.slow
 def test_check_of_an_unreadable_file_says_cannot_read(tmp_path: Path) -> None:
     """``hookd check -c missing.yaml`` → ``missing.yaml: cannot read: ...``, exit 2."""
-    result = run_hookd("check", "-c", "missing.yaml", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr == "missing.yaml: cannot read: No such file or directory\n"
+    result = check("-c", "missing.yaml", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err == "missing.yaml: cannot read: No such file or directory\n"
 
 
+@pytest.mark.slow
 def test_example_config_passes_check(tmp_path: Path) -> None:
     """config.example.yaml, with the env vars and key files it names, is a valid config."""
     example = ROOT / "config.example.yaml"
@@ -465,9 +457,9 @@ def test_example_config_passes_check(tmp_path: Path) -> None:
         "HOOKD_ADMIN_TOKEN": "admin-token-0123456789abcdef",
         "TASKVIEW_SECRET": "taskview-shared-secret",
     }
-    result = run_hookd("check", "-c", "etc/hookd.yaml", cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: ")
+    result = check("-c", "etc/hookd.yaml", cwd=tmp_path, env=env)
+    assert result.code == 0, result.err
+    assert result.out.startswith("ok: ")
 
 
 def test_where_names_a_line_even_for_keys_the_file_does_not_have() -> None:
@@ -491,15 +483,16 @@ def test_relative_paths_are_relative_to_the_config_file_including_the_default_da
     assert cfg.plugins[0].path == tmp_path / "etc" / "p.py"
 
 
+@pytest.mark.slow
 def test_check_without_c_follows_the_same_precedence_as_run(tmp_path: Path) -> None:
     """``hookd check`` with no -c: $HOOKD_CONFIG, else ./hookd.yaml, else the embedded default."""
-    assert run_hookd("check", cwd=tmp_path).stdout == "ok: 0 endpoints, 3 policies, 0 plugins\n"
+    assert check(cwd=tmp_path).out == "ok: 0 endpoints, 3 policies, 0 plugins\n"
     (tmp_path / "hookd.yaml").write_text("policies: {mine: {delays: []}}\n")
-    assert run_hookd("check", cwd=tmp_path).stdout == "ok: 0 endpoints, 4 policies, 0 plugins\n"
+    assert check(cwd=tmp_path).out == "ok: 0 endpoints, 4 policies, 0 plugins\n"
     (tmp_path / "env.yaml").write_text("listen: nowhere\n")
-    result = run_hookd("check", cwd=tmp_path, env={"HOOKD_CONFIG": "env.yaml"})
-    assert result.returncode == 2
-    assert result.stderr.startswith("env.yaml:1: listen: expected host:port")
+    result = check(cwd=tmp_path, env={"HOOKD_CONFIG": "env.yaml"})
+    assert result.code == 2
+    assert result.err.startswith("env.yaml:1: listen: expected host:port")
 
 
 def test_the_example_and_the_reference_cover_every_key_of_the_schema() -> None:

@@ -8,11 +8,12 @@ import signal
 import pytest
 
 from hookd.cli import demo
-from tests.cli_helpers import assert_one_line_error, hookd, running
+from tests.support import assert_one_line_error, hookd, running
 
 URL = re.compile(r"hookd status --url (http://127\.0\.0\.1:\d+)")
 
 
+@pytest.mark.slow
 async def test_demo_shows_retries_and_stops_cleanly_on_sigint() -> None:
     async with running("demo", "--events", "3") as run:
         intro = await run.wait_line(lambda s: "hookd status --url" in s)
@@ -42,6 +43,7 @@ async def test_demo_shows_retries_and_stops_cleanly_on_sigint() -> None:
     assert "failed on purpose" in final
 
 
+@pytest.mark.slow
 async def test_demo_stops_by_itself_after_its_duration() -> None:
     async with running("demo", "--events", "1", "--duration", "1") as run:
         code, err = await run.finish(within=30)
@@ -50,6 +52,7 @@ async def test_demo_stops_by_itself_after_its_duration() -> None:
     assert "events posted 1" in run.lines[-1]
 
 
+@pytest.mark.slow
 async def test_demo_rejects_a_bad_duration() -> None:
     assert_one_line_error(await hookd("demo", "--duration", "soon"), 2, "--duration")
 

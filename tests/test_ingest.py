@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,40 +14,38 @@ from typing import Any
 import pytest
 
 from hookd import ingest
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    INGEST,
+    Daemon,
+    Receiver,
+    auth,
+    bearer,
+    capped,
+    config,
+    endpoint,
+    every_delivery,
+    every_event,
+    running_daemon,
+    wait_for,
+)
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-INGEST = "ingest-token-0123456789"
-ADMIN = "admin-token-0123456789"
-
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-limits: {{{{max_body: 64KiB}}}}
-auth: {{{{ingest_tokens: [{INGEST}], admin_tokens: [{ADMIN}]}}}}
-delivery: {{{{allow_private_networks: true}}}}
-endpoints:
-  - id: tasks
-    url: URL
-    events: ["task.*"]
-    signing: {{{{secret: {SECRET}}}}}
-  - id: everything
-    url: URL
-    signing: {{{{secret: {SECRET}}}}}
-"""
-
-
-def rows(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the daemon's database with a separate sqlite3 connection (what is on disk)."""
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
+CONFIG = config(
+    endpoint("tasks", "URL", events='["task.*"]') + endpoint("everything", "URL"),
+    extra=auth(ingest=True) + "limits: {max_body: 64KiB}\n",
+)
 
 
 @pytest.fixture
 async def daemon(tmp_path: Path, sink: Receiver) -> AsyncIterator[Daemon]:
-    headers = {"Authorization": f"Bearer {INGEST}"}
+    headers = bearer(INGEST)
     async with running_daemon(tmp_path, CONFIG.replace("URL", sink.url), headers=headers) as d:
         yield d
+
+
+async def counts(d: Daemon) -> tuple[int, int]:
+    """How many events and deliveries the daemon's store holds."""
+    return len(await every_event(d.store)), len(await every_delivery(d.store))
 
 
 async def post(d: Daemon, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
@@ -108,19 +105,23 @@ def test_parse_event_normalises_the_timestamp_to_utc() -> None:
 # --------------------------------------------------------------------------- the HTTP API
 
 
-async def test_202_comes_after_the_event_and_deliveries_are_on_disk(
-    daemon: Daemon, tmp_path: Path, sink: Receiver
+async def test_202_comes_after_the_event_and_deliveries_are_committed(
+    daemon: Daemon, sink: Receiver
 ) -> None:
     """The 202 answer lists one delivery per subscribed endpoint (glob fan-out), and at that
-    moment the event and those deliveries are already readable from the database file."""
+    moment the event and those deliveries are already committed: the store's read connection,
+    which sees only committed rows, returns them."""
     status, body, _ = await post(daemon, "/v1/events", json={"type": "task.updated", "data": {}})
-    db = tmp_path / "hookd.db"
-    on_disk = rows(db, "SELECT id, endpoint_id FROM deliveries WHERE event_id = ?", body["id"])
+    committed = await daemon.store.event_deliveries(body["id"])
+    event = await daemon.store.event(body["id"])
     assert status == 202
     assert set(body) == {"id", "deliveries"}
     assert sorted(d["endpoint"] for d in body["deliveries"]) == ["everything", "tasks"]
-    assert sorted(on_disk) == sorted((d["id"], d["endpoint"]) for d in body["deliveries"])
-    assert rows(db, "SELECT type FROM events WHERE id = ?", body["id"]) == [("task.updated",)]
+    assert sorted((r.id, r.endpoint) for r in committed) == sorted(
+        (d["id"], d["endpoint"]) for d in body["deliveries"]
+    )
+    assert event is not None
+    assert event.type == "task.updated"
 
     status, body, _ = await post(daemon, "/v1/events", json={"type": "invoice.paid", "data": 1})
     assert status == 202
@@ -132,13 +133,17 @@ async def test_an_event_matching_no_endpoint_is_accepted_with_no_deliveries(
     tmp_path: Path,
 ) -> None:
     """Fan-out to zero endpoints is not an error: 202 with an empty list, the event is kept."""
-    text = CONFIG.replace("URL", "http://127.0.0.1:9/").replace('["task.*"]', '["x.*"]')
-    text = text.replace("id: everything\n", "id: everything\n    events: [y]\n")
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    async with running_daemon(tmp_path, text, headers=admin) as d:
+    nowhere = "http://127.0.0.1:9/"
+    text = config(
+        endpoint("tasks", nowhere, events='["x.*"]')
+        + endpoint("everything", nowhere, events="[y]"),
+        extra=auth(ingest=True),
+    )
+    async with running_daemon(tmp_path, text, headers=bearer(ADMIN)) as d:
         status, body, _ = await post(d, "/v1/events", json={"type": "task.a", "data": {}})
+        stored = await every_event(d.store)
     assert (status, body["deliveries"]) == (202, [])
-    assert rows(tmp_path / "hookd.db", "SELECT type FROM events") == [("task.a",)]
+    assert [(e.id, e.type) for e in stored] == [(body["id"], "task.a")]
 
 
 async def test_caller_supplied_id_and_timestamp_are_kept(daemon: Daemon, sink: Receiver) -> None:
@@ -162,9 +167,7 @@ async def test_caller_supplied_id_and_timestamp_are_kept(daemon: Daemon, sink: R
     }
 
 
-async def test_a_batch_answers_one_result_per_event_in_order(
-    daemon: Daemon, tmp_path: Path
-) -> None:
+async def test_a_batch_answers_one_result_per_event_in_order(daemon: Daemon) -> None:
     """``POST /v1/events/batch`` → 202 with ``items``: one {id, deliveries} per event, in order."""
     batch = [
         {"type": "task.a", "data": {}},
@@ -176,18 +179,16 @@ async def test_a_batch_answers_one_result_per_event_in_order(
     items = body["items"]
     assert [len(i["deliveries"]) for i in items] == [2, 1, 2]
     assert items[2]["id"] == "b-1"
-    db = tmp_path / "hookd.db"
-    assert rows(db, "SELECT count(*) FROM events") == [(3,)]
-    assert rows(db, "SELECT count(*) FROM deliveries") == [(5,)]
+    assert await counts(daemon) == (3, 5)
 
 
-async def test_a_batch_with_one_bad_event_stores_nothing(daemon: Daemon, tmp_path: Path) -> None:
+async def test_a_batch_with_one_bad_event_stores_nothing(daemon: Daemon) -> None:
     """Batches are atomic: one invalid event → 400 naming ``[i].field``, and no event stored."""
     batch = [{"type": "task.a", "data": {}}, {"data": {}}]
     status, body, _ = await post(daemon, "/v1/events/batch", json=batch)
     assert status == 400
     assert_error(body, "invalid_event", "[1].type")
-    assert rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(0,)]
+    assert await counts(daemon) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -205,21 +206,21 @@ async def test_batch_shape_errors_are_400(daemon: Daemon, payload: Any, code: st
     assert_error(body, code)
 
 
-async def test_a_batch_of_exactly_1000_is_accepted(daemon: Daemon, tmp_path: Path) -> None:
+async def test_a_batch_of_exactly_1000_is_accepted(daemon: Daemon) -> None:
     """1000 is the limit, inclusive."""
     status, body, _ = await post(
         daemon, "/v1/events/batch", json=[{"type": "x", "data": i} for i in range(1000)]
     )
     assert status == 202
     assert len(body["items"]) == 1000
-    assert rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(1000,)]
+    assert len(await every_event(daemon.store)) == 1000
 
 
 # --------------------------------------------------------------------------- idempotency
 
 
 async def test_a_repeated_id_with_the_same_content_returns_the_original_answer(
-    daemon: Daemon, tmp_path: Path
+    daemon: Daemon,
 ) -> None:
     """Same id, same content: 200 with the first answer (same delivery ids), nothing new."""
     event = {"type": "task.a", "data": {"k": [1, 2]}, "id": "once"}
@@ -227,12 +228,10 @@ async def test_a_repeated_id_with_the_same_content_returns_the_original_answer(
     again = await post(daemon, "/v1/events", json=dict(reversed(list(event.items()))))
     assert (first[0], again[0]) == (202, 200)
     assert again[1] == first[1]
-    db = tmp_path / "hookd.db"
-    assert rows(db, "SELECT count(*) FROM events") == [(1,)]
-    assert rows(db, "SELECT count(*) FROM deliveries") == [(2,)]
+    assert await counts(daemon) == (1, 2)
 
 
-async def test_a_repeated_id_with_different_content_is_409(daemon: Daemon, tmp_path: Path) -> None:
+async def test_a_repeated_id_with_different_content_is_409(daemon: Daemon) -> None:
     """Same id, other content: 409 conflict naming ``id``; the stored event is unchanged."""
     await post(daemon, "/v1/events", json={"type": "task.a", "data": 1, "id": "dup"})
     status, body, _ = await post(
@@ -240,15 +239,14 @@ async def test_a_repeated_id_with_different_content_is_409(daemon: Daemon, tmp_p
     )
     assert status == 409
     assert_error(body, "conflict", "id")
-    assert rows(tmp_path / "hookd.db", "SELECT data FROM events") == [("1",)]
+    assert [(e.id, e.data) for e in await every_event(daemon.store)] == [("dup", "1")]
 
 
 async def test_an_explicit_id_equal_to_a_generated_one_is_409_and_creates_nothing(
-    daemon: Daemon, tmp_path: Path
+    daemon: Daemon,
 ) -> None:
     """An ``id`` that an earlier event got generated (posted without id, or keyed only by
     ``Idempotency-Key``) is taken: 409 conflict naming ``id``, not 503; nothing is created."""
-    db = tmp_path / "hookd.db"
     _, plain, _ = await post(daemon, "/v1/events", json={"type": "task.a", "data": 1})
     keyed = await post(
         daemon, "/v1/events", json={"type": "task.a", "data": 1}, headers={"Idempotency-Key": "k"}
@@ -266,8 +264,7 @@ async def test_an_explicit_id_equal_to_a_generated_one_is_409_and_creates_nothin
         )
         assert status == 409, answer
         assert_error(answer, "conflict", "[1].id")
-    assert rows(db, "SELECT count(*) FROM events") == [(2,)]
-    assert rows(db, "SELECT count(*) FROM deliveries") == [(4,)]
+    assert await counts(daemon) == (2, 4)
 
 
 async def test_idempotency_key_header_dedupes_events_without_id(daemon: Daemon) -> None:
@@ -281,22 +278,21 @@ async def test_idempotency_key_header_dedupes_events_without_id(daemon: Daemon) 
     assert_error(other[1], "conflict", "Idempotency-Key")
 
 
-async def test_repeats_inside_a_batch_and_across_batches(daemon: Daemon, tmp_path: Path) -> None:
+async def test_repeats_inside_a_batch_and_across_batches(daemon: Daemon) -> None:
     """In one batch a repeated id gets the same answer twice; a differing repeat fails the whole
     batch with 409 at ``[i].id``; a batch of only known events is 200 with the old answers."""
     a = {"type": "task.a", "data": 1, "id": "a"}
     status, body, _ = await post(daemon, "/v1/events/batch", json=[a, a])
     assert status == 202
     assert body["items"][0] == body["items"][1]
-    db = tmp_path / "hookd.db"
-    assert rows(db, "SELECT count(*) FROM events") == [(1,)]
+    assert [e.id for e in await every_event(daemon.store)] == ["a"]
 
     b = {"type": "task.b", "data": 1, "id": "b"}
     conflicting = {**a, "data": 2}
     status, body, _ = await post(daemon, "/v1/events/batch", json=[b, conflicting])
     assert status == 409
     assert_error(body, "conflict", "[1].id")
-    assert rows(db, "SELECT count(*) FROM events") == [(1,)]  # b was not stored either
+    assert [e.id for e in await every_event(daemon.store)] == ["a"]  # b was not stored either
 
     status, again, _ = await post(daemon, "/v1/events/batch", json=[a])
     assert status == 200
@@ -304,7 +300,7 @@ async def test_repeats_inside_a_batch_and_across_batches(daemon: Daemon, tmp_pat
 
 
 async def test_a_retried_batch_with_an_idempotency_key_creates_nothing_new(
-    daemon: Daemon, tmp_path: Path
+    daemon: Daemon,
 ) -> None:
     """``Idempotency-Key`` on a batch keys each event (without its own id) by its position."""
     batch = [{"type": "task.a", "data": 1}, {"type": "task.b", "data": 2}]
@@ -313,7 +309,7 @@ async def test_a_retried_batch_with_an_idempotency_key_creates_nothing_new(
     again = await post(daemon, "/v1/events/batch", json=batch, headers=key)
     assert (first[0], again[0]) == (202, 200)
     assert again[1] == first[1]
-    assert rows(tmp_path / "hookd.db", "SELECT count(*) FROM events") == [(2,)]
+    assert len(await every_event(daemon.store)) == 2
 
 
 # --------------------------------------------------------------------------- errors
@@ -339,9 +335,9 @@ async def test_bad_fields_are_400_naming_the_field(daemon: Daemon) -> None:
 async def test_missing_or_unknown_token_is_401(daemon: Daemon) -> None:
     """No Authorization header, or an unknown token: 401 with WWW-Authenticate: Bearer."""
     event = {"type": "a", "data": {}}
-    for auth in ("", "Bearer not-a-known-token-000", "Basic abc"):
+    for header in ("", "Bearer not-a-known-token-000", "Basic abc"):
         status, body, headers = await post(
-            daemon, "/v1/events", json=event, headers={"Authorization": auth}
+            daemon, "/v1/events", json=event, headers={"Authorization": header}
         )
         assert status == 401
         assert headers["WWW-Authenticate"] == "Bearer"
@@ -357,7 +353,7 @@ async def test_an_ingest_token_on_an_admin_route_is_403(daemon: Daemon) -> None:
         daemon,
         "/v1/events",
         json={"type": "a", "data": {}},
-        headers={"Authorization": f"Bearer {ADMIN}"},
+        headers=bearer(ADMIN),
     )
     assert status == 202
 
@@ -398,40 +394,25 @@ async def test_a_body_that_is_not_json_typed_is_415(daemon: Daemon) -> None:
     assert status == 202
 
 
-CAPPED = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-limits: {{{{max_pending: 3}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies:
-  later: {{{{delays: [1h]}}}}
-endpoints:
-  - id: down
-    url: http://127.0.0.1:9/never
-    policy: later
-    signing: {{{{secret: {SECRET}}}}}
-"""
-
-
 async def test_an_ingest_that_would_pass_max_pending_is_429_whole(tmp_path: Path) -> None:
     """With 2 of 3 pending, a batch of 2 is refused whole (429, Retry-After, nothing stored);
     one more event still fits; after that even a single event is 429."""
-    async with running_daemon(tmp_path, CAPPED) as d:
+    async with running_daemon(tmp_path, capped(3)) as d:
         for n in range(2):
             assert (await d.post_event("a", n))[0] == 202
-        db = tmp_path / "hookd.db"
         status, body, headers = await post(
             d, "/v1/events/batch", json=[{"type": "a", "data": 2}, {"type": "a", "data": 3}]
         )
         assert status == 429
         assert int(headers["Retry-After"]) > 0
         assert_error(body, "over_capacity")
-        assert rows(db, "SELECT count(*) FROM events") == [(2,)]
+        assert await counts(d) == (2, 2)
         assert (await d.post_event("a", 4))[0] == 202
         status, body, headers = await post(d, "/v1/events", json={"type": "a", "data": 5})
         assert status == 429
         assert "Retry-After" in headers
-        assert rows(db, "SELECT count(*) FROM deliveries WHERE status = 'pending'") == [(3,)]
+        assert (await d.store.counts_by_status())["pending"] == 3
+        assert await counts(d) == (3, 3)
 
 
 async def test_unknown_routes_and_methods_answer_in_the_error_model(daemon: Daemon) -> None:
@@ -439,9 +420,7 @@ async def test_unknown_routes_and_methods_answer_in_the_error_model(daemon: Daem
     async with daemon.http.get(daemon.url + "/v1/events") as resp:
         assert resp.status in (403, 405)  # an admin-only path for an ingest token, or no GET
         assert_error(await resp.json(), "forbidden" if resp.status == 403 else "method_not_allowed")
-    async with daemon.http.get(
-        daemon.url + "/nope", headers={"Authorization": f"Bearer {ADMIN}"}
-    ) as resp:
+    async with daemon.http.get(daemon.url + "/nope", headers=bearer(ADMIN)) as resp:
         assert resp.status == 404
         assert resp.content_type == "application/json"
         assert_error(await resp.json(), "not_found")

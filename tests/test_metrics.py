@@ -8,19 +8,25 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    Daemon,
+    Receiver,
+    auth,
+    bearer,
+    config,
+    endpoint,
+    hmac_signing,
+    running_daemon,
+    wait_for,
+)
 
-ADMIN = "admin-token-0123456789"
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies: {{{{once: {{{{delays: [], timeout: 2s}}}}}}}}
-endpoints:
-  - {{{{id: good, url: URL, policy: once, signing: {{{{scheme: hmac-sha256, secret: s}}}}}}}}
-  - {{{{id: bad, url: URL/bad, policy: once, signing: {{{{scheme: hmac-sha256, secret: s}}}}}}}}
-"""
+CONFIG = config(
+    endpoint("good", "URL", policy="once", signing=hmac_signing("s"))
+    + endpoint("bad", "URL/bad", policy="once", signing=hmac_signing("s")),
+    policies="  once: {delays: [], timeout: 2s}\n",
+    extra=auth(),
+)
 
 
 async def scrape(d: Daemon) -> dict[str, float]:
@@ -40,6 +46,8 @@ async def scrape(d: Daemon) -> dict[str, float]:
 async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
     tmp_path: Path, sink: Receiver
 ) -> None:
+    """/metrics (no token) counts ingests, deliveries, attempts by result and their latency, and
+    shows queues and disabled endpoints."""
     answers = {"/hook": 200, "/hook/bad": 500}
 
     def answer(request: web.Request) -> web.Response:
@@ -47,7 +55,7 @@ async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
 
     sink.responses = [answer, answer, answer, answer]
     config = CONFIG.replace("URL", sink.url)
-    async with running_daemon(tmp_path, config, headers={"Authorization": f"Bearer {ADMIN}"}) as d:
+    async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
         before = await scrape(d)
         for name in (
             "hookd_events_ingested_total",
@@ -91,8 +99,10 @@ async def test_metrics_count_ingest_outcomes_latency_queues_and_commits(
 
 
 async def test_status_has_the_spec_fields(tmp_path: Path, sink: Receiver) -> None:
+    """/v1/status reports version, uptime, delivery counts, queues, the database size and each
+    endpoint."""
     config = CONFIG.replace("URL", sink.url)
-    async with running_daemon(tmp_path, config, headers={"Authorization": f"Bearer {ADMIN}"}) as d:
+    async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
         sink.default = 200
         await d.post_event("a.b", {})
         await wait_for(lambda: len(sink.requests) == 2)

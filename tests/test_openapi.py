@@ -9,11 +9,11 @@ and schema.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -37,24 +37,26 @@ from hookd.config import Config
 from hookd.endpoints import EndpointTable
 from hookd.state import State
 from hookd.store import SQLiteStore
-from tests.support import Receiver, running_daemon, wait_for
+from tests.support import (
+    ADMIN,
+    Receiver,
+    auth,
+    bearer,
+    config,
+    endpoint,
+    hmac_signing,
+    running_daemon,
+    wait_for,
+)
 
-ADMIN = "admin-token-0123456789"
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-limits: {{{{max_body: 64KiB}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies: {{{{once: {{{{delays: [], timeout: 1s}}}}}}}}
-endpoints:
-  - id: yaml
-    url: URL
-    events: ["order.*"]
-    policy: once
-    signing: {{{{scheme: hmac-sha256, secret: yaml-secret}}}}
-"""
+AUTH = bearer(ADMIN)
+CONFIG = config(
+    endpoint(
+        "yaml", "URL", events='["order.*"]', policy="once", signing=hmac_signing("yaml-secret")
+    ),
+    policies="  once: {delays: [], timeout: 1s}\n",
+    extra=auth() + "limits: {max_body: 64KiB}\n",
+)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -115,7 +117,7 @@ def test_open_routes_need_no_token_and_the_rest_use_bearer() -> None:
         for method, op in item.items()
         if method != "parameters" and op.get("security") == []
     }
-    assert open_ops == {"/healthz", "/readyz", "/metrics", "/openapi.json", "/ui", "/"}
+    assert open_ops == {"/healthz", "/readyz", "/metrics", "/openapi.json", "/ui", "/ui/", "/"}
 
 
 async def test_openapi_json_is_served_without_a_token(tmp_path: Path, sink: Receiver) -> None:
@@ -135,7 +137,7 @@ KNOWN_EXAMPLES = 5
 REJECTIONS = ["400", "401", "403", "404", "409", "413", "415", "429"]  # 413: over max_body
 
 
-def fuzz(base_url: str, known: dict[str, str], budget: float) -> int:
+def fuzz(base_url: str, known: dict[str, str]) -> int:
     """Run every operation's generated cases; returns how many requests were checked."""
     config = schemathesis.Config.from_dict(
         {
@@ -144,7 +146,6 @@ def fuzz(base_url: str, known: dict[str, str], budget: float) -> int:
         }
     )
     schema = schemathesis.openapi.from_url(base_url + "/openapi.json", config=config, timeout=10)
-    deadline = time.monotonic() + budget
     sent = 0
     with requests.Session() as session:
 
@@ -177,10 +178,10 @@ def fuzz(base_url: str, known: dict[str, str], budget: float) -> int:
             if "{id}" in path:
                 kind = path.split("/")[2]  # endpoints | deliveries | events
                 run(operation.as_strategy(path_parameters={"id": known[kind]}), KNOWN_EXAMPLES)
-            assert time.monotonic() < deadline, f"fuzzing took over {budget}s"
     return sent
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -193,7 +194,7 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(
         delivery = accepted["deliveries"][0]["id"]
         await wait_for(lambda: len(sink.requests) >= 2)
         known = {"endpoints": "api", "deliveries": delivery, "events": "evt-known"}
-        sent = await asyncio.to_thread(fuzz, d.url, known, 45.0)
+        sent = await asyncio.to_thread(fuzz, d.url, known)
         assert sent > 200
         status, _ = await d.request("GET", "/readyz")
         assert status == 200  # still healthy after the barrage

@@ -23,8 +23,8 @@ import pytest
 
 from hookd.secretbox import generate_key_text
 from tests import pg_server
-from tests.support import Process, start_process, wait_for, wait_ready
-from tests.test_delivery import Answer, Hit, Lab, lab
+from tests.support import Answer, Process, Received, Receiver, start_process, wait_for, wait_ready
+from tests.support import receiver as lab
 
 pytestmark = [pytest.mark.slow]
 
@@ -79,8 +79,8 @@ def endpoint(endpoint_id: str, url: str, extra: str = "") -> str:
     )
 
 
-def receiving(decide: Callable[[Hit, int], Answer] | None = None, delay: float = 0.0) -> Any:
-    return lab(decide, delay=delay)
+def receiving(decide: Callable[[Received, int], Answer] | None = None, delay: float = 0.0) -> Any:
+    return lab(decide=decide, delay=delay)
 
 
 def leases_of(dsn: str, nodes: list[str]) -> int:
@@ -117,9 +117,9 @@ async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
         )
         endpoints = endpoint(
             "load",
-            rec.url(),
+            rec.url,
             ", policy: quick, max_in_flight: 4",  # slow enough to kill mid-load
-        ) + endpoint("slow", slow.url(), ", policy: patient")
+        ) + endpoint("slow", slow.url, ", policy: patient")
         text = hookd_yaml(dsn, KEY, endpoints, policies)
         accepted: set[str] = set()
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
@@ -139,19 +139,19 @@ async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
             singles = [asyncio.create_task(one(a if i % 2 else b, i)) for i in range(100)]
             async with http.get(a.url + "/v1/status") as resp:
                 node_a = [n["id"] for n in (await resp.json())["nodes"]]
-            await wait_for(lambda: len(rec.hits) >= 40, timeout=20)
+            await wait_for(lambda: len(rec.requests) >= 40, timeout=20)
             # a takes slow attempts (1 s each) of its own: it dies with them in flight
             slow_batch = [{"type": "slow.x", "data": {"i": i}} for i in range(4)]
             answer = await send(http, a, slow_batch, "/v1/events/batch")
             accepted.update(item["id"] for item in answer["items"])
-            await wait_for(lambda: len(slow.hits) >= 1, timeout=10)
+            await wait_for(lambda: len(slow.requests) >= 1, timeout=10)
             a.signal(signal.SIGKILL)
             assert await asyncio.to_thread(a.wait, 10) == -signal.SIGKILL
             assert leases_of(dsn, node_a) >= 1  # still held by the dead process
             accepted.update(r for r in await asyncio.gather(*singles) if isinstance(r, str))
 
             def delivered() -> set[str]:
-                return {h.headers["webhook-id"] for h in [*rec.hits, *slow.hits]}
+                return {h.headers["webhook-id"] for h in [*rec.requests, *slow.requests]}
 
             async def nothing_pending() -> bool:
                 async with http.get(b.url + "/v1/status") as resp:
@@ -162,7 +162,7 @@ async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
             # attempts again (its record is the one that counts), and nothing stays pending
             await wait_for(nothing_pending, timeout=60, interval=0.2)
             assert leases_of(dsn, node_a) == 0
-            assert any(len(slow.of(h.headers["webhook-id"])) >= 2 for h in slow.hits)
+            assert any(len(slow.of(h.headers["webhook-id"])) >= 2 for h in slow.requests)
 
 
 @pytest.mark.timeout(90)
@@ -174,17 +174,17 @@ async def test_a_fifo_endpoint_receives_in_ingest_order_while_ingest_alternates(
     async with receiving(lambda hit, n: 500 if n == 1 and len(hit.body) % 5 == 0 else 200) as rec:
         policies = "  quick: {delays: [50ms, 50ms, 50ms, 50ms], jitter: none}\n"
         extra = ", policy: quick, ordering: fifo"
-        text = hookd_yaml(dsn, KEY, endpoint("fifo", rec.url(), extra), policies)
+        text = hookd_yaml(dsn, KEY, endpoint("fifo", rec.url, extra), policies)
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
             ids = []
             for i in range(40):
                 answer = await send(http, (a, b)[i % 2], {"type": "fifo.x", "data": {"i": i}})
                 ids.append(answer["id"])
             await wait_for(
-                lambda: {h.headers["webhook-id"] for h in rec.hits} >= set(ids), timeout=40
+                lambda: {h.headers["webhook-id"] for h in rec.requests} >= set(ids), timeout=40
             )
     firsts: list[str] = []
-    for hit in rec.hits:
+    for hit in rec.requests:
         if hit.headers["webhook-id"] not in firsts:
             firsts.append(hit.headers["webhook-id"])
     assert firsts == ids
@@ -197,8 +197,8 @@ async def test_max_in_flight_and_rate_limit_hold_across_processes(tmp_path: Path
     receiver sees at most one request at a time to the first, and no 1 s window with more than
     11 starts (10/s, one at the window's edge) to the second."""
     async with receiving(delay=0.03) as rec:
-        endpoints = endpoint("one", rec.url("/one"), ", max_in_flight: 1") + endpoint(
-            "paced", rec.url("/paced"), ", rate_limit: 10/s"
+        endpoints = endpoint("one", rec.url_for("/one"), ", max_in_flight: 1") + endpoint(
+            "paced", rec.url_for("/paced"), ", rate_limit: 10/s"
         )
         text = hookd_yaml(dsn, KEY, endpoints)
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
@@ -207,12 +207,12 @@ async def test_max_in_flight_and_rate_limit_hold_across_processes(tmp_path: Path
                     {"type": t, "data": {"i": i}} for i in range(15) for t in ("one.x", "paced.x")
                 ]
                 await send(http, proc, batch, "/v1/events/batch")
-            await wait_for(lambda: len(rec.hits) >= 60, timeout=40, interval=0.1)
-    one = [h for h in rec.hits if h.path == "/one"]
+            await wait_for(lambda: len(rec.requests) >= 60, timeout=40, interval=0.1)
+    one = [h for h in rec.requests if h.path == "/one"]
     assert len(one) == 30
     spans = sorted((h.at, h.at + 0.03) for h in one)
     assert all(later[0] >= earlier[1] - 0.005 for earlier, later in itertools.pairwise(spans))
-    paced = sorted(h.at for h in rec.hits if h.path == "/paced")
+    paced = sorted(h.at for h in rec.requests if h.path == "/paced")
     assert len(paced) == 30
     assert all(paced[i + 11] - paced[i] >= 1.0 for i in range(len(paced) - 11))
     assert paced[-1] - paced[0] >= 2.5  # 30 starts at 10/s take about 2.9 s
@@ -225,9 +225,9 @@ async def test_an_endpoint_created_through_one_process_is_used_by_the_other_with
     """Create through a, then ingest through b: within 2 s b routes to it; disable through b,
     and within 2 s a stops routing to it; likewise enable, patch, rotate-secret, delete."""
     async with receiving() as rec:
-        text = hookd_yaml(dsn, KEY, endpoint("base", rec.url("/base")))
+        text = hookd_yaml(dsn, KEY, endpoint("base", rec.url_for("/base")))
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
-            body = {"id": "fresh", "url": rec.url("/fresh"), "events": ["fresh.*"]}
+            body = {"id": "fresh", "url": rec.url_for("/fresh"), "events": ["fresh.*"]}
             async with http.post(a.url + "/v1/endpoints", json=body) as resp:
                 assert resp.status == 201, await resp.text()
             created = time.monotonic()
@@ -238,7 +238,7 @@ async def test_an_endpoint_created_through_one_process_is_used_by_the_other_with
 
             await wait_for(lambda: routed(b), timeout=5, interval=0.05)
             assert time.monotonic() - created < 2.0
-            await wait_for(lambda: any(h.path == "/fresh" for h in rec.hits), timeout=10)
+            await wait_for(lambda: any(h.path == "/fresh" for h in rec.requests), timeout=10)
             async with http.post(b.url + "/v1/endpoints/fresh/disable") as resp:
                 assert resp.status == 200
             disabled = time.monotonic()
@@ -251,7 +251,9 @@ async def test_an_endpoint_created_through_one_process_is_used_by_the_other_with
             await changed_everywhere(http, a, b, rec)
 
 
-async def changed_everywhere(http: aiohttp.ClientSession, a: Process, b: Process, rec: Lab) -> None:
+async def changed_everywhere(
+    http: aiohttp.ClientSession, a: Process, b: Process, rec: Receiver
+) -> None:
     """Enable, patch, rotate-secret and delete through one process: each is in force in the
     other within 2 s."""
     from standardwebhooks import Webhook
@@ -263,7 +265,7 @@ async def changed_everywhere(http: aiohttp.ClientSession, a: Process, b: Process
 
     async def lands_on(proc: Process, path: str, secret: str | None = None) -> bool:
         await send(http, proc, {"type": "fresh.x", "data": {}})
-        hits = [h for h in rec.hits if h.path == path]
+        hits = [h for h in rec.requests if h.path == path]
         if not hits or secret is None:
             return bool(hits)
         try:  # signed with the new secret alone (grace 0: the old one stops at once)
@@ -279,13 +281,13 @@ async def changed_everywhere(http: aiohttp.ClientSession, a: Process, b: Process
         assert time.monotonic() - changed < 2.0
 
     await within_2s(call(a, "POST", "/v1/endpoints/fresh/enable"), lambda: lands_on(b, "/fresh"))
-    patched = rec.url("/patched")
+    patched = rec.url_for("/patched")
     await within_2s(
         call(b, "PATCH", "/v1/endpoints/fresh", {"url": patched}), lambda: lands_on(a, "/patched")
     )
     rotated = await call(a, "POST", "/v1/endpoints/fresh/rotate-secret", {})
     secret = rotated["secret"]
-    rec.hits.clear()
+    rec.requests.clear()
     changed = time.monotonic()
     await wait_for(lambda: lands_on(b, "/patched", secret), timeout=5, interval=0.05)
     assert time.monotonic() - changed < 2.0
@@ -304,7 +306,7 @@ async def test_concurrent_duplicate_ingests_through_two_processes_create_one_eve
     """The same event id posted to both processes at once, 30 times: one event each, both
     answers name the same deliveries, and each is delivered once."""
     async with receiving() as rec:
-        text = hookd_yaml(dsn, KEY, endpoint("dup", rec.url()))
+        text = hookd_yaml(dsn, KEY, endpoint("dup", rec.url))
         async with pair(tmp_path, text) as (a, b), aiohttp.ClientSession() as http:
             pairs = []
             for i in range(30):
@@ -314,11 +316,11 @@ async def test_concurrent_duplicate_ingests_through_two_processes_create_one_eve
                 assert first["id"] == second["id"]
                 assert first["deliveries"] == second["deliveries"]
                 assert len(first["deliveries"]) == 1
-            await wait_for(lambda: len(rec.hits) >= 30, timeout=20)
+            await wait_for(lambda: len(rec.requests) >= 30, timeout=20)
             await asyncio.sleep(0.5)  # a second delivery of any of them would arrive by now
             async with http.get(a.url + "/v1/status") as resp:
                 status = await resp.json()
-    assert sorted(h.headers["webhook-id"] for h in rec.hits) == sorted(
+    assert sorted(h.headers["webhook-id"] for h in rec.requests) == sorted(
         f"evt-dup-{i}" for i in range(30)
     )
     assert status["deliveries"] == {"pending": 0, "succeeded": 30, "failed": 0}
@@ -332,7 +334,7 @@ async def test_a_process_survives_losing_its_database_connections(tmp_path: Path
     import psycopg
 
     async with receiving() as rec:
-        text = hookd_yaml(dsn, KEY, endpoint("ok", rec.url()))
+        text = hookd_yaml(dsn, KEY, endpoint("ok", rec.url))
         proc = start_process(tmp_path, text, name="alone")
         try:
             await wait_ready(proc, timeout=30)
@@ -350,7 +352,7 @@ async def test_a_process_survives_losing_its_database_connections(tmp_path: Path
                         return resp.status == 202
 
                 await wait_for(accepted, timeout=20, interval=0.2)
-            await wait_for(lambda: rec.hits, timeout=20)
+            await wait_for(lambda: rec.requests, timeout=20)
             await wait_for(lambda: "store.listen_restored" in proc.log(), timeout=20)
             assert proc.proc.poll() is None
             assert "store.listen_lost" in proc.log()

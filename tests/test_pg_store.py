@@ -13,7 +13,8 @@ import structlog
 
 from hookd.store import Limits, Store
 from tests import pg_server
-from tests.store_helpers import new_event, result
+from tests.support import attempt_result as result
+from tests.support import new_event
 
 
 async def opened(dsn: str) -> Store:
@@ -30,7 +31,7 @@ async def two() -> AsyncIterator[tuple[Store, Store]]:
     dsn = pg_server.fresh_database()
     first = await opened(dsn)
     second = await opened(dsn)
-    await first.reconcile_config_endpoints(["a", "b"])
+    await first.reconcile_config_endpoints({"a": None, "b": None})
     try:
         yield first, second
     finally:
@@ -43,7 +44,7 @@ async def test_ten_processes_starting_at_once_migrate_once() -> None:
     stores = await asyncio.gather(*(opened(dsn) for _ in range(10)))
     try:
         assert len(await stores[0].nodes()) == 10
-        await stores[3].reconcile_config_endpoints(["a"])
+        await stores[3].reconcile_config_endpoints({"a": None})
         assert [e.id for e in await stores[7].endpoints()] == ["a"]
     finally:
         await asyncio.gather(*(s.close() for s in stores))

@@ -4,7 +4,6 @@ that fails at delivery time failing only that attempt (SPEC §5, §6)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,10 @@ from hookd import plugins
 from hookd.config import parse
 from hookd.errors import ConfigError
 from hookd.registry import EndpointView, Event, Registry
-from tests.support import Receiver, running_daemon, wait_for
+from tests.support import Receiver, config, endpoint, running_daemon, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "plugins" / "example_plugin.py"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def registry_for(yaml_text: str, source: Path) -> Registry:
@@ -114,28 +112,19 @@ def test_a_plugin_can_be_an_importable_module(
     assert registry.formats["empty"](Event(id="1", type="t", timestamp="", data=None)) == b"{}"
 
 
-CLOUD = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies:
-  once: {{{{delays: []}}}}
-plugins:
-  - path: {EXAMPLE}
-    options: {{{{source: "https://app.example.com", failures_log: FAILURES}}}}
-endpoints:
-  - id: acme
-    url: URL/acme
-    body: cloudevents
-    filter: data_match
-    options: {{{{match: {{{{tenant: acme}}}}}}}}
-    signing: {{{{secret: {SECRET}}}}}
-  - id: flaky
-    url: URL/flaky
-    events: ["flaky.*"]
-    policy: once
-    signing: {{{{secret: {SECRET}}}}}
-"""
+CLOUD = config(
+    endpoint(
+        "acme",
+        "URL/acme",
+        body="cloudevents",
+        filter="data_match",
+        options="{match: {tenant: acme}}",
+    )
+    + endpoint("flaky", "URL/flaky", events='["flaky.*"]', policy="once"),
+    policies="  once: {delays: []}\n",
+    extra=f"plugins:\n  - path: {EXAMPLE}\n"
+    '    options: {source: "https://app.example.com", failures_log: FAILURES}\n',
+)
 
 
 async def test_the_example_plugin_shapes_routes_and_logs_real_deliveries(
@@ -191,24 +180,16 @@ def setup(registry, options):
     registry.add_signer("header-token", HeaderToken)
 """
 
-FAULTY = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}}}}}
-delivery: {{{{allow_private_networks: true}}}}
-policies:
-  once: {{{{delays: []}}}}
-plugins:
-  - path: faulty.py
-endpoints:
-  - id: broken
-    url: URL
-    body: explode
-    policy: once
-    signing: {{{{secret: {SECRET}}}}}
-  - id: fine
-    url: URL
-    signing: {{{{scheme: header-token, secret: key-123, options: {{{{header: X-Api-Key}}}}}}}}
-"""
+FAULTY = config(
+    endpoint("broken", "URL", body="explode", policy="once")
+    + endpoint(
+        "fine",
+        "URL",
+        signing="{scheme: header-token, secret: key-123, options: {header: X-Api-Key}}",
+    ),
+    policies="  once: {delays: []}\n",
+    extra="plugins:\n  - path: faulty.py\n",
+)
 
 
 async def test_a_plugin_that_raises_fails_only_that_attempt(tmp_path: Path, sink: Receiver) -> None:
@@ -219,22 +200,15 @@ async def test_a_plugin_that_raises_fails_only_that_attempt(tmp_path: Path, sink
         status, body = await d.post_event("task.created", {"n": 1})
         assert status == 202
         ids = {x["endpoint"]: x["id"] for x in body["deliveries"]}
-        db = tmp_path / "hookd.db"
-
-        def state(delivery: str) -> list[tuple[str, str | None]]:
-            with sqlite3.connect(db) as conn:
-                return conn.execute(
-                    "SELECT d.status, a.error FROM deliveries d"
-                    " LEFT JOIN attempts a ON a.delivery_id = d.id WHERE d.id = ?",
-                    (delivery,),
-                ).fetchall()
-
-        await wait_for(lambda: state(ids["broken"])[0][0] == "failed")
-        error = state(ids["broken"])[0][1]
-        assert error is not None
-        assert "RuntimeError: the format exploded" in error
-        await wait_for(lambda: state(ids["fine"]) == [("succeeded", None)])
-        assert sink.requests[0].headers["X-Api-Key"] == "key-123"
+        broken, fine = await d.settled(ids["broken"], ids["fine"])
+        [failed] = await d.attempts(ids["broken"])
+        [succeeded] = await d.attempts(ids["fine"])
+        assert (broken.status, fine.status) == ("failed", "succeeded")
+        assert failed.error is not None
+        assert "RuntimeError: the format exploded" in failed.error
+        assert broken.last_error == failed.error
+        assert succeeded.error is None
+        assert [r.headers["X-Api-Key"] for r in sink.requests] == ["key-123"]
         status, _ = await d.request("GET", "/readyz")
         assert status == 200
         assert (await d.post_event("task.created", {"n": 2}))[0] == 202

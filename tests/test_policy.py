@@ -294,10 +294,13 @@ def test_policy_rejects_retry_classes_that_were_not_parsed() -> None:
     ],
 )
 def test_backoff_delays(kwargs: dict[str, Any], expected: tuple[float, ...]) -> None:
+    """backoff(initial, factor, max, attempts) lists attempts-1 delays, each factor times the last,
+    capped at max."""
     assert backoff_delays(**kwargs) == expected
 
 
 def test_backoff_caps_long_schedules_without_overflow() -> None:
+    """A thousand attempts at factor 10 stay capped at max instead of overflowing."""
     delays = backoff_delays(initial=1.0, factor=10.0, max=86400.0, attempts=1000)
     assert len(delays) == 999
     assert delays[-1] == 86400.0
@@ -314,6 +317,7 @@ def test_backoff_caps_long_schedules_without_overflow() -> None:
     ],
 )
 def test_backoff_rejects_nonsense(kwargs: dict[str, Any], named: str) -> None:
+    """Zero attempts, a negative start, a shrinking factor or a max below the start are refused."""
     with pytest.raises(ValueError, match=named):
         backoff_delays(**kwargs)
 
@@ -366,6 +370,8 @@ ANY_FAILURE: frozenset[RetryClass] = frozenset({"non-2xx", "timeout", "network"}
 def test_is_retryable_table(
     retry_on: frozenset[RetryClass], outcome: Outcome, retryable: bool
 ) -> None:
+    """A failure is retried exactly when its class or status code is in retry_on; a success
+    or a refused (SSRF) destination never is."""
     assert is_retryable(policy(retry_on=retry_on), outcome) is retryable
 
 

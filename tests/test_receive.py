@@ -6,25 +6,25 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+
+import pytest
 
 from hookd import signing
-from tests.cli_helpers import Running, assert_one_line_error, hookd, receiver_url, running
-from tests.support import Daemon, running_daemon, wait_for
+from tests.support import (
+    Daemon,
+    Running,
+    assert_one_line_error,
+    config,
+    endpoint,
+    hookd,
+    receiver_url,
+    running,
+    running_daemon,
+)
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-policies:
-  quick: {{delays: [100ms]}}
-endpoints:
-  - id: rx
-    url: URL/hook
-    policy: quick
-    signing:
-SIGNING
-"""
+pytestmark = pytest.mark.slow  # every test here runs python -m hookd
+
+QUICK = "  quick: {delays: [100ms]}\n"
 
 
 @contextlib.asynccontextmanager
@@ -34,9 +34,11 @@ async def receive_and_daemon(
     """``hookd receive --port 0 ARGS`` and an in-process daemon whose endpoint points at it."""
     async with running("receive", "--port", "0", *receive_args) as rx:
         url = await receiver_url(rx)
-        indented = "\n".join("      " + line for line in signing_yaml.strip().splitlines())
-        config = CONFIG.replace("URL", url).replace("SIGNING", indented)
-        async with running_daemon(tmp_path, config) as d:
+        signing = "{" + ", ".join(signing_yaml.strip().splitlines()) + "}"
+        text = config(
+            endpoint("rx", url + "/hook", policy="quick", signing=signing), policies=QUICK
+        )
+        async with running_daemon(tmp_path, text) as d:
             yield rx, d
 
 
@@ -53,8 +55,8 @@ async def _one_delivery(rx: Running, d: Daemon, verdict: str) -> str:
 
 async def test_standard_webhooks_whsec_delivery_is_valid(tmp_path: Path) -> None:
     secret = signing.generate_standard_secret()
-    config = f'scheme: standard-webhooks\nsecret: "{secret}"'
-    async with receive_and_daemon(tmp_path, config, "--secret", secret) as (rx, d):
+    signed = f'scheme: standard-webhooks\nsecret: "{secret}"'
+    async with receive_and_daemon(tmp_path, signed, "--secret", secret) as (rx, d):
         line = await _one_delivery(rx, d, "Valid")
         assert "v1 signature matches" in line
         assert any(s.strip().startswith("webhook-timestamp: ") for s in rx.lines)
@@ -62,15 +64,15 @@ async def test_standard_webhooks_whsec_delivery_is_valid(tmp_path: Path) -> None
 
 async def test_standard_webhooks_ed25519_delivery_is_valid(tmp_path: Path) -> None:
     private, public = signing.generate_ed25519()
-    config = f'scheme: standard-webhooks\nsecret: "{private}"'
-    async with receive_and_daemon(tmp_path, config, "--public-key", public) as (rx, d):
+    signed = f'scheme: standard-webhooks\nsecret: "{private}"'
+    async with receive_and_daemon(tmp_path, signed, "--public-key", public) as (rx, d):
         assert "v1a signature matches" in await _one_delivery(rx, d, "Valid")
 
 
 async def test_hmac_sha256_delivery_is_valid(tmp_path: Path) -> None:
-    config = "scheme: hmac-sha256\nsecret: topsecret"
+    signed = "scheme: hmac-sha256\nsecret: topsecret"
     args = ("--scheme", "hmac-sha256", "--secret", "topsecret")
-    async with receive_and_daemon(tmp_path, config, *args) as (rx, d):
+    async with receive_and_daemon(tmp_path, signed, *args) as (rx, d):
         assert "X-Webhook-Signature" in await _one_delivery(rx, d, "Valid")
 
 
@@ -78,16 +80,16 @@ async def test_rsa_sha256_delivery_is_valid_with_the_public_key(tmp_path: Path) 
     private_pem, public_pem = signing.generate_rsa()
     (tmp_path / "key.pem").write_bytes(private_pem)
     (tmp_path / "key.pem.pub").write_bytes(public_pem)
-    config = f"scheme: rsa-sha256\nprivate_key_file: {tmp_path / 'key.pem'}"
+    signed = f"scheme: rsa-sha256\nprivate_key_file: {tmp_path / 'key.pem'}"
     args = ("--scheme", "rsa-sha256", "--public-key", str(tmp_path / "key.pem.pub"))
-    async with receive_and_daemon(tmp_path, config, *args) as (rx, d):
+    async with receive_and_daemon(tmp_path, signed, *args) as (rx, d):
         assert "x-wh-signature" in await _one_delivery(rx, d, "Valid")
 
 
 async def test_a_wrong_secret_is_reported_invalid(tmp_path: Path) -> None:
-    config = f'scheme: standard-webhooks\nsecret: "{signing.generate_standard_secret()}"'
+    signed = f'scheme: standard-webhooks\nsecret: "{signing.generate_standard_secret()}"'
     other = signing.generate_standard_secret()
-    async with receive_and_daemon(tmp_path, config, "--secret", other) as (rx, d):
+    async with receive_and_daemon(tmp_path, signed, "--secret", other) as (rx, d):
         line = await _one_delivery(rx, d, "INVALID")
         assert "no matching signature" in line
         code, _ = await rx.stop(signal.SIGINT)
@@ -97,17 +99,11 @@ async def test_a_wrong_secret_is_reported_invalid(tmp_path: Path) -> None:
 
 async def test_status_sequence_and_delay_are_honoured(tmp_path: Path) -> None:
     """--status 500,200: the first attempt gets 500, the retry 200; --delay holds each answer."""
-    config = "scheme: hmac-sha256\nsecret: s3cret"
+    signed = "scheme: hmac-sha256\nsecret: s3cret"
     args = ("--scheme", "hmac-sha256", "--secret", "s3cret", "--status", "500,200")
-    async with receive_and_daemon(tmp_path, config, *args, "--delay", "200ms") as (rx, d):
+    async with receive_and_daemon(tmp_path, signed, *args, "--delay", "200ms") as (rx, d):
         _, body = await d.post_event("task.updated")
-        delivery_id = body["deliveries"][0]["id"]
-
-        async def settled() -> dict[str, Any] | None:
-            got = await d.delivery(delivery_id)
-            return got if got["status"] != "pending" else None
-
-        got = await wait_for(settled, timeout=15)
+        [got] = await d.shown_settled(body["deliveries"][0]["id"], within=15)
         assert got["status"] == "succeeded"
         assert [a["status_code"] for a in got["attempts"]] == [500, 200]
         assert all(a["latency_ms"] >= 200 for a in got["attempts"])

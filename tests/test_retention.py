@@ -1,127 +1,132 @@
-"""Retention purges old final deliveries and old events, keeps recent and pending work."""
+"""Retention purges old final deliveries and old events, keeps recent and pending work.
+
+Time passes by passing ``now`` to the purge: rows written before a cut-off moment are "old",
+rows written after it are "recent", and the purge runs as if ``retention`` had gone by since.
+"""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from hookd import retention
-from hookd.store import NewDelivery, NewEvent, SQLiteStore
-from tests.store_helpers import finish as record
-from tests.support import Daemon, Receiver, running_daemon, wait_for
+from hookd.store import SQLiteStore, Store
+from tests.support import (
+    ADMIN,
+    Daemon,
+    Receiver,
+    auth,
+    bearer,
+    config,
+    endpoint,
+    every_delivery,
+    every_event,
+    finish,
+    hmac_signing,
+    new_event,
+    running_daemon,
+    wait_for,
+)
 
 DAY = 86400.0
 
 
-def event(name: str, *endpoints: str) -> NewEvent:
-    return NewEvent(
-        id=name,
-        type="x.y",
-        timestamp="2024-01-01T00:00:00.000Z",
-        data=json.dumps({}),
-        content_hash=name,
-        idem_key=name,
-        deliveries=tuple(NewDelivery(id=f"{name}-{e}", endpoint=e) for e in endpoints),
-    )
+async def cut_off() -> float:
+    """A moment after every row written so far, and not after any row written from here on."""
+    mark = time.time()
+    moment: float = await wait_for(lambda: (now := time.time()) > mark and now)
+    return moment
 
 
-async def finish(store: SQLiteStore, delivery_id: str, status: str) -> None:
-    await record(store, delivery_id, "succeeded" if status == "succeeded" else "failed", 500)
-
-
-def backdate(db_path: Path, seconds: float, *event_ids: str) -> None:
-    """Make events (and their deliveries) look ``seconds`` older, as if time had passed."""
-    with sqlite3.connect(db_path) as db:
-        for event_id in event_ids:
-            db.execute(
-                "UPDATE events SET created_at = created_at - ? WHERE id = ?", (seconds, event_id)
-            )
-            db.execute(
-                "UPDATE deliveries SET created_at = created_at - ?, updated_at = updated_at - ?"
-                " WHERE event_id = ?",
-                (seconds, seconds, event_id),
-            )
-
-
-def remaining(db_path: Path) -> tuple[set[str], set[str], int]:
-    with sqlite3.connect(db_path) as db:
-        events = {r[0] for r in db.execute("SELECT id FROM events")}
-        deliveries = {r[0] for r in db.execute("SELECT id FROM deliveries")}
-        (attempts,) = db.execute("SELECT count(*) FROM attempts").fetchone()
+async def remaining(store: Store, delivery_ids: list[str]) -> tuple[set[str], set[str], int]:
+    """Events and deliveries left, and the attempts left of ``delivery_ids`` (gone or not)."""
+    events = {e.id for e in await every_event(store)}
+    deliveries = {d.id for d in await every_delivery(store)}
+    attempts = sum([len(await store.attempts(d)) for d in delivery_ids])
     return events, deliveries, attempts
 
 
-async def test_purge_deletes_old_final_rows_and_keeps_the_rest(
-    store: SQLiteStore, tmp_path: Path
-) -> None:
+async def test_purge_deletes_old_final_rows_and_keeps_the_rest(store: SQLiteStore) -> None:
+    """Final deliveries older than the retention go with their attempts, then events older than
+    it with no delivery left; pending deliveries, recent rows and their events stay."""
     old = [f"old{n}" for n in range(5)]
-    await store.ingest([event(name, "a") for name in old])
-    await store.ingest([event("old-pending", "a", "b"), event("recent", "a"), event("bare")])
-    await store.ingest([event("old-mixed", "a", "b")])
+    await store.ingest([new_event(name, "a") for name in old])
+    await store.ingest([new_event("old-pending", "a", "b"), new_event("bare")])
+    await store.ingest([new_event("old-mixed", "a", "b")])
     for name in old:
-        await finish(store, f"{name}-a", "succeeded" if name != "old0" else "failed")
-    await finish(store, "old-pending-a", "succeeded")
-    await finish(store, "recent-a", "succeeded")
-    await finish(store, "old-mixed-a", "succeeded")
-    await finish(store, "old-mixed-b", "failed")
-    db = tmp_path / "hookd.db"
-    backdate(db, 40 * DAY, *old, "old-pending", "bare", "old-mixed")
-    await store.retry_failed("old-mixed-b", time.time())  # replayed today: recent again
+        await finish(store, f"dlv_{name}_a", "failed" if name == "old0" else "succeeded", 500)
+    await finish(store, "dlv_old-pending_a", "succeeded")
+    await finish(store, "dlv_old-mixed_a", "succeeded")
+    await finish(store, "dlv_old-mixed_b", "failed", 500)
+    moment = await cut_off()
+    await store.ingest([new_event("recent", "a")])
+    await finish(store, "dlv_recent_a", "succeeded")
+    await store.retry_failed("dlv_old-mixed_b", time.time())  # replayed since: recent again
+    every_id = [d.id for d in await every_delivery(store)]
 
-    result = await retention.purge(store, 30 * DAY, batch=2, pause=0)
+    result = await retention.purge(store, 30 * DAY, now=moment + 30 * DAY, batch=2, pause=0)
 
-    events, deliveries, attempts = remaining(db)
+    events, deliveries, attempts = await remaining(store, every_id)
     assert result.deliveries == 7  # old0..old4, old-pending-a, old-mixed-a
     assert result.attempts == 7
     assert result.events == 6  # old0..old4 and bare (no deliveries at all)
     assert result.batches >= 7  # 2 rows per transaction
     assert events == {"old-pending", "recent", "old-mixed"}
-    assert deliveries == {"old-pending-b", "recent-a", "old-mixed-b"}
+    assert deliveries == {"dlv_old-pending_b", "dlv_recent_a", "dlv_old-mixed_b"}
     assert attempts == 2  # recent-a and old-mixed-b's history
     assert store.pending == 2
 
-    again = await retention.purge(store, 30 * DAY, pause=0)
+    again = await retention.purge(store, 30 * DAY, now=moment + 30 * DAY, pause=0)
     assert (again.deliveries, again.events) == (0, 0)
 
 
-async def test_purge_keeps_everything_inside_the_window(store: SQLiteStore, tmp_path: Path) -> None:
-    await store.ingest([event("e1", "a"), event("e2")])
-    await finish(store, "e1-a", "succeeded")
-    backdate(tmp_path / "hookd.db", 10 * DAY, "e1", "e2")
-    result = await retention.purge(store, 30 * DAY, pause=0)
+async def test_purge_keeps_everything_inside_the_window(store: SQLiteStore) -> None:
+    """Rows ten days old under a thirty-day retention are all kept."""
+    await store.ingest([new_event("e1", "a"), new_event("e2")])
+    await finish(store, "dlv_e1_a", "succeeded")
+    result = await retention.purge(store, 30 * DAY, now=time.time() + 10 * DAY, pause=0)
     assert (result.deliveries, result.events) == (0, 0)
-    assert remaining(tmp_path / "hookd.db")[0] == {"e1", "e2"}
+    assert {e.id for e in await every_event(store)} == {"e1", "e2"}
+    assert [d.id for d in await every_delivery(store)] == ["dlv_e1_a"]
 
 
 def test_passes_run_between_a_minute_and_an_hour_apart() -> None:
+    """A pass every tenth of the retention, but never more often than a minute or less than
+    hourly."""
     assert retention.interval_for(30 * DAY) == 3600
     assert retention.interval_for(1.0) == 60
     assert retention.interval_for(6000.0) == 600
 
 
-ADMIN = "admin-token-0123456789"
-CONFIG = f"""
-listen: 127.0.0.1:{{port}}
-storage: {{{{path: {{db}}, retention: 1d}}}}
-auth: {{{{admin_tokens: [{ADMIN}]}}}}
-delivery: {{{{allow_private_networks: true}}}}
-endpoints:
-  - {{{{id: a, url: URL, signing: {{{{scheme: hmac-sha256, secret: s}}}}}}}}
-"""
+CONFIG = config(
+    endpoint("a", "URL", signing=hmac_signing("s")), storage=", retention: 1d", extra=auth()
+)
 
 
-async def test_the_daemon_purges_at_start_and_reports_it(tmp_path: Path, sink: Receiver) -> None:
+async def test_the_daemon_purges_at_start_and_reports_it(
+    tmp_path: Path, sink: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon started a day after an event was delivered purges it (and its delivery) in its
+    first retention pass, keeps a newer one, and counts what it purged in /metrics."""
     config = CONFIG.replace("URL", sink.url)
-    headers = {"Authorization": f"Bearer {ADMIN}"}
-    async with running_daemon(tmp_path, config, headers=headers) as d:
-        for name in ("old", "new"):
-            await d.post_event("x.y", {}, id=name)
-        await wait_for(lambda: len(sink.requests) == 2)
+    async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
+        await d.post_event("x.y", {}, id="old")
+        await wait_for(lambda: _succeeded(d, 1))
+        moment = await cut_off()
+        await d.post_event("x.y", {}, id="new")
         await wait_for(lambda: _succeeded(d, 2))
-    backdate(tmp_path / "hookd.db", 2 * DAY, "old")
-    async with running_daemon(tmp_path, config, headers=headers) as d:
+    assert len(sink.requests) == 2
+
+    purge = retention.purge
+
+    async def purge_a_day_later(store: Store, keep: float, **kw: float) -> retention.PassResult:
+        """The daemon's pass, run as if ``keep`` (1d) had gone by since the cut-off."""
+        return await purge(store, keep, now=moment + keep, **kw)
+
+    monkeypatch.setattr(retention, "purge", purge_a_day_later)
+    async with running_daemon(tmp_path, config, headers=bearer(ADMIN)) as d:
 
         async def purged() -> bool:
             status, _ = await d.request("GET", "/v1/events/old")

@@ -7,15 +7,7 @@ from typing import Any
 
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
-from tests.support import wait_for
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import FakeClock, wait_for
 
 
 class FakeStore:
@@ -46,8 +38,8 @@ class FakeStore:
         return rows
 
 
-def make(**kw: Any) -> tuple[Clock, FakeStore, TimerWheel[str], Scheduler]:
-    clock = Clock()
+def make(**kw: Any) -> tuple[FakeClock, FakeStore, TimerWheel[str], Scheduler]:
+    clock = FakeClock()
     store = FakeStore()
     wheel: TimerWheel[str] = TimerWheel(clock=clock)
     scheduler = Scheduler(store, wheel, clock=clock, window=60.0, **kw)  # type: ignore[arg-type]
@@ -132,7 +124,7 @@ async def test_run_loads_on_a_kick() -> None:
         store.entered.clear()
         store.pending["new"] = 1000.0
         scheduler.reset()
-        await wait_for(lambda: "new" in wheel, timeout=2)
+        await wait_for(lambda: "new" in wheel)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -145,7 +137,7 @@ async def test_a_loader_held_at_high_water_wakes_once_the_wheel_drains_below_low
     store.pending = {"a": 1000.0, "b": 1000.5, "c": 1001.0, "d": 1001.5}
     task = asyncio.create_task(scheduler.run())
     try:
-        await wait_for(lambda: len(store.queries) == 1 and scheduler._full, timeout=2)
+        await wait_for(lambda: len(store.queries) == 1 and scheduler._full)
         assert {k for k in "abcd" if k in wheel} == {"a", "b"}
         scheduler.on_fired()  # still at high water: nothing to do
         assert not scheduler._kick.is_set()
@@ -156,7 +148,7 @@ async def test_a_loader_held_at_high_water_wakes_once_the_wheel_drains_below_low
         clock.now = 1000.7
         assert wheel.pop_due() == ["b"]
         scheduler.on_fired()
-        await wait_for(lambda: "c" in wheel and "d" in wheel, timeout=2)
+        await wait_for(lambda: "c" in wheel and "d" in wheel)
         assert [after for after, _ in store.queries] == [(0.0, 0), (1000.5, 2)]
     finally:
         task.cancel()

@@ -8,8 +8,7 @@ import pytest
 
 from hookd.errors import HookdError
 from hookd.secretbox import SecretBox, SecretBoxError, generate_key_text
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+from tests.support import SECRET
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from hookd import signing
 from hookd.builtin import builtin_registry
 from hookd.registry import Message, Registry, Signer, SignerConfig, SigningKey
 from hookd.signing import common, rsa_sha256
+from tests.support import SECRET
 
 BODY = b'{"type":"user.created","timestamp":"2024-05-01T12:00:00Z","data":{"name":"Zo\xc3\xab"}}'
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 
 
@@ -181,6 +181,8 @@ def test_mixed_hmac_and_ed25519_keys_each_sign() -> None:
 
 
 def test_own_verify_standard_webhooks_reasons() -> None:
+    """hookd's own Standard Webhooks check says why it refuses: another body, a timestamp out of
+    tolerance, another secret, a missing header."""
     now = 1_714_564_800.0
     headers = _std(SECRET).sign(_msg(int(now)), now=now)
     assert signing.verify("standard-webhooks", headers, BODY, secret=SECRET, now=now) == (
@@ -264,6 +266,8 @@ def test_hmac_sha256_rotation_grace_uses_previous_header() -> None:
 
 
 def test_own_verify_hmac_sha256() -> None:
+    """hookd's own hmac-sha256 check accepts its signature (any header case) and refuses another
+    body, key or a missing header."""
     headers = _signer("hmac-sha256", SigningKey(material="k")).sign(_msg(), now=0)
     lower = {k.lower(): v for k, v in headers.items()}
     assert signing.verify("hmac-sha256", lower, BODY, secret="k")[0]
@@ -315,6 +319,8 @@ def test_rsa_rotation_grace_uses_previous_header(rsa_pems: tuple[str, str]) -> N
 
 
 def test_own_verify_rsa_sha256(rsa_pems: tuple[str, str]) -> None:
+    """hookd's own rsa-sha256 check accepts the public (or private) key and refuses another body,
+    key or a garbled signature."""
     pem, other = rsa_pems
     signer = _signer("rsa-sha256", SigningKey(material=pem))
     headers = signer.sign(_msg(), now=0)
@@ -463,6 +469,7 @@ def test_generate_standard_secret_is_svix_shaped() -> None:
 
 
 def test_generate_ed25519_pair() -> None:
+    """generate_ed25519 makes a whsk_ secret and its whpk_ public key, 32 bytes each."""
     whsk, whpk = signing.generate_ed25519()
     assert whsk.startswith("whsk_")
     assert whpk.startswith("whpk_")
@@ -472,6 +479,8 @@ def test_generate_ed25519_pair() -> None:
 
 
 def test_generate_rsa_pair(rsa_pems: tuple[str, str]) -> None:
+    """generate_rsa makes a matching 2048-bit PKCS#8 private and SPKI public PEM, and refuses fewer
+    bits."""
     private_pem, public_pem = signing.generate_rsa()
     assert private_pem.startswith(b"-----BEGIN PRIVATE KEY-----")
     assert public_pem.startswith(b"-----BEGIN PUBLIC KEY-----")

@@ -6,17 +6,9 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from tests.support import Receiver, running_daemon, wait_for
+from tests.support import Receiver, config, endpoint, hmac_signing, running_daemon, wait_for
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-delivery: {{allow_private_networks: true}}
-endpoints:
-  - id: sink
-    url: URL
-    signing: {{scheme: hmac-sha256, secret: topsecret}}
-"""
+CONFIG = config(endpoint("sink", "URL", signing=hmac_signing()))
 
 
 async def test_event_is_delivered_signed(tmp_path: Path, sink: Receiver) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from hookd.delivery.client import forbidden
-from tests.support import running_daemon
-from tests.test_delivery import attempts, config, endpoint, lab, post, settled
+from tests.support import config, endpoint, receiver, running_daemon
 
 EAGER = "  eager: {delays: [100ms, 100ms], jitter: none}\n"
 
@@ -39,25 +38,25 @@ async def test_private_destinations_fail_once_and_send_nothing(
     tmp_path: Path, url: str, reason: str
 ) -> None:
     """A private destination: one attempt, 'refused: ...', delivery failed, receiver untouched."""
-    async with lab() as rec:
+    async with receiver() as rec:
         port = rec.base.rsplit(":", 1)[1]
         target = url.replace("{port}", port)
         endpoints = endpoint("guarded", target, policy="eager")
         text = config(endpoints, policies=EAGER, private=False)
         async with running_daemon(tmp_path, text) as d:
-            db = tmp_path / "hookd.db"
-            ids = await post(d, "x")
-            row = await settled(db, ids["guarded"])
-            tries = attempts(db, ids["guarded"])
-    assert (row["status"], row["attempt_count"], row["next_attempt_at"]) == ("failed", 1, None)
+            ids = await d.send("x")
+            [row] = await d.settled(ids["guarded"])
+            tries = await d.attempts(ids["guarded"])
+    assert (row.status, row.attempt_count, row.next_attempt_at) == ("failed", 1, None)
     [attempt] = tries
-    assert attempt["status_code"] is None
-    assert attempt["error"].startswith("refused: "), attempt["error"]
-    assert reason in attempt["error"]
+    assert attempt.status_code is None
+    error = attempt.error or ""
+    assert error.startswith("refused: "), error
+    assert reason in error
     if "invalid URL" not in reason:
-        assert "allow_private_networks" in attempt["error"]
-    assert row["last_error"] == attempt["error"]
-    assert rec.hits == []
+        assert "allow_private_networks" in error
+    assert row.last_error == error
+    assert rec.requests == []
 
 
 @pytest.mark.parametrize(

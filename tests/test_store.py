@@ -10,7 +10,7 @@ import pytest
 
 from hookd.errors import StoreError
 from hookd.store import MIGRATIONS, DeliveryFilter, SQLiteStore
-from tests.store_helpers import new_event
+from tests.support import new_event
 
 
 async def test_schema_is_at_the_latest_migration(store: SQLiteStore, tmp_path: Path) -> None:

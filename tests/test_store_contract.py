@@ -4,22 +4,29 @@ on every backend (``any_store`` is parametrized by ``tests.conftest.BACKENDS``).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hookd.store import (
+    DISABLED,
+    ENABLED,
     ENDPOINT_REMOVED,
+    EXHAUSTED,
     BadCursor,
     Conflict,
     DeliveryFilter,
     Limits,
+    NoticeRoute,
+    Notices,
     OverCapacity,
     Store,
 )
 from tests.conftest import BACKENDS, open_backend
-from tests.store_helpers import finish, new_event, result
+from tests.support import attempt_result, finish, new_event
 
 # --------------------------------------------------------------------------- ingest
 
@@ -100,7 +107,7 @@ async def test_concurrent_requests_are_judged_one_by_one(any_store: Store) -> No
 
 
 async def test_deliveries_to_a_disabled_or_missing_endpoint_are_dropped(any_store: Store) -> None:
-    assert await any_store.set_endpoint_enabled("b", False, "off")
+    assert (await any_store.set_endpoint_enabled("b", False, "off")).found
     [accepted] = await any_store.ingest([new_event("e1", "a", "b", "gone")])
     assert [d.endpoint for d in accepted.deliveries] == ["a"]
     assert any_store.pending == 1
@@ -111,7 +118,7 @@ async def test_an_ingest_past_max_pending_is_refused_whole(backend: str, tmp_pat
     store = open_backend(backend, tmp_path, max_pending=3)
     await store.open()
     try:
-        await store.reconcile_config_endpoints(["a", "b"])
+        await store.reconcile_config_endpoints({"a": None, "b": None})
         await store.ingest([new_event("e1", "a", "b")])
         with pytest.raises(OverCapacity, match="max_pending"):
             await store.ingest([new_event("e2", "a"), new_event("e3", "a")])
@@ -176,10 +183,12 @@ async def test_a_stale_claim_records_nothing(any_store: Store) -> None:
     [job] = await any_store.jobs(["dlv_e1_a"])
     [first] = await any_store.claim([job], lease_s=0)  # expires at once
     [second] = await any_store.claim([job], lease_s=60)
-    [stale] = await any_store.record([result("dlv_e1_a", "a", "failed", lease=first.lease)])
+    [stale] = await any_store.record([attempt_result("dlv_e1_a", "a", "failed", lease=first.lease)])
     assert not stale.applied
     assert await any_store.attempts("dlv_e1_a") == []
-    [fresh] = await any_store.record([result("dlv_e1_a", "a", "succeeded", lease=second.lease)])
+    [fresh] = await any_store.record(
+        [attempt_result("dlv_e1_a", "a", "succeeded", lease=second.lease)]
+    )
     assert fresh.applied
     row = await any_store.delivery("dlv_e1_a")
     assert row is not None
@@ -192,7 +201,7 @@ async def test_a_record_for_another_attempt_number_is_refused(any_store: Store) 
     [job] = await any_store.jobs(["dlv_e1_a"])
     [claimed] = await any_store.claim([job], lease_s=60)
     [wrong] = await any_store.record(
-        [result("dlv_e1_a", "a", "succeeded", lease=claimed.lease, n=2)]
+        [attempt_result("dlv_e1_a", "a", "succeeded", lease=claimed.lease, n=2)]
     )
     assert not wrong.applied
     row = await any_store.delivery("dlv_e1_a")
@@ -234,7 +243,7 @@ async def test_the_failure_counter_is_kept_in_the_database(any_store: Store) -> 
         "3 consecutive failed deliveries",
         3,
     )
-    assert await any_store.set_endpoint_enabled("a", True)
+    assert (await any_store.set_endpoint_enabled("a", True)).changed
     row = await any_store.endpoint("a")
     assert row is not None
     assert (row.enabled, row.consecutive_failures) == (True, 0)
@@ -249,7 +258,7 @@ async def test_a_result_may_disable_its_endpoint_at_once(any_store: Store) -> No
     [claimed] = await any_store.claim([job], lease_s=60)
     [recorded] = await any_store.record(
         [
-            result(
+            attempt_result(
                 "dlv_e1_a", "a", "failed", lease=claimed.lease, code=410, disable_reason="HTTP 410"
             )
         ]
@@ -285,7 +294,7 @@ async def test_endpoints_are_created_updated_and_deleted_with_their_history(
     assert await any_store.delivery("dlv_e1_api") is None
     assert await any_store.attempts("dlv_e1_api") == []
     assert await any_store.endpoint("api") is None
-    assert not await any_store.set_endpoint_enabled("api", False)
+    assert not (await any_store.set_endpoint_enabled("api", False)).found
 
 
 async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(
@@ -293,7 +302,7 @@ async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(
 ) -> None:
     await any_store.ingest([new_event("e1", "a", "b"), new_event("e2", "a")])
     await finish(any_store, "dlv_e1_a", "succeeded")
-    assert await any_store.reconcile_config_endpoints(["b"]) == {"a": 1}
+    assert await any_store.reconcile_config_endpoints({"b": None}) == {"a": 1}
     assert any_store.pending == 1 == await any_store.count_pending()
     gone = await any_store.delivery("dlv_e2_a")
     assert gone is not None
@@ -303,8 +312,8 @@ async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(
         None,
     )
     assert len(await any_store.attempts("dlv_e1_a")) == 1  # history stays
-    assert await any_store.reconcile_config_endpoints(["b"]) == {}
-    assert await any_store.reconcile_config_endpoints([]) == {"b": 1}
+    assert await any_store.reconcile_config_endpoints({"b": None}) == {}
+    assert await any_store.reconcile_config_endpoints({}) == {"b": 1}
     assert await any_store.endpoints() == []
 
 
@@ -374,7 +383,7 @@ async def test_retrying_a_delivery_whose_endpoint_is_gone_changes_nothing(
     any_store: Store,
 ) -> None:
     await any_store.ingest([new_event("e1", "a")])
-    await any_store.reconcile_config_endpoints(["b"])
+    await any_store.reconcile_config_endpoints({"b": None})
     assert await any_store.retry_failed("dlv_e1_a", 0.0) == "orphaned"
     row = await any_store.delivery("dlv_e1_a")
     assert row is not None
@@ -383,6 +392,8 @@ async def test_retrying_a_delivery_whose_endpoint_is_gone_changes_nothing(
 
 
 async def test_requeue_missed_events_and_add_deliveries(any_store: Store) -> None:
+    """requeue makes final deliveries pending again by status and age; missed_events pages what an
+    endpoint never got; add_deliveries adds only new ones."""
     await any_store.ingest([new_event("e1", "a"), new_event("e2", "a"), new_event("e3", "b")])
     await any_store.ingest([new_event(f"m{n}", "b") for n in range(3)])
     await finish(any_store, "dlv_e1_a", "failed")
@@ -438,12 +449,83 @@ async def test_purges_delete_old_final_rows_in_batches(any_store: Store) -> None
 
 
 async def test_counts_ping_and_size(any_store: Store) -> None:
+    """counts_by_status counts each status; ping answers; the size and commit count grow."""
     await any_store.ingest([new_event("e1", "a", "b")])
     await finish(any_store, "dlv_e1_a", "failed", 500)
     assert await any_store.counts_by_status() == {"pending": 1, "succeeded": 0, "failed": 1}
     await any_store.ping()
     assert any_store.db_bytes() > 0
     assert any_store.stats.commits > 0
+
+
+# --------------------------------------------------------------------------- operational events
+
+
+async def test_record_writes_the_operational_events_it_causes(any_store: Store) -> None:
+    """A delivery that ends failed and the disable it causes each make an event, with deliveries
+    to the routes whose filter matches, in the record's transaction."""
+    await any_store.ingest([new_event(f"e{n}", "a") for n in range(2)])
+    routes = (
+        NoticeRoute(endpoint="b"),
+        NoticeRoute(endpoint="b", match=lambda event: event["data"]["attempts"] > 9),
+    )
+    notices = Notices(tenant=None, exhausted=routes, disabled=(NoticeRoute(endpoint="b"),))
+    outcomes = []
+    for n in range(2):
+        [job] = await any_store.jobs([f"dlv_e{n}_a"])
+        [claimed] = await any_store.claim([job], lease_s=60)
+        failed = replace(
+            attempt_result(f"dlv_e{n}_a", "a", "failed", lease=claimed.lease, code=500),
+            disable_after=2,
+            event_id=f"e{n}",
+            event_type="x.y",
+            notices=notices,
+        )
+        [recorded] = await any_store.record([failed])
+        outcomes.append(recorded)
+    assert [len(r.emitted) for r in outcomes] == [1, 2]  # exhausted; exhausted + disabled
+    kinds = [job.event_type for r in outcomes for job in r.emitted]
+    assert kinds == [EXHAUSTED, EXHAUSTED, DISABLED]
+    disabled = next(job for job in outcomes[1].emitted if job.event_type == DISABLED)
+    assert json.loads(disabled.data) == {
+        "endpoint": "a",
+        "tenant": None,
+        "reason": "2 consecutive failed deliveries",
+        "consecutive_failures": 2,
+    }
+    stored = await any_store.event(disabled.event_id)
+    assert stored is not None
+    assert stored.type == DISABLED
+    assert any_store.pending == len(kinds) == await any_store.count_pending()
+
+
+async def test_no_event_about_a_delivery_of_an_operational_event(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a", kind="hookd.endpoint.enabled")])
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    [claimed] = await any_store.claim([job], lease_s=60)
+    failed = replace(
+        attempt_result("dlv_e1_a", "a", "failed", lease=claimed.lease, code=500),
+        event_type="hookd.endpoint.enabled",
+        notices=Notices(exhausted=(NoticeRoute(endpoint="b"),)),
+    )
+    [recorded] = await any_store.record([failed])
+    assert recorded.applied
+    assert recorded.emitted == ()
+
+
+async def test_a_toggle_announces_a_change_only(any_store: Store) -> None:
+    notices = Notices(
+        tenant=None, disabled=(NoticeRoute(endpoint="b"),), enabled=(NoticeRoute(endpoint="b"),)
+    )
+    off = await any_store.set_endpoint_enabled("a", False, "by hand", notices=notices)
+    again = await any_store.set_endpoint_enabled("a", False, "by hand", notices=notices)
+    on = await any_store.set_endpoint_enabled("a", True, notices=notices)
+    assert (off.changed, again.changed, on.changed) == (True, False, True)
+    assert [j.event_type for j in (*off.emitted, *again.emitted, *on.emitted)] == [
+        DISABLED,
+        ENABLED,
+    ]
+    assert json.loads(off.emitted[0].data)["reason"] == "by hand"
 
 
 # --------------------------------------------------------------------------- several processes

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import running_daemon
+from tests.support import ADMIN, auth, config, running_daemon
 
-CONFIG = """
-listen: 127.0.0.1:{port}
-storage: {{path: {db}}}
-auth: {{admin_tokens: [admin-token-0123456789]}}
-"""
+CONFIG = config(extra=auth())
 
 
 async def test_ui_page_is_served_without_a_token_with_a_strict_policy(tmp_path: Path) -> None:
@@ -26,7 +22,7 @@ async def test_ui_page_is_served_without_a_token_with_a_strict_policy(tmp_path: 
         assert "/v1/status" in page
         assert "/v1/deliveries" in page
         assert "Authorization" in page  # the operator's token, never baked into the page
-        assert "admin-token-0123456789" not in page
+        assert ADMIN not in page
         async with d.http.get(d.url + "/", allow_redirects=False) as resp:
             assert resp.status == 302
             assert resp.headers["Location"] == "/ui"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hookd.api import deliveries, endpoints, ingest, openapi, status, ui
+from hookd.api import catalog, deliveries, endpoints, ingest, openapi, status, tenants, ui
+from hookd.api.access import access_middleware
 from hookd.api.http import STATE
-from hookd.api.middleware import auth_middleware, errors_middleware
+from hookd.api.middleware import errors_middleware
+from hookd.api.server import connection_middleware
 from hookd.state import State
 
 
 def make_app(state: State) -> web.Application:
-    """Every route on one application; errors leave as JSON, then tokens are checked."""
+    """Every route on one application; errors leave as JSON, then the access layer decides."""
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware],
+        middlewares=[connection_middleware, errors_middleware, access_middleware],
         client_max_size=state.config.limits.max_body + 1024,
     )
     app[STATE] = state
@@ -21,6 +23,8 @@ def make_app(state: State) -> web.Application:
     status.add_routes(app)
     endpoints.add_routes(app)
     deliveries.add_routes(app)
+    tenants.add_routes(app)
+    catalog.add_routes(app)
     openapi.add_routes(app)
     ui.add_routes(app)
     return app

@@ -14,10 +14,21 @@ import structlog
 from aiohttp import web
 
 from hookd import endpoints as eps
-from hookd.api.http import ApiProblem, json_response, only, optional_object, state_of, ts
+from hookd.api.access import TenantAllowed, route, scope_of
+from hookd.api.http import (
+    ApiProblem,
+    json_response,
+    only,
+    open_cursor,
+    optional_object,
+    seal_cursor,
+    state_of,
+    ts,
+)
 from hookd.api.shapes import delivery_json, stored_event
 from hookd.delivery import client
-from hookd.redact import redact_headers
+from hookd.delivery.attempt import render
+from hookd.redact import redact_custom
 from hookd.store import BadCursor, DeliveryFilter, EventRow
 
 log = structlog.get_logger("hookd.api")
@@ -25,14 +36,16 @@ log = structlog.get_logger("hookd.api")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 STATUSES = ("pending", "succeeded", "failed")
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_QUERY = ("endpoint", "status", "type", "event", "code", "limit", "cursor")
+_QUERY = ("endpoint", "status", "type", "event", "code", "tenant", "limit", "cursor")
 
 
 def _bad_query(field: str, message: str) -> ApiProblem:
     return ApiProblem(400, "invalid_query", message, field=field)
 
 
-def _query_filter(query: Mapping[str, str]) -> tuple[DeliveryFilter, int, str | None]:
+def _query_filter(
+    query: Mapping[str, str], scope: str | None
+) -> tuple[DeliveryFilter, int, str | None]:
     for name in query:  # a typo (staus=failed) must not silently list everything
         if name not in _QUERY:
             raise _bad_query(
@@ -54,6 +67,8 @@ def _query_filter(query: Mapping[str, str]) -> tuple[DeliveryFilter, int, str | 
         type_glob=query.get("type") or None,
         event=query.get("event") or None,
         code_range=code_range,
+        tenant=query.get("tenant") or None,
+        scope=scope,
     )
     return where, int(limit_text), cursor
 
@@ -68,32 +83,38 @@ def _code_range(text: str) -> tuple[int, int]:
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
+    """Newest first; a tenant token sees the deliveries to its own endpoints only."""
     state = state_of(request)
-    where, limit, cursor = _query_filter(request.query)
+    scope = scope_of(request)
+    where, limit, cursor = _query_filter(request.query, scope)
     try:
-        page = await state.store.deliveries(where, limit=limit, cursor=cursor)
+        page = await state.store.deliveries(
+            where, limit=limit, cursor=open_cursor(state, scope, cursor)
+        )
     except BadCursor as exc:
         raise _bad_query("cursor", str(exc)) from exc
+    next_cursor = seal_cursor(state, scope, page.next_cursor)
     return json_response(
-        {"items": [delivery_json(r) for r in page.items], "next_cursor": page.next_cursor}
+        {"items": [delivery_json(r) for r in page.items], "next_cursor": next_cursor}
     )
 
 
 async def get_delivery(request: web.Request) -> web.Response:
     state = state_of(request)
     delivery_id = request.match_info["id"]
-    row = await state.store.delivery(delivery_id)
+    row = await state.store.delivery(delivery_id, scope=scope_of(request))
     if row is None:
         raise ApiProblem(404, "not_found", f"no delivery with id {delivery_id!r}")
     event = await state.store.event(row.event_id)
     attempts = await state.store.attempts(row.id)
     ep = state.endpoints.get(row.endpoint)
-    payload = _payload(ep, event) if ep is not None and event is not None else None
-    if attempts and attempts[-1].request_headers:
-        headers = json.loads(attempts[-1].request_headers)
+    payload = await _payload(ep, event) if ep is not None and event is not None else None
+    custom = ep.config.headers if ep is not None else {}
+    if attempts and attempts[-1].request_headers:  # (rows stored before hookd hid every custom
+        headers = redact_custom(json.loads(attempts[-1].request_headers), custom)  # value too)
     elif ep is not None:  # not attempted yet: what will be sent, before signing
         base = {"Content-Type": "application/json", "User-Agent": client.USER_AGENT}
-        headers = redact_headers({**base, **ep.config.headers})
+        headers = redact_custom({**base, **custom}, custom)
     else:
         headers = {}
     answer = {
@@ -115,11 +136,11 @@ async def get_delivery(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-def _payload(ep: eps.Endpoint, event: EventRow) -> Any:
+async def _payload(ep: eps.Endpoint, event: EventRow) -> Any:
     """The body as the endpoint's format makes it (what was, or will be, sent), decoded."""
     try:
-        return json.loads(ep.body(stored_event(event)))
-    except Exception:  # a plugin format that fails: show no payload, never a 500
+        return json.loads(await render(ep, stored_event(event)))
+    except Exception:  # a plugin format that fails or hangs: show no payload, never a 500
         return None
 
 
@@ -154,14 +175,16 @@ async def retry_delivery(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     state = state_of(request)
     event_id = request.match_info["id"]
-    event = await state.store.event(event_id)
+    scope = scope_of(request)
+    event = await state.store.event(event_id, scope=scope)
     if event is None:
         raise ApiProblem(404, "not_found", f"no event with id {event_id!r}")
-    deliveries = await state.store.event_deliveries(event.id)
+    deliveries = await state.store.event_deliveries(event.id, scope=scope)
     return json_response(
         {
             "id": event.id,
             "type": event.type,
+            "tenant": event.tenant,
             "timestamp": event.timestamp,
             "data": json.loads(event.data),
             "created_at": ts(event.created_at),
@@ -172,8 +195,9 @@ async def get_event(request: web.Request) -> web.Response:
 
 async def signing_keys(request: web.Request) -> web.Response:
     state = state_of(request)
+    scope = scope_of(request)
     keys: list[dict[str, str]] = []
-    for ep in state.endpoints:
+    for ep in state.endpoints if scope is None else state.endpoints.of_tenant(scope):
         try:
             public = ep.signer.public_keys()
         except Exception as exc:  # a plugin signer that fails here hides its keys only
@@ -187,9 +211,8 @@ async def signing_keys(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/v1/deliveries", list_deliveries)
-    r.add_get("/v1/deliveries/{id}", get_delivery)
-    r.add_post("/v1/deliveries/{id}/retry", retry_delivery)
-    r.add_get("/v1/events/{id}", get_event)
-    r.add_get("/v1/signing-keys", signing_keys)
+    route(app, "GET", "/v1/deliveries", list_deliveries, TenantAllowed())
+    route(app, "GET", "/v1/deliveries/{id}", get_delivery, TenantAllowed("delivery"))
+    route(app, "POST", "/v1/deliveries/{id}/retry", retry_delivery, TenantAllowed("delivery"))
+    route(app, "GET", "/v1/events/{id}", get_event, TenantAllowed("event"))
+    route(app, "GET", "/v1/signing-keys", signing_keys, TenantAllowed())

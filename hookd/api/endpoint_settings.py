@@ -13,13 +13,16 @@ from typing import Any
 import yarl
 
 from hookd.api.http import invalid, only
+from hookd.catalog import Catalog
 from hookd.config import values
 from hookd.delivery import policy as retry
-from hookd.redact import redact_url
+from hookd.delivery.tls import TLSConfig, TLSProblem
+from hookd.delivery.tls import check as check_tls
+from hookd.filters import FilterError, compile_filter
+from hookd.redact import REDACTED, redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
 
-MAX_RATE = 1_000_000.0  # requests per second
 _NULLABLE = ("rate_limit", "max_in_flight", "filter")
 _SIGNING = ("scheme", "secret", "header", "prefix")
 
@@ -56,13 +59,34 @@ def parse_api_patterns(value: Any) -> list[str]:
 
 
 def parse_api_rate(value: Any) -> float:
-    """Requests per second: a number, or a rate like ``50/s``."""
-    rate = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if rate is None:
-        rate = values.parse_rate(value)
-    if not 0 < rate <= MAX_RATE:
-        raise ValueError(f"expected a rate like 50/s or 600/m, at most {MAX_RATE:g}/s")
-    return rate
+    """Requests per second: a number, or a rate like ``50/s``; the YAML's range either way."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return values.check_rate(float(value), value)
+    return values.parse_rate(value)
+
+
+def parse_api_filter(value: Any) -> str | dict[str, Any]:
+    """A plugin filter's name, or a payload filter (SPEC §9): 400 with ``field`` naming where
+    inside the filter it is wrong (``filter.data.total.$gtt``)."""
+    if isinstance(value, str):
+        return values.parse_nonempty_str(value)
+    if not isinstance(value, dict):
+        raise ValueError("a filter is a plugin filter's name or a payload filter object")
+    try:
+        compile_filter(value)
+    except FilterError as exc:
+        where = f"filter.{exc.path}" if exc.path else "filter"
+        raise invalid(where, f"{where}: {exc.message}") from exc
+    return value
+
+
+def check_listed(events: Any, catalog: Catalog) -> None:
+    """With ``event_types.strict``, each ``events`` pattern must match a listed type."""
+    for pattern in events if catalog.strict else ():
+        if not catalog.covers(pattern):
+            raise invalid(
+                "events", f"pattern {pattern!r} matches no type in event_types (strict: true)"
+            )
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -74,10 +98,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "rate_limit": parse_api_rate,
     "max_in_flight": values.int_at_least(1),
     "ordering": values.choice("none", "fifo"),
-    "filter": values.parse_nonempty_str,
+    "filter": lambda value: parse_api_filter(value),
     "options": values.parse_mapping,
 }
-SETTINGS = ("signing", *_PARSERS)  # every setting a body may hold
+SETTINGS = ("signing", "tls", *_PARSERS)  # every setting a body may hold
+_TLS = ("ca_pem", "client_cert_pem", "client_key_pem")
 
 
 def merge_settings(
@@ -92,6 +117,11 @@ def merge_settings(
     spec["signing"], secret = _signing(body, base)
     if "url" not in spec:
         raise invalid("url", "url is required")
+    spec.pop("tls", None)
+    if tls := _tls(body, base):
+        if not str(spec["url"]).startswith("https://"):
+            raise invalid("tls", "tls applies to https:// URLs; this endpoint's url is not one")
+        spec["tls"] = tls
     spec.setdefault("events", ["*"])
     _check_names(spec, policies, registry)
     return spec, secret
@@ -105,19 +135,32 @@ def patch_settings(
     registry: Registry,
 ) -> tuple[dict[str, Any], str | None]:
     """PATCH: :func:`merge_settings` onto the stored settings. The URL as answers show it (its
-    password masked) sent back keeps the stored URL, password included.
+    password masked) sent back keeps the stored URL, password included; so does a header value
+    sent back masked.
     """
     url = str(current.get("url", ""))
     if body.get("url") == redact_url(url) != url:  # our masked form sent back
         body = {**body, "url": url}
+    if isinstance(body.get("headers"), dict):
+        body = {**body, "headers": _unmasked(body["headers"], current.get("headers") or {})}
     return merge_settings(body, current, policies=policies, registry=registry)
+
+
+def _unmasked(given: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
+    """Headers of a PATCH with our masked value sent back for a header already stored: that
+    header keeps its stored value (answers never show header values)."""
+    by_name = {name.lower(): value for name, value in stored.items()}
+    return {
+        name: by_name.get(name.lower(), value) if value == REDACTED else value
+        for name, value in given.items()
+    }
 
 
 def _apply(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with every setting of ``body`` but signing: parsed, or removed when null."""
     spec = dict(base)
     for key, value in body.items():
-        if key == "signing":
+        if key in ("signing", "tls"):
             continue
         if value is None:
             if key not in _NULLABLE:
@@ -149,7 +192,39 @@ def _signing(body: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict[str
         return signing, None
     if not isinstance(given["secret"], str) or not given["secret"].strip():
         raise invalid("signing.secret", "a non-empty string")
+    try:
+        values.check_signing_secret(str(signing.get("scheme")), given["secret"])
+    except ValueError as exc:
+        raise invalid("signing.secret", f"signing.secret: {exc}") from exc
     return signing, given["secret"].strip()
+
+
+def _tls(body: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, str] | None:
+    """The TLS material of ``base`` changed by ``body``'s (a part given replaces, a null removes,
+    ``tls: null`` removes all), checked: each part parses, the key is the certificate's."""
+    tls = dict(base.get("tls") or {})
+    if "tls" not in body:
+        return tls or None
+    given = body["tls"]
+    if given is None:
+        return None
+    if not isinstance(given, dict):
+        raise invalid("tls", "tls is an object of ca_pem, client_cert_pem, client_key_pem")
+    only(given, _TLS, "tls.")
+    for key, value in given.items():
+        if value is None:
+            tls.pop(key, None)
+        elif isinstance(value, str) and value.strip():
+            tls[key] = value
+        else:
+            raise invalid(f"tls.{key}", f"tls.{key} is PEM text")
+    if not tls:
+        return None
+    try:
+        check_tls(TLSConfig(**tls))
+    except TLSProblem as exc:
+        raise invalid(f"tls.{exc.part}_pem", f"tls.{exc.part}_pem: {exc}") from exc
+    return tls
 
 
 def _signing_value(key: str, value: Any) -> str | None:
@@ -173,7 +248,11 @@ def _check_names(
         ("policy", spec.get("policy", "standard"), policies),
         ("body", spec.get("body", "standard"), registry.formats),
         ("signing.scheme", spec["signing"].get("scheme"), registry.signers),
-        ("filter", spec.get("filter"), registry.filters),
+        (
+            "filter",
+            spec.get("filter") if isinstance(spec.get("filter"), str) else None,
+            registry.filters,
+        ),
     ):
         if name is not None and name not in known:
             names = ", ".join(sorted(known)) or "none"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -21,7 +20,8 @@ from aiohttp import web
 
 from hookd import endpoints as eps
 from hookd import ingest
-from hookd.api.endpoint_settings import SETTINGS, merge_settings, patch_settings
+from hookd.api.access import TenantAllowed, route, scope_of
+from hookd.api.endpoint_settings import SETTINGS, check_listed, merge_settings, patch_settings
 from hookd.api.http import (
     ApiProblem,
     invalid,
@@ -39,6 +39,7 @@ from hookd.ids import new_id
 from hookd.registry import Event
 from hookd.state import State
 from hookd.store import NewDelivery, NewEvent, OverCapacity
+from hookd.timestamps import format_timestamp
 
 log = structlog.get_logger("hookd.api")
 
@@ -61,8 +62,20 @@ def _shown(keyed: changes.Keyed) -> dict[str, Any]:
 
 
 async def list_endpoints(request: web.Request) -> web.Response:
+    """Every endpoint (``?tenant=T``: those whose tenant is T); a tenant token sees its own."""
     state = state_of(request)
-    return json_response({"items": [ep.to_json() for ep in state.endpoints], "next_cursor": None})
+    for name in request.query:
+        if name != "tenant":
+            raise ApiProblem(
+                400,
+                "invalid_query",
+                f"unknown query parameter {name!r} (expected: tenant)",
+                field=name,
+            )
+    scope = scope_of(request)
+    wanted = request.query.get("tenant") if scope is None else scope
+    items = list(state.endpoints) if wanted is None else state.endpoints.of_tenant(wanted)
+    return json_response({"items": [ep.to_json() for ep in items], "next_cursor": None})
 
 
 async def get_endpoint(request: web.Request) -> web.Response:
@@ -75,19 +88,39 @@ async def create_endpoint(request: web.Request) -> web.Response:
     body = await read_json(request, state.config.limits.max_body)
     if not isinstance(body, dict):
         raise ApiProblem(400, "invalid_body", "an endpoint is a JSON object with at least url")
-    only(body, ("id", *SETTINGS))
+    only(body, ("id", "tenant", *SETTINGS))
+    if "id" in body and scope_of(request) is not None:  # else another tenant's id would show
+        raise invalid("id", "hookd assigns the id of an endpoint a tenant token creates")
     try:
         endpoint_id = values.parse_endpoint_id(body["id"]) if "id" in body else new_id("ep")
     except ValueError as exc:
         raise invalid("id", str(exc)) from exc
-    settings = {k: v for k, v in body.items() if k != "id"}
+    tenant = _new_tenant(body.get("tenant"), scope_of(request))
+    settings = {k: v for k, v in body.items() if k not in ("id", "tenant")}
     spec, secret = merge_settings(
         settings, {}, policies=state.config.policies, registry=state.registry
     )
-    created = await changes.create(state, endpoint_id, spec, secret)
+    check_listed(spec["events"], state.config.event_types)
+    created = await changes.create(state, endpoint_id, spec, secret, tenant=tenant)
     response = json_response({**created.endpoint.to_json(), **_shown(created)}, 201)
     response.headers["Location"] = f"/v1/endpoints/{endpoint_id}"
     return response
+
+
+def _new_tenant(given: object, scope: str | None) -> str | None:
+    """A new endpoint's tenant: the body's (an admin), or the token's own (a tenant)."""
+    if scope is not None:
+        if given is not None and given != scope:
+            raise ApiProblem(
+                403, "forbidden", "a tenant token creates endpoints of its own tenant only"
+            )
+        return scope
+    if given is None:
+        return None
+    try:
+        return values.parse_endpoint_tenant(given)
+    except ValueError as exc:
+        raise invalid("tenant", str(exc)) from exc
 
 
 async def patch_endpoint(request: web.Request) -> web.Response:
@@ -96,12 +129,18 @@ async def patch_endpoint(request: web.Request) -> web.Response:
     body = await read_json(request, state.config.limits.max_body)
     if not isinstance(body, dict):
         raise ApiProblem(400, "invalid_body", "the body must be a JSON object of settings")
+    if "tenant" in body:  # fixed at creation: naming the same one is no change
+        if body["tenant"] != ep.tenant:
+            raise invalid("tenant", "an endpoint's tenant is fixed when it is created")
+        body = {k: v for k, v in body.items() if k != "tenant"}
     only(body, SETTINGS)
 
     def revise(current: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-        return patch_settings(
+        spec, secret = patch_settings(
             body, current, policies=state.config.policies, registry=state.registry
         )
+        check_listed(spec["events"], state.config.event_types)
+        return spec, secret
 
     new = await changes.update(state, ep.id, revise, changed=body)
     return json_response(new.to_json())
@@ -139,6 +178,10 @@ async def rotate_secret(request: web.Request) -> web.Response:
     given = body.get("secret")
     if "secret" in body and (not isinstance(given, str) or not given.strip()):
         raise invalid("secret", "secret is a non-empty string")
+    try:
+        values.check_signing_secret(ep.config.signing.scheme, given or "")
+    except ValueError as exc:
+        raise invalid("secret", str(exc)) from exc
     secret = given.strip() if given else None
     rotated = await changes.rotate_secret(state, ep.id, grace=grace, secret=secret)
     answer = {
@@ -172,7 +215,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
         )
     now = time.time()
     data = {"endpoint": ep.id, "message": "a test event sent by hookd"}
-    stamp = ingest.format_timestamp(now)
+    stamp = format_timestamp(now)
     posted = ingest.Posted(type=TEST_EVENT, data=data, id=None, timestamp=stamp)
     event = NewEvent(
         id=new_id("evt"),
@@ -233,8 +276,8 @@ def _since(value: Any, now: float) -> float:
         raise invalid("since", "since is a string: RFC 3339 or a duration like 1h")
     if "T" in value.upper() or "-" in value:
         try:
-            return datetime.fromisoformat(ingest.normalize_timestamp(value, "since")).timestamp()
-        except (ingest.InvalidEvent, ValueError) as exc:
+            return values.parse_timestamp(value).timestamp()
+        except ValueError as exc:
             raise invalid("since", f"since: {exc}") from exc
     try:
         return max(0.0, now - min(values.parse_duration(value), now))
@@ -251,7 +294,7 @@ async def _missed(state: State, ep: eps.Endpoint, since: float, now: float) -> i
         )
         wanted = []
         for row in page.items:
-            if row.type != TEST_EVENT and _wants(ep, stored_event(row)):
+            if row.type != TEST_EVENT and await _wants(ep, stored_event(row)):
                 wanted.append((new_id("dlv"), row.id))
         if wanted:
             created += await state.store.add_deliveries(ep.id, wanted, origin="replay", now=now)
@@ -260,23 +303,20 @@ async def _missed(state: State, ep: eps.Endpoint, since: float, now: float) -> i
             return created
 
 
-def _wants(ep: eps.Endpoint, event: Event) -> bool:
-    try:
-        return ep.wants(event)
-    except Exception as exc:  # a plugin filter that raises skips the event, never the replay
-        log.warning("replay.filter_failed", endpoint=ep.id, event=event.id, error=str(exc))
-        return False
+async def _wants(ep: eps.Endpoint, event: Event) -> bool:
+    """Whether the endpoint would have got the event (a plugin filter that fails: no)."""
+    return ep.matches(event) and await ingest.plugin_allows(ep, event)
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/v1/endpoints", list_endpoints)
-    r.add_post("/v1/endpoints", create_endpoint)
-    r.add_get("/v1/endpoints/{id}", get_endpoint)
-    r.add_patch("/v1/endpoints/{id}", patch_endpoint)
-    r.add_delete("/v1/endpoints/{id}", delete_endpoint)
-    r.add_post("/v1/endpoints/{id}/enable", enable_endpoint)
-    r.add_post("/v1/endpoints/{id}/disable", disable_endpoint)
-    r.add_post("/v1/endpoints/{id}/test", test_endpoint)
-    r.add_post("/v1/endpoints/{id}/rotate-secret", rotate_secret)
-    r.add_post("/v1/endpoints/{id}/replay", replay)
+    own = TenantAllowed("endpoint")
+    route(app, "GET", "/v1/endpoints", list_endpoints, TenantAllowed())
+    route(app, "POST", "/v1/endpoints", create_endpoint, TenantAllowed())
+    route(app, "GET", "/v1/endpoints/{id}", get_endpoint, own)
+    route(app, "PATCH", "/v1/endpoints/{id}", patch_endpoint, own)
+    route(app, "DELETE", "/v1/endpoints/{id}", delete_endpoint, own)
+    route(app, "POST", "/v1/endpoints/{id}/enable", enable_endpoint, own)
+    route(app, "POST", "/v1/endpoints/{id}/disable", disable_endpoint, own)
+    route(app, "POST", "/v1/endpoints/{id}/test", test_endpoint, own)
+    route(app, "POST", "/v1/endpoints/{id}/rotate-secret", rotate_secret, own)
+    route(app, "POST", "/v1/endpoints/{id}/replay", replay, own)

@@ -6,15 +6,19 @@ An error leaves as ``{"error": {"code", "message", "field"?}}`` (SPEC §3): a ha
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from hookd import ingest
+from hookd import jsontext
 from hookd.errors import HookdError
+from hookd.secretbox import SecretBoxError
 from hookd.state import State
+from hookd.timestamps import format_timestamp
 
 STATE: web.AppKey[State] = web.AppKey("state", State)
 
@@ -61,6 +65,35 @@ def state_of(request: web.Request) -> State:
     return request.app[STATE]
 
 
+# --------------------------------------------------------------------------- page cursors
+
+
+def seal_cursor(state: State, scope: str | None, cursor: str | None) -> str | None:
+    """A store's page cursor as the API hands it out: encrypted and bound to the caller's scope,
+    so it shows nothing (not even how many deliveries exist) and works for that scope only."""
+    if cursor is None or state.box is None:
+        return cursor
+    sealed = state.box.seal(cursor, aad=_cursor_aad(scope)).removeprefix("v1:")
+    return sealed.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def open_cursor(state: State, scope: str | None, cursor: str | None) -> str | None:
+    """The store's cursor inside one :func:`seal_cursor` gave this scope; else 400."""
+    if cursor is None or state.box is None:
+        return cursor
+    text = "v1:" + cursor.replace("-", "+").replace("_", "/") + "=" * (-len(cursor) % 4)
+    try:
+        return state.box.open(text, aad=_cursor_aad(scope))
+    except SecretBoxError as exc:
+        raise ApiProblem(
+            400, "invalid_query", "not a cursor this API gave out", field="cursor"
+        ) from exc
+
+
+def _cursor_aad(scope: str | None) -> bytes:
+    return b"hookd-cursor:" + (scope or "").encode()
+
+
 # --------------------------------------------------------------------------- request bodies
 
 
@@ -79,26 +112,47 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise ApiProblem(
-                413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
-            )
-        chunks.append(chunk)
+    deadline = state_of(request).config.limits.body_timeout
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiProblem(
+                        413,
+                        "payload_too_large",
+                        f"the body is over limits.max_body ({limit} bytes)",
+                    )
+                chunks.append(chunk)
+    except (web.RequestPayloadError, HttpProcessingError) as exc:
+        raise _unreadable(request) from exc
+    except TimeoutError as exc:
+        problem = ApiProblem(
+            408, "request_timeout", f"the body did not arrive within {deadline:g}s"
+        )
+        problem.force_close()  # the rest of the body is still on its way: drop the connection
+        raise problem from exc
     if ctype == "" and size:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     raw = b"".join(chunks)
     if not raw:
         raise ApiProblem(400, "invalid_json", "the body is empty; send a JSON document")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        return jsontext.loads(raw)
+    except jsontext.Unfit as exc:  # JSON, but not what hookd can store and send back
+        raise ApiProblem(400, "invalid_json", str(exc), field=exc.field) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ApiProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def _unreadable(request: web.Request) -> ApiProblem:
+    """400 for a body that cannot be read: not the Content-Encoding it claims, or malformed."""
+    encoding = request.headers.get("Content-Encoding")
+    if encoding:
+        message = f"the body does not decode as its Content-Encoding {encoding!r}"
+    else:
+        message = "the body could not be read (malformed chunked encoding?)"
+    return ApiProblem(400, "invalid_body", message)
 
 
 async def optional_object(request: web.Request, state: State) -> dict[str, Any]:
@@ -124,4 +178,4 @@ def _dumps(data: Any) -> str:
 
 def ts(value: float | None) -> str | None:
     """A time in an answer: RFC 3339, or null."""
-    return None if value is None else ingest.format_timestamp(value)
+    return None if value is None else format_timestamp(value)

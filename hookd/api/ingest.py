@@ -4,15 +4,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from aiohttp import web
 
-from hookd import ingest
+from hookd import ingest, jsontext
+from hookd.api.access import INGEST, OPEN, route
 from hookd.api.http import ApiProblem, json_response, read_json, state_of
 from hookd.state import State
 from hookd.store import Conflict, OverCapacity
+
+# How long a request waits for the database before it is answered 503 with Retry-After (the
+# writer fails a locked or full database within about a second; this bounds everything else).
+STORE_DEADLINE = 10.0
+READY_DEADLINE = 3.0
 
 
 def _refuse_when_draining(state: State) -> None:
@@ -31,10 +38,11 @@ async def post_event(request: web.Request) -> web.Response:
     body = await read_json(request, state.config.limits.max_body)
     try:
         posted = ingest.parse_event(body)
+        ingest.check_catalog(state.config.event_types, posted)
     except ingest.InvalidEvent as exc:
-        raise ApiProblem(400, "invalid_event", str(exc), field=exc.field) from exc
+        raise ApiProblem(400, exc.code, str(exc), field=exc.field) from exc
     key = _idempotency_key(request)
-    event = ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
+    event = await ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
     accepted = await _commit(state, [event], header_keyed=posted.id is None and key is not None)
     return json_response(ingest.answer(accepted[0]), 202 if accepted[0].created else 200)
 
@@ -45,6 +53,10 @@ def _idempotency_key(request: web.Request) -> str | None:
     if key is not None and not 1 <= len(key) <= 256:
         raise ApiProblem(
             400, "invalid_header", "Idempotency-Key is 1-256 characters", field="Idempotency-Key"
+        )
+    if key is not None and jsontext.has_surrogate(key):  # bytes that are not UTF-8
+        raise ApiProblem(
+            400, "invalid_header", "Idempotency-Key must be UTF-8 text", field="Idempotency-Key"
         )
     return key
 
@@ -64,15 +76,17 @@ async def post_batch(request: web.Request) -> web.Response:
             f"a batch holds at most {ingest.MAX_BATCH} events, got {len(body)}",
         )
     posted = []
-    for i, item in enumerate(body):
+    catalog = state.config.event_types
+    for i, item in enumerate(body):  # one bad event refuses the whole batch, naming it
         try:
             posted.append(ingest.parse_event(item, prefix=f"[{i}]."))
+            ingest.check_catalog(catalog, posted[-1], prefix=f"[{i}].")
         except ingest.InvalidEvent as exc:
-            raise ApiProblem(400, "invalid_event", f"event {i}: {exc}", field=exc.field) from exc
+            raise ApiProblem(400, exc.code, f"event {i}: {exc}", field=exc.field) from exc
     now = time.time()
     key = _idempotency_key(request)  # a retried batch: event i is keyed "KEY#i" unless it has an id
     events = [
-        ingest.prepare(
+        await ingest.prepare(
             p, state.endpoints, now=now, idempotency_key=f"{key}#{i}" if key is not None else None
         )
         for i, p in enumerate(posted)
@@ -84,7 +98,10 @@ async def post_batch(request: web.Request) -> web.Response:
 
 async def _commit(state: State, events: list[Any], *, header_keyed: bool = False) -> list[Any]:
     try:
-        accepted = await state.store.ingest(events)
+        async with asyncio.timeout(STORE_DEADLINE):
+            accepted = await state.store.ingest(events)
+    except TimeoutError as exc:
+        raise _no_answer() from exc
     except Conflict as exc:
         if header_keyed:
             message = f"Idempotency-Key {exc.key!r} was already used with different content"
@@ -109,18 +126,35 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when not draining and the database takes a real write within READY_DEADLINE."""
     state = state_of(request)
     if state.draining:
         return json_response({"status": "draining"}, 503)
     try:
-        await state.store.ping()
+        async with asyncio.timeout(READY_DEADLINE):
+            await state.store.ping()
+    except TimeoutError:
+        error = f"the database did not take a write within {READY_DEADLINE:g}s"
     except Exception as exc:
-        return json_response({"status": "unavailable", "error": str(exc)}, 503)
-    return json_response({"status": "ready"})
+        error = str(exc)
+    else:
+        return json_response({"status": "ready"})
+    answer = json_response({"status": "unavailable", "error": error}, 503)
+    answer.headers["Retry-After"] = "5"
+    return answer
+
+
+def _no_answer() -> ApiProblem:
+    return ApiProblem(
+        503,
+        "unavailable",
+        f"the database did not answer within {STORE_DEADLINE:g}s; nothing was stored",
+        headers={"Retry-After": "5"},
+    )
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/events", post_event)
-    app.router.add_post("/v1/events/batch", post_batch)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    route(app, "POST", "/v1/events", post_event, INGEST)
+    route(app, "POST", "/v1/events/batch", post_batch, INGEST)
+    route(app, "GET", "/healthz", healthz, OPEN)
+    route(app, "GET", "/readyz", readyz, OPEN)

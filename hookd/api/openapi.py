@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hookd.api.access import OPEN, route
 from hookd.api.http import json_response
 from hookd.api.openapi_doc import document
 
@@ -18,4 +19,4 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[DOCUMENT_KEY] = document()
-    app.router.add_get("/openapi.json", get_openapi)
+    route(app, "GET", "/openapi.json", get_openapi, OPEN)

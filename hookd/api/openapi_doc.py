@@ -8,128 +8,12 @@ against it), so change it together with the handlers. The schemas of bodies and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from hookd import __version__
-from hookd.api.openapi_schemas import (
-    JSON,
-    SCHEMAS,
-    STR,
-    Schema,
-    array,
-    closed,
-    ref,
-)
-
-# --------------------------------------------------------------------------- responses
-
-_ERRORS = {
-    "400": "The request is malformed: bad JSON, an invalid field or query parameter",
-    "401": "No token, or an unknown one",
-    "403": "An ingest token on an admin route",
-    "404": "No such resource",
-    "409": "A conflict with the current state",
-    "413": "The body is over limits.max_body",
-    "415": "The body is not JSON",
-    "429": "Over capacity (limits.max_pending); retry after Retry-After seconds",
-    "503": "Draining, or the database is unavailable; retry after Retry-After seconds",
-}
-_ERROR_HEADERS = {
-    "401": {"WWW-Authenticate": {"schema": STR}},
-    "429": {"Retry-After": {"schema": STR}},
-    "503": {"Retry-After": {"schema": STR}},
-}
-
-
-def _error(code: str, description: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "description": description or _ERRORS[code],
-        "content": {JSON: {"schema": ref("Error")}},
-    }
-    if code in _ERROR_HEADERS:
-        out["headers"] = _ERROR_HEADERS[code]
-    return out
-
-
-def _ok(description: str, schema: Schema | None = None, **headers: Schema) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": description}
-    if schema is not None:
-        out["content"] = {JSON: {"schema": schema}}
-    if headers:
-        out["headers"] = {name.replace("_", "-"): {"schema": s} for name, s in headers.items()}
-    return out
-
-
-def op(
-    summary: str,
-    responses: dict[str, Any],
-    *,
-    tag: str,
-    access: str = "admin",
-    body: Schema | None = None,
-    body_required: bool = True,
-    params: list[dict[str, Any]] | None = None,
-    errors: Iterable[str | tuple[str, str]] = (),
-    description: str | None = None,
-) -> dict[str, Any]:
-    """One operation; the errors every route of its kind can give are added here."""
-    out: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": dict(responses)}
-    if description is not None:
-        out["description"] = description
-    codes: list[str | tuple[str, str]] = list(errors)
-    if access == "open":
-        out["security"] = []
-    else:
-        codes += ["401", "503"] + (["403"] if access == "admin" else [])
-    if body is not None:
-        out["requestBody"] = {"required": body_required, "content": {JSON: {"schema": body}}}
-        codes += ["400", "413", "415"]
-    if params:
-        out["parameters"] = params
-    for item in codes:
-        code, description = item if isinstance(item, tuple) else (item, None)
-        out["responses"].setdefault(code, _error(code, description))
-    return out
-
-
-def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-PATH_ID = [{"name": "id", "in": "path", "required": True, "schema": STR}]
-NOT_FOUND = ("404", "No endpoint with this id")
-YAML_OWNED = ("409", "The endpoint is declared in the YAML, which owns it")
-
-
-def _item_action(
-    summary: str,
-    responses: dict[str, Any],
-    *,
-    tag: str,
-    body: Schema,
-    errors: Iterable[str | tuple[str, str]],
-    description: str | None = None,
-) -> dict[str, Any]:
-    """``POST /v1/<things>/{id}/<action>``: an action on one resource, its body optional."""
-    return {
-        "parameters": PATH_ID,
-        "post": op(
-            summary,
-            responses,
-            tag=tag,
-            body=body,
-            body_required=False,
-            errors=errors,
-            description=description,
-        ),
-    }
+from hookd.api import openapi_routing, openapi_tenants
+from hookd.api.openapi_parts import NOT_FOUND, PATH_ID, YAML_OWNED, item_action, ok, op, query
+from hookd.api.openapi_schemas import SCHEMAS, STR, array, closed, ref
 
 
 def _endpoint_paths() -> dict[str, Any]:
@@ -138,36 +22,43 @@ def _endpoint_paths() -> dict[str, Any]:
         "/v1/endpoints": {
             "get": op(
                 "List endpoints",
-                {"200": _ok("Every endpoint", ref("EndpointList"))},
+                {"200": ok("Every endpoint (a tenant token: its own)", ref("EndpointList"))},
                 tag="endpoints",
+                access="tenant",
+                params=[query("tenant", STR, "only the endpoints of this tenant")],
+                errors=["400"],
             ),
             "post": op(
                 "Create an endpoint (API-owned); the answer shows its secret once",
-                {"201": _ok("Created", ref("EndpointCreated"), Location=STR)},
+                {"201": ok("Created", ref("EndpointCreated"), Location=STR)},
                 tag="endpoints",
+                access="tenant",
                 body=ref("EndpointCreate"),
-                errors=[("409", "An endpoint with this id exists")],
+                errors=[("409", "An endpoint with this id exists, or the tenant has its maximum")],
             ),
         },
         item: {
             "parameters": PATH_ID,
             "get": op(
                 "Show an endpoint",
-                {"200": _ok("The endpoint", ref("Endpoint"))},
+                {"200": ok("The endpoint", ref("Endpoint"))},
                 tag="endpoints",
+                access="tenant",
                 errors=[NOT_FOUND],
             ),
             "patch": op(
                 "Change an API endpoint's settings",
-                {"200": _ok("The endpoint as changed", ref("Endpoint"))},
+                {"200": ok("The endpoint as changed", ref("Endpoint"))},
                 tag="endpoints",
+                access="tenant",
                 body=ref("EndpointPatch"),
                 errors=[NOT_FOUND, YAML_OWNED],
             ),
             "delete": op(
                 "Delete an API endpoint with its delivery history",
-                {"204": _ok("Deleted")},
+                {"204": ok("Deleted")},
                 tag="endpoints",
+                access="tenant",
                 errors=[NOT_FOUND, YAML_OWNED],
             ),
         },
@@ -177,38 +68,43 @@ def _endpoint_paths() -> dict[str, Any]:
 def _endpoint_action_paths() -> dict[str, Any]:
     item = "/v1/endpoints/{id}"
     return {
-        f"{item}/enable": _item_action(
+        f"{item}/enable": item_action(
             "Enable an endpoint: failures reset, held deliveries resume",
-            {"200": _ok("The endpoint", ref("Endpoint"))},
+            {"200": ok("The endpoint", ref("Endpoint"))},
             tag="endpoints",
+            access="tenant",
             body=closed(),
             errors=[NOT_FOUND],
         ),
-        f"{item}/disable": _item_action(
+        f"{item}/disable": item_action(
             "Disable an endpoint: no new deliveries, pending ones held",
-            {"200": _ok("The endpoint", ref("Endpoint"))},
+            {"200": ok("The endpoint", ref("Endpoint"))},
             tag="endpoints",
+            access="tenant",
             body=ref("Disable"),
             errors=[NOT_FOUND],
         ),
-        f"{item}/test": _item_action(
+        f"{item}/test": item_action(
             "Send a hookd.test event to this endpoint alone",
-            {"202": _ok("Queued", ref("TestQueued"))},
+            {"202": ok("Queued", ref("TestQueued"))},
             tag="endpoints",
+            access="tenant",
             body=closed(),
             errors=[NOT_FOUND, ("409", "The endpoint is disabled"), "429"],
         ),
-        f"{item}/rotate-secret": _item_action(
+        f"{item}/rotate-secret": item_action(
             "Rotate an API endpoint's secret; the old one signs on for `grace` (default 0)",
-            {"200": _ok("The endpoint and its new secret, shown once", ref("EndpointRotated"))},
+            {"200": ok("The endpoint and its new secret, shown once", ref("EndpointRotated"))},
             tag="endpoints",
+            access="tenant",
             body=ref("Rotate"),
             errors=[NOT_FOUND, ("409", "The secret lives in the YAML, or cannot be opened")],
         ),
-        f"{item}/replay": _item_action(
+        f"{item}/replay": item_action(
             "Re-queue the endpoint's deliveries since a time, and deliver events it missed",
-            {"202": _ok("Queued", ref("Replayed"))},
+            {"202": ok("Queued", ref("Replayed"))},
             tag="endpoints",
+            access="tenant",
             body=ref("Replay"),
             errors=[NOT_FOUND],
         ),
@@ -229,6 +125,7 @@ def _delivery_query() -> list[dict[str, Any]]:
         query(
             "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"
         ),
+        query("tenant", STR, "the event's tenant"),
         query("cursor", STR, "next_cursor of the previous page"),
     ]
 
@@ -238,8 +135,9 @@ def _delivery_paths() -> dict[str, Any]:
         "/v1/deliveries": {
             "get": op(
                 "Delivery history, newest first",
-                {"200": _ok("A page of deliveries", ref("DeliveryList"))},
+                {"200": ok("A page of deliveries", ref("DeliveryList"))},
                 tag="deliveries",
+                access="tenant",
                 params=_delivery_query(),
                 errors=["400"],
             ),
@@ -248,15 +146,17 @@ def _delivery_paths() -> dict[str, Any]:
             "parameters": PATH_ID,
             "get": op(
                 "A delivery with its payload, request headers and every attempt",
-                {"200": _ok("The delivery", ref("DeliveryDetail"))},
+                {"200": ok("The delivery", ref("DeliveryDetail"))},
                 tag="deliveries",
+                access="tenant",
                 errors=[("404", "No delivery with this id")],
             ),
         },
-        "/v1/deliveries/{id}/retry": _item_action(
+        "/v1/deliveries/{id}/retry": item_action(
             "Retry a failed delivery now (its attempts are kept)",
-            {"202": _ok("Queued; the delivery as it is now", ref("Delivery"))},
+            {"202": ok("Queued; the delivery as it is now", ref("Delivery"))},
             tag="deliveries",
+            access="tenant",
             body=closed(),
             errors=[
                 ("404", "No delivery with this id"),
@@ -279,16 +179,18 @@ def _event_paths() -> dict[str, Any]:
             "parameters": PATH_ID,
             "get": op(
                 "An event and its deliveries",
-                {"200": _ok("The event", ref("EventDetail"))},
+                {"200": ok("The event", ref("EventDetail"))},
                 tag="deliveries",
+                access="tenant",
                 errors=[("404", "No event with this id")],
             ),
         },
         "/v1/signing-keys": {
             "get": op(
                 "Public keys of asymmetric signers (RSA SPKI PEM, ed25519 whpk_)",
-                {"200": _ok("The keys", ref("SigningKeys"))},
+                {"200": ok("The keys", ref("SigningKeys"))},
                 tag="endpoints",
+                access="tenant",
             ),
         },
     }
@@ -306,8 +208,8 @@ def _ingest_paths() -> dict[str, Any]:
             "post": op(
                 "Accept an event; answered once it and its deliveries are on disk",
                 {
-                    "202": _ok("Accepted", ref("IngestAnswer")),
-                    "200": _ok(
+                    "202": ok("Accepted", ref("IngestAnswer")),
+                    "200": ok(
                         "A repeat of an accepted event: the original answer", ref("IngestAnswer")
                     ),
                 },
@@ -322,8 +224,8 @@ def _ingest_paths() -> dict[str, Any]:
             "post": op(
                 "Accept up to 1000 events atomically",
                 {
-                    "202": _ok("Accepted", ref("BatchAnswer")),
-                    "200": _ok("Every event was a repeat", ref("BatchAnswer")),
+                    "202": ok("Accepted", ref("BatchAnswer")),
+                    "200": ok("Every event was a repeat", ref("BatchAnswer")),
                 },
                 tag="ingest",
                 access="ingest",
@@ -341,7 +243,7 @@ def _operations_paths() -> dict[str, Any]:
         "/healthz": {
             "get": op(
                 "The process is alive",
-                {"200": _ok("Alive", ref("Health"))},
+                {"200": ok("Alive", ref("Health"))},
                 tag="operations",
                 access="open",
             )
@@ -350,8 +252,12 @@ def _operations_paths() -> dict[str, Any]:
             "get": op(
                 "The database is writable and hookd is not draining",
                 {
-                    "200": _ok("Ready", ref("Health")),
-                    "503": _ok("Draining or the database is unavailable", ref("Health")),
+                    "200": ok("Ready", ref("Health")),
+                    "503": ok(
+                        "Draining, or the database did not take a real write within 3 s",
+                        ref("Health"),
+                        Retry_After=STR,
+                    ),
                 },
                 tag="operations",
                 access="open",
@@ -360,7 +266,7 @@ def _operations_paths() -> dict[str, Any]:
         "/v1/status": {
             "get": op(
                 "Queues, endpoints and database size",
-                {"200": _ok("Status", ref("Status"))},
+                {"200": ok("Status", ref("Status"))},
                 tag="operations",
             ),
         },
@@ -380,7 +286,7 @@ def _page_paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": op(
                 "This document",
-                {"200": _ok("OpenAPI 3.1", {"type": "object"})},
+                {"200": ok("OpenAPI 3.1", {"type": "object"})},
                 tag="operations",
                 access="open",
             )
@@ -388,6 +294,14 @@ def _page_paths() -> dict[str, Any]:
         "/ui": {
             "get": op(
                 "The operator web page (its calls use the admin API with a token)",
+                {"200": {"description": "HTML", "content": {"text/html": {"schema": STR}}}},
+                tag="operations",
+                access="open",
+            )
+        },
+        "/ui/": {
+            "get": op(
+                "The same page; a tenant's portal link is /ui/#token=<tenant token>",
                 {"200": {"description": "HTML", "content": {"text/html": {"schema": STR}}}},
                 tag="operations",
                 access="open",
@@ -420,7 +334,10 @@ def document() -> dict[str, Any]:
             "retry on policy; operate endpoints and delivery history. Every error is "
             '`{"error": {"code", "message", "field"?}}`.',
         },
-        "tags": [{"name": t} for t in ("ingest", "endpoints", "deliveries", "operations")],
+        "tags": [
+            {"name": t}
+            for t in ("ingest", "endpoints", "deliveries", "tenants", "routing", "operations")
+        ],
         "security": [{"bearer": []}],
         "paths": {
             **_ingest_paths(),
@@ -428,18 +345,21 @@ def document() -> dict[str, Any]:
             **_endpoint_action_paths(),
             **_delivery_paths(),
             **_event_paths(),
+            **openapi_tenants.paths(),
+            **openapi_routing.paths(),
             **_operations_paths(),
             **_page_paths(),
         },
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_tenants.SCHEMAS, **openapi_routing.SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "Ingest routes take an ingest or admin token, admin routes "
                     "an admin token. With no tokens configured (loopback only) all is open.",
-                }
+                },
+                "tenantToken": openapi_tenants.SECURITY_SCHEME,
             },
         },
     }

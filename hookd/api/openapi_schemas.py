@@ -44,6 +44,12 @@ DURATION: Schema = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d
 EVENT_TYPE: Schema = {"type": "string", "pattern": r"^[^\s\x00-\x1f]{1,256}$"}
 EVENT_ID: Schema = {"type": "string", "pattern": r"^[^\s\x00-\x1f]{1,128}$"}
 ENDPOINT_ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"}
+TENANT_ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"}
+ENDPOINT_TENANT: Schema = {
+    "anyOf": [TENANT_ID, {"const": "*"}, {"type": "null"}],
+    "description": 'a tenant id (only its events), "*" (every tenant\'s and untenanted '
+    "events), or null (untenanted events only); fixed when the endpoint is created",
+}
 HEADERS: Schema = {
     "type": "object",
     "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
@@ -83,20 +89,57 @@ _SETTINGS: dict[str, Schema] = {
         header=nullable({"type": "string", "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}),
         prefix=nullable(STR),
     ),
-    "headers": HEADERS,
+    "headers": {
+        **HEADERS,
+        "description": (
+            "extra request headers; answers show every value as [redacted], and a "
+            "[redacted] value sent back on PATCH keeps the stored one"
+        ),
+    },
     "rate_limit": nullable(
         {
             "oneOf": [
                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*/\s*(s|m|h)\s*$"},
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
-            ]
+                {"type": "number", "minimum": 1 / 3600, "maximum": 1_000_000},
+            ],
+            "description": "from 1/h to 1000000/s",
         }
     ),
     "max_in_flight": nullable({"type": "integer", "minimum": 1}),
     "ordering": {"enum": ["none", "fifo"]},
-    "filter": nullable({"type": "string", "minLength": 1}),
+    "filter": {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "description": "a plugin filter's name"},
+            {"type": "object", "description": "a payload filter (SPEC §9)"},
+            {"type": "null"},
+        ]
+    },
     "options": {"type": "object"},
+    "tls": nullable(
+        {
+            **closed(
+                (),
+                ca_pem=nullable({"type": "string", "description": "PEM CA (or bundle)"}),
+                client_cert_pem=nullable({"type": "string", "description": "PEM certificate"}),
+                client_key_pem=nullable({"type": "string", "description": "PEM private key"}),
+            ),
+            "description": (
+                "client TLS for an https:// URL: a private CA that verifies the receiver, a "
+                "client certificate and its key for mutual TLS; stored sealed, never shown. "
+                "On PATCH a part given replaces, a null part removes; tls: null removes all"
+            ),
+        }
+    ),
 }
+TLS_SHOWN: Schema = nullable(
+    obj(
+        ("ca", "client_cert", "client_cert_subject", "client_cert_expires_at"),
+        ca=BOOL,
+        client_cert=BOOL,
+        client_cert_subject=nullable(STR),
+        client_cert_expires_at=nullable(TIME),
+    )
+)
 
 ENDPOINT = obj(
     (
@@ -120,10 +163,17 @@ ENDPOINT = obj(
     policy=STR,
     body=STR,
     signing=obj(["scheme"], scheme=STR),
-    headers={"type": "object", "additionalProperties": STR},
+    headers={
+        "type": "object",
+        "additionalProperties": {"const": "[redacted]"},
+        "description": "the endpoint's own headers: names, every value hidden",
+    },
     rate_limit=nullable({"type": "number", "description": "requests per second"}),
     max_in_flight=nullable(INT),
     ordering={"enum": ["none", "fifo"]},
+    filter={"anyOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}]},
+    tenant=ENDPOINT_TENANT,
+    tls=TLS_SHOWN,
 )
 SHOWN_ONCE = {
     "secret": nullable({"type": "string", "description": "shown in this answer only"}),
@@ -153,6 +203,7 @@ DELIVERY = obj(
     origin={"type": "string", "examples": ["ingest", "replay"]},
     created_at=TIME,
     updated_at=TIME,
+    tenant=nullable({**TENANT_ID, "description": "the event's tenant"}),
 )
 ATTEMPT = obj(
     ("n", "started_at", "status_code", "latency_ms", "error", "response_body"),
@@ -187,12 +238,13 @@ SCHEMAS: dict[str, Schema] = {
         timestamp=nullable(
             {"type": "string", "description": "RFC 3339 with a zone (default: now)"}
         ),
+        tenant=nullable({**TENANT_ID, "description": "the tenant (customer) the event belongs to"}),
     ),
     "IngestAnswer": INGEST_ANSWER,
     "BatchAnswer": obj(["items"], items=array(ref("IngestAnswer"))),
     "Endpoint": ENDPOINT,
-    "EndpointCreate": closed(["url"], id=ENDPOINT_ID, **_SETTINGS),
-    "EndpointPatch": closed((), **_SETTINGS),
+    "EndpointCreate": closed(["url"], id=ENDPOINT_ID, tenant=ENDPOINT_TENANT, **_SETTINGS),
+    "EndpointPatch": closed((), tenant=ENDPOINT_TENANT, **_SETTINGS),
     "EndpointCreated": {"allOf": [ref("Endpoint"), obj(("secret", "public_key"), **SHOWN_ONCE)]},
     "EndpointRotated": {
         "allOf": [
@@ -249,6 +301,7 @@ SCHEMAS: dict[str, Schema] = {
         ("id", "type", "timestamp", "data", "created_at", "deliveries"),
         id=STR,
         type=STR,
+        tenant=nullable(TENANT_ID),
         timestamp=TIME,
         data=ANY,
         created_at=TIME,

@@ -24,9 +24,16 @@ def delivery_json(row: DeliveryRow) -> dict[str, Any]:
         "origin": row.origin,
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
+        "tenant": row.tenant,
     }
 
 
 def stored_event(row: EventRow) -> Event:
     """A stored event as filters, body formats and signers take it."""
-    return Event(id=row.id, type=row.type, timestamp=row.timestamp, data=json.loads(row.data))
+    return Event(
+        id=row.id,
+        type=row.type,
+        timestamp=row.timestamp,
+        data=json.loads(row.data),
+        tenant=row.tenant,
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from hookd import __version__
+from hookd.api.access import ADMIN, OPEN, route
 from hookd.api.http import json_response, state_of, ts
 from hookd.metrics import CONTENT_TYPE
 from hookd.redact import redact_url
@@ -78,5 +79,5 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/status", get_status)
-    app.router.add_get("/metrics", get_metrics)
+    route(app, "GET", "/v1/status", get_status, ADMIN)
+    route(app, "GET", "/metrics", get_metrics, OPEN)

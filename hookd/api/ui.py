@@ -1,13 +1,18 @@
-"""The operator web page at ``/ui``: status, endpoints and deliveries, over the admin API.
+"""The web page at ``/ui``: status, endpoints and deliveries, over the API.
 
 One static page with no build step and no third-party assets. The page itself needs no token;
-every call it makes goes through the admin API with the token the operator types in (kept in
-``sessionStorage`` for the tab only).
+every call it makes goes through the API with the token the operator types in, kept in
+``sessionStorage`` for the tab only. A tenant's portal link, ``/ui/#token=<tenant token>``,
+puts the token there instead: the page takes it from the fragment (which never reaches a server
+or a Referer), removes it from the address bar, and shows what that token may see and do — the
+tenant's own endpoints and deliveries, no operator status.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
+
+from hookd.api.access import OPEN, route
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hookd</title>
@@ -23,7 +28,8 @@ pre{background:#fff;border:1px solid #e3e3e3;padding:.5rem;overflow:auto;max-hei
 #err{color:#b3261e;white-space:pre-wrap} .bar>*{margin-right:.5rem}
 </style></head><body>
 <h1>hookd <span id="version" class="muted"></span></h1>
-<div class="bar"><label>Admin token <input id="token" type="password" size="30"></label>
+<div id="who" class="muted"></div>
+<div class="bar"><label>Token <input id="token" type="password" size="30"></label>
 <button id="save">Use</button><label><input id="auto" type="checkbox" checked> refresh</label>
 <span id="summary"></span></div>
 <div id="err"></div>
@@ -40,7 +46,19 @@ pre{background:#fff;border:1px solid #e3e3e3;padding:.5rem;overflow:auto;max-hei
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
+const linked = new URLSearchParams(location.hash.slice(1)).get("token");
+if (linked) {  // a portal link: keep the token for this tab, take it out of the address bar
+  sessionStorage.setItem("hookd-token", linked);
+  history.replaceState(null, "", location.pathname + location.search);
+}
 $("token").value = sessionStorage.getItem("hookd-token") || "";
+function tenantOf(token) {  // a tenant token is a JWT: its subject is the tenant (display only)
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part));
+    return claims.aud === "hookd:tenant" ? claims : null;
+  } catch (e) { return null; }
+}
 $("save").onclick = () => { sessionStorage.setItem("hookd-token", $("token").value); refresh(); };
 $("filter").onclick = () => refresh();
 function cell(text, cls) { const td = document.createElement("td");
@@ -65,11 +83,16 @@ async function showDelivery(id) {
 }
 async function refresh() {
   try {
-    const s = await api("GET", "/v1/status");
-    $("version").textContent = "v" + s.version;
-    const c = s.deliveries;
-    $("summary").textContent = `pending ${c.pending} · succeeded ${c.succeeded} · ` +
-      `failed ${c.failed} · scheduled ${s.scheduled} · in flight ${s.in_flight}`;
+    const tenant = tenantOf(sessionStorage.getItem("hookd-token") || "");
+    $("who").textContent = tenant ? `Tenant ${tenant.sub} · this page shows its endpoints and ` +
+      `deliveries only · access until ${new Date(tenant.exp * 1000).toLocaleString()}` : "";
+    if (!tenant) {
+      const s = await api("GET", "/v1/status");
+      $("version").textContent = "v" + s.version;
+      const c = s.deliveries;
+      $("summary").textContent = `pending ${c.pending} · succeeded ${c.succeeded} · ` +
+        `failed ${c.failed} · scheduled ${s.scheduled} · in flight ${s.in_flight}`;
+    } else { $("summary").textContent = ""; }
     const eps = await api("GET", "/v1/endpoints");
     const etb = $("endpoints").tBodies[0]; etb.replaceChildren();
     for (const ep of eps.items) {
@@ -133,5 +156,6 @@ async def root(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/ui", page)
-    app.router.add_get("/", root)
+    route(app, "GET", "/ui", page, OPEN)
+    route(app, "GET", "/ui/", page, OPEN)  # the portal link: /ui/#token=...
+    route(app, "GET", "/", root, OPEN)

@@ -82,6 +82,7 @@ def _add_list(actions: Any, with_json: argparse.ArgumentParser) -> None:
     listing.add_argument("--status", choices=STATUSES, help="only deliveries in this state")
     listing.add_argument("--endpoint", metavar="ID", help="only this endpoint's deliveries")
     listing.add_argument("--type", metavar="T", help="only this event type")
+    listing.add_argument("--tenant", metavar="T", help="only deliveries of this tenant's events")
     listing.add_argument("--event", metavar="ID", help="only this event's deliveries")
     listing.add_argument(
         "--code", metavar="CODE", help="only this last HTTP status (404) or class (5xx)"
@@ -131,7 +132,7 @@ def _add_replay(sub: Any, with_json: argparse.ArgumentParser) -> None:
 def cmd_deliveries_list(args: argparse.Namespace) -> int:
     client = admin_client(args)
     params: dict[str, str | int] = {"limit": args.limit}
-    for name in ("status", "endpoint", "type", "event", "code", "cursor"):
+    for name in ("status", "endpoint", "type", "event", "code", "tenant", "cursor"):
         if getattr(args, name):
             params[name] = getattr(args, name)
     if args.all:

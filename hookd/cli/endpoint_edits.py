@@ -44,6 +44,7 @@ def _add_create(actions: Any, with_json: argparse.ArgumentParser) -> None:
             "hookd endpoints create https://hooks.example.com/hookd --events 'task.*,order.*'",
             "hookd endpoints create https://ci.example.com/hooks --id ci --scheme hmac-sha256",
             "hookd endpoints create https://crm.example.com/in --scheme rsa-sha256 --body taskee",
+            "hookd endpoints create https://hooks.acme.example/in --tenant acme",
         ],
         parents=[with_json, settings_options(update=False)],
     )
@@ -51,6 +52,10 @@ def _add_create(actions: Any, with_json: argparse.ArgumentParser) -> None:
         "endpoint_url", metavar="URL", help="where deliveries are POSTed (http or https)"
     )
     create.add_argument("--id", help="the endpoint id (default: a generated ep_... id)")
+    create.add_argument(
+        "--tenant",
+        help="the tenant whose events it gets ('*': every tenant's); fixed once created",
+    )
     create.set_defaults(handler=cmd_endpoint_create)
 
 
@@ -223,6 +228,8 @@ def cmd_endpoint_create(args: argparse.Namespace) -> int:
     body["url"] = args.endpoint_url
     if args.id is not None:
         body["id"] = args.id
+    if args.tenant is not None:
+        body["tenant"] = args.tenant
     answer = admin_client(args).post("/v1/endpoints", body)
     if args.json:
         print_json(answer.body)

@@ -59,10 +59,11 @@ def register(sub: Any) -> None:
         actions,
         "list",
         help="one line per endpoint",
-        description="List every endpoint: state, URL, events, scheme, policy, failures.",
-        examples=["hookd endpoints list"],
+        description="List every endpoint: state, URL, events, scheme, policy, failures, tenant.",
+        examples=["hookd endpoints list", "hookd endpoints list --tenant acme"],
         parents=[with_json],
     )
+    listing.add_argument("--tenant", help="only the endpoints of this tenant")
     listing.set_defaults(handler=cmd_endpoints_list)
     _add_simple_actions(actions, with_json)
     _add_rotate_secret(actions, with_json)
@@ -112,31 +113,31 @@ def _add_rotate_secret(actions: Any, with_json: argparse.ArgumentParser) -> None
 
 def cmd_endpoints_list(args: argparse.Namespace) -> int:
     client = admin_client(args)
-    items, body = client.all_pages("/v1/endpoints", {})
+    params = {"tenant": args.tenant} if args.tenant else {}
+    items, body = client.all_pages("/v1/endpoints", params)
     if args.json:
         print_json(body)
         return 0
     if not items:
         print("no endpoints")
         return 0
-    print(
-        table(
-            ("ID", "STATE", "URL", "EVENTS", "SCHEME", "POLICY", "SOURCE", "FAILURES"),
-            (
-                (
-                    ep.get("id"),
-                    endpoint_state(ep),
-                    ep.get("url"),
-                    ",".join(ep.get("events") or []),
-                    (ep.get("signing") or {}).get("scheme"),
-                    ep.get("policy"),
-                    ep.get("source"),
-                    ep.get("consecutive_failures"),
-                )
-                for ep in items
-            ),
+    tenants = any(ep.get("tenant") for ep in items)  # a TENANT column only when it says something
+    columns = ("ID", "STATE", "URL", "EVENTS", "SCHEME", "POLICY", "SOURCE", "FAILURES")
+    rows = [
+        (
+            ep.get("id"),
+            endpoint_state(ep),
+            ep.get("url"),
+            ",".join(ep.get("events") or []),
+            (ep.get("signing") or {}).get("scheme"),
+            ep.get("policy"),
+            ep.get("source"),
+            ep.get("consecutive_failures"),
+            *((ep.get("tenant") or "-",) if tenants else ()),
         )
-    )
+        for ep in items
+    ]
+    print(table((*columns, "TENANT") if tenants else columns, rows))
     return 0
 
 

@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
         examples=[
             "hookd send order.created --data '{\"order_id\": 42}' --id order-42-created",
             "hookd send task.updated --data @event.json",
+            "hookd send invoice.paid --tenant acme --data '{\"invoice\": 7}'",
         ],
         parents=[client_options()],
     )
@@ -36,6 +37,9 @@ def register(sub: Any) -> None:
         help="the event's data as JSON, @FILE to read a file, or - for stdin (default {})",
     )
     send.add_argument("--id", help="the event id (repeating an id is deduplicated)")
+    send.add_argument(
+        "--tenant", help="the tenant (customer) the event belongs to: only its endpoints get it"
+    )
     send.set_defaults(handler=cmd_send)
 
 
@@ -43,6 +47,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     event: dict[str, Any] = {"type": args.type, "data": read_data(args.data)}
     if args.id is not None:
         event["id"] = args.id
+    if args.tenant is not None:
+        event["tenant"] = args.tenant
     answer = ingest_client(args).post("/v1/events", event)
     if args.json:
         print_json(answer.body)

@@ -5,10 +5,20 @@
 from __future__ import annotations
 
 from hookd import __version__
-from hookd.cli import deliveries, demo, endpoints, events, keygen, receive, run, status
+from hookd.cli import (
+    deliveries,
+    demo,
+    endpoints,
+    events,
+    keygen,
+    receive,
+    run,
+    status,
+    tenants,
+)
 from hookd.cli.command import Formatter, Parser
 
-COMMANDS = (run, events, status, endpoints, deliveries, receive, keygen, demo)
+COMMANDS = (run, events, status, endpoints, deliveries, tenants, receive, keygen, demo)
 
 
 def build_parser() -> Parser:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from hookd.config import sections
+from hookd.config import files, sections
 from hookd.config.model import EMBEDDED_SOURCE, Config
 from hookd.config.paths import by_line
 from hookd.config.yamlread import YamlReader, compose
@@ -59,10 +59,9 @@ def parse(text: str, *, source: str, env: Mapping[str, str] | None = None) -> Co
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([f"{path}: cannot read: {reason}"]) from exc
+        return files.read_text(path, files.MAX_CONFIG_BYTES)
+    except (OSError, ValueError) as exc:  # FileTooLarge and UnicodeDecodeError are ValueErrors
+        raise ConfigError([f"{path}: cannot read: {files.reason(exc)}"]) from exc
 
 
 def _parse(

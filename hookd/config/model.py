@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hookd.catalog import Catalog
 from hookd.config.paths import join, line_for
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig
 
 EMBEDDED_SOURCE = "<embedded default>"
 
@@ -68,6 +70,10 @@ class StorageConfig:
 class LimitsConfig:
     max_body: int = 1024 * 1024
     max_pending: int = 1_000_000
+    max_endpoints_per_tenant: int = 100
+    header_timeout: float = 10.0  # a request's head (line and headers) must arrive within it
+    body_timeout: float = 30.0  # and its body within this, once the head is in
+    idle_timeout: float = 75.0  # an open connection with no request in progress is closed
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +81,7 @@ class DeliveryConfig:
     concurrency: int = 256
     allow_private_networks: bool = False
     max_response_body: int = 4096
+    proxy: str | None = field(default=None, repr=False)  # http://[user:password@]host:port
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -99,8 +106,10 @@ class EndpointConfig:
     rate_limit: float | None = None  # requests per second
     max_in_flight: int | None = None
     ordering: Literal["none", "fifo"] = "none"
-    filter: str | None = None  # a plugin filter's name
+    filter: str | Mapping[str, Any] | None = None  # a plugin filter's name, or a payload filter
     options: Mapping[str, Any] = field(default_factory=dict)
+    tenant: str | None = None  # a tenant id, "*" (every tenant's events), or None (untenanted)
+    tls: TLSConfig | None = None  # a private CA, a client certificate (SPEC §13)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -133,6 +142,7 @@ class Config:
     endpoints: tuple[EndpointConfig, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
+    event_types: Catalog = field(default_factory=Catalog)
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     # The YAML path of each list item that parsed, by (section, position among those that did):
     # when an item failed (``hookd check`` goes on), the ones after it keep their own lines.

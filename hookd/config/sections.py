@@ -7,12 +7,13 @@ policy that exists, a signing scheme with its key) are checked here, at load.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hookd.builtin import builtin_registry
+from hookd.catalog import build_catalog
+from hookd.config import files, tls_section
 from hookd.config.model import (
     AuthConfig,
     Config,
@@ -26,23 +27,32 @@ from hookd.config.model import (
     StorageConfig,
 )
 from hookd.config.paths import join
+from hookd.config.policy_section import BACKOFF_KEYS, POLICY_KEYS, read_policies
+from hookd.config.routing_section import (
+    check_patterns_listed,
+    parse_filter,
+    read_event_types,
+)
+from hookd.config.tls_section import read_tls
 from hookd.config.values import (
-    ID_PATTERN,
+    HOUR,
+    check_signing_secret,
     choice,
-    float_at_least,
+    duration_up_to,
     int_at_least,
     kind_of,
     nonneg,
     parse_bool,
-    parse_delays,
     parse_duration,
     parse_endpoint_id,
+    parse_endpoint_tenant,
     parse_header_name,
     parse_headers,
     parse_listen,
     parse_mapping,
     parse_nonempty_str,
     parse_patterns,
+    parse_proxy_url,
     parse_rate,
     parse_size,
     parse_str,
@@ -76,6 +86,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "endpoints",
         "plugins",
         "log",
+        "event_types",
     ),
     "auth": ("ingest_tokens", "admin_tokens"),
     "storage": (
@@ -87,19 +98,17 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "secret_key",
         "secret_key_file",
     ),
-    "limits": ("max_body", "max_pending"),
-    "delivery": ("concurrency", "allow_private_networks", "max_response_body"),
-    "policies.*": (
-        "timeout",
-        "retry_on",
-        "delays",
-        "backoff",
-        "jitter",
-        "honor_retry_after",
-        "retry_after_max",
-        "disable_after",
+    "limits": (
+        "max_body",
+        "max_pending",
+        "max_endpoints_per_tenant",
+        "header_timeout",
+        "body_timeout",
+        "idle_timeout",
     ),
-    "policies.*.backoff": ("initial", "factor", "max", "attempts"),
+    "delivery": ("concurrency", "allow_private_networks", "max_response_body", "proxy"),
+    "policies.*": POLICY_KEYS,
+    "policies.*.backoff": BACKOFF_KEYS,
     "endpoints[]": (
         "id",
         "url",
@@ -113,7 +122,10 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "ordering",
         "filter",
         "options",
+        "tenant",
+        "tls",
     ),
+    "endpoints[].tls": tls_section.KEYS,
     "endpoints[].signing": (
         "scheme",
         "secret",
@@ -126,6 +138,15 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
     "plugins[]": ("path", "module", "options"),
     "log": ("level", "format"),
 }
+
+
+def _up_to(
+    high: float,
+    shown: str,
+    sign: Callable[[Callable[[Any], float]], Callable[[Any], float]] = positive,
+) -> Callable[[Any], float]:
+    """A duration that is positive (or, with ``sign=nonneg``, not negative) and at most ``high``."""
+    return sign(duration_up_to(high, shown))
 
 
 def build(doc: YamlReader, raw: Any, *, base: Path) -> Config:
@@ -145,6 +166,7 @@ class _Sections:
         self.item_paths: dict[tuple[str, int], str] = {}
         self.with_plugins = False  # plugins may add schemes, formats and filters: names wait
         self.builtins = builtin_registry()
+        self.catalog = build_catalog([])
 
     def config(self, raw: Any) -> Config:
         top = self.doc.mapping(raw, "", SCHEMA[""])
@@ -153,7 +175,7 @@ class _Sections:
         listen = self.listen(top.get("listen"))
         if listen:
             kw["listen"] = listen
-        kw.update(self.doc.kwargs(top, "", shutdown_timeout=nonneg(parse_duration)))
+        kw.update(self.doc.kwargs(top, "", shutdown_timeout=_up_to(HOUR, "1h", nonneg)))
         auth = self.auth(top.get("auth"))
         kw["auth"] = auth
         kw["storage"] = self.storage(top.get("storage"))
@@ -163,6 +185,10 @@ class _Sections:
                 "limits",
                 max_body=positive(parse_size),
                 max_pending=int_at_least(1),
+                max_endpoints_per_tenant=int_at_least(1),
+                header_timeout=_up_to(HOUR, "1h"),
+                body_timeout=_up_to(HOUR, "1h"),
+                idle_timeout=_up_to(HOUR, "1h"),
             )
         )
         delivery = self.doc.mapping(top.get("delivery"), "delivery", SCHEMA["delivery"])
@@ -173,12 +199,15 @@ class _Sections:
                 concurrency=int_at_least(1),
                 allow_private_networks=parse_bool,
                 max_response_body=parse_size,
+                proxy=parse_proxy_url,
             )
         )
-        policies = self.policies(top.get("policies"))
+        policies = read_policies(self.doc, top.get("policies"))
         kw["policies"] = policies
         kw["plugins"] = self.plugins(top.get("plugins"))
         self.with_plugins = bool(top.get("plugins"))
+        self.catalog = read_event_types(self.doc, top.get("event_types"), base=self.base)
+        kw["event_types"] = self.catalog
         kw["endpoints"] = self.endpoints(top.get("endpoints"), policies)
         log = self.doc.mapping(top.get("log"), "log", SCHEMA["log"])
         kw["log"] = LogConfig(
@@ -254,70 +283,10 @@ class _Sections:
             self.doc.error(path, "expected a file path")
             return None
         try:
-            return (self.base / value).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.doc.error(path, f"cannot read {value}: {reason}")
+            return files.read_text(self.base / value, files.MAX_KEY_BYTES).strip()
+        except (OSError, ValueError) as exc:  # FileTooLarge and UnicodeDecodeError included
+            self.doc.error(path, f"cannot read {value}: {files.reason(exc)}")
             return None
-
-    def policies(self, value: Any) -> dict[str, retry.RetryPolicy]:
-        out = dict(retry.PRESETS)
-        if value is None:
-            return out
-        if not isinstance(value, dict):
-            self.doc.error("policies", f"expected a mapping of policy names, got {kind_of(value)}")
-            return out
-        for name, spec in value.items():
-            path = join("policies", name)
-            if not ID_PATTERN.match(str(name)):
-                self.doc.error(path, "a policy name is letters, digits, '_', '-', '.', ':'")
-            base = retry.PRESETS.get(name, retry.PRESETS["standard"])
-            out[name] = self.policy(spec, path, replace(base, name=name))
-        return out
-
-    def policy(self, value: Any, path: str, base: retry.RetryPolicy) -> retry.RetryPolicy:
-        data = self.doc.mapping(value, path, SCHEMA["policies.*"])
-        kw = self.doc.kwargs(
-            data,
-            path,
-            timeout=positive(parse_duration),
-            retry_on=retry.parse_retry_on,
-            jitter=retry.parse_jitter,
-            honor_retry_after=parse_bool,
-            retry_after_max=nonneg(parse_duration),
-            disable_after=int_at_least(0),
-            delays=parse_delays,
-        )
-        if "delays" in data and "backoff" in data:
-            self.doc.error(join(path, "backoff"), "give either delays or backoff, not both")
-        elif "backoff" in data:
-            delays = self.backoff(data["backoff"], join(path, "backoff"))
-            if delays is not None:
-                kw["delays"] = delays
-        return replace(base, **kw)
-
-    def backoff(self, value: Any, path: str) -> tuple[float, ...] | None:
-        data = self.doc.mapping(value, path, SCHEMA["policies.*.backoff"])
-        missing = [k for k in ("initial", "attempts") if k not in data]
-        for key in missing:
-            self.doc.error(join(path, key), "required")
-        kw = self.doc.kwargs(
-            data,
-            path,
-            initial=positive(parse_duration),
-            factor=float_at_least(1.0),
-            max=positive(parse_duration),
-            attempts=int_at_least(1),
-        )
-        if missing or len(kw) < len([k for k in data if data[k] is not None]):
-            return None
-        initial = kw["initial"]
-        return retry.backoff_delays(
-            initial=initial,
-            factor=kw.get("factor", 2.0),
-            max=kw.get("max", max(initial, 86400.0)),
-            attempts=kw["attempts"],
-        )
 
     def endpoints(
         self, value: Any, policies: Mapping[str, retry.RetryPolicy]
@@ -362,9 +331,14 @@ class _Sections:
             rate_limit=parse_rate,
             max_in_flight=int_at_least(1),
             ordering=choice("none", "fifo"),
-            filter=parse_nonempty_str,
             options=parse_mapping,
+            tenant=parse_endpoint_tenant,
         )
+        flt = parse_filter(self.doc, data.get("filter"), join(path, "filter"))
+        if flt is not None:
+            kw["filter"] = flt
+        if "events" in kw:
+            check_patterns_listed(self.doc, self.catalog, kw["events"], join(path, "events"))
         if "policy" in kw and kw["policy"] not in policies:
             known = ", ".join(sorted(policies))
             self.doc.error(
@@ -375,11 +349,13 @@ class _Sections:
             self.doc.error(
                 join(path, "body"), f"no body format named {kw['body']!r} (known: {known})"
             )
-        if not self.with_plugins and "filter" in kw:
+        if not self.with_plugins and isinstance(kw.get("filter"), str):
             self.doc.error(
                 join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
             )
         kw["signing"] = self.signing(data.get("signing"), join(path, "signing"))
+        tls_path = join(path, "tls")
+        kw["tls"] = read_tls(self.doc, data.get("tls"), tls_path, base=self.base, url=kw.get("url"))
         env_failed = self.doc.env_failed_below(path)
         if len(self.doc.problems) > before or env_failed or "id" not in kw or "url" not in kw:
             return None
@@ -402,6 +378,10 @@ class _Sections:
             secret = self.read_secret_file(data["secret_file"], join(path, "secret_file"))
             if secret is not None:
                 kw["secret"] = secret
+        if "secret" in kw:  # too short a standard-webhooks secret: where it was given
+            where = join(path, "secret_file" if "secret_file" in data else "secret")
+            scheme = str(kw.get("scheme", "standard-webhooks"))
+            self.doc.apply(lambda v: check_signing_secret(scheme, v), kw["secret"], where)
         if "private_key_file" in data:
             pem = self.read_secret_file(data["private_key_file"], join(path, "private_key_file"))
             if pem is not None:

@@ -16,6 +16,7 @@ import yaml
 
 from hookd.config.paths import join, line_for
 from hookd.config.values import kind_of
+from hookd.config.yamlevents import PathTracker, YamlLimit, check_limits, show_tag
 from hookd.errors import ConfigError
 
 T = TypeVar("T")
@@ -24,9 +25,14 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def compose(text: str, source: str) -> yaml.Node | None:
-    """The YAML document as nodes (None when empty). Raises ConfigError if it is not YAML."""
+    """The YAML document as nodes (None when empty). Raises ConfigError if it is not YAML, or
+    goes past a limit of :mod:`~hookd.config.yamlevents` (alias bombs, deep nesting, tags)."""
     try:
+        check_limits(text)
         return yaml.compose(text, Loader=yaml.SafeLoader)
+    except YamlLimit as exc:
+        where = f"{source}:{exc.line}: {exc.path}: " if exc.path else f"{source}:{exc.line}: "
+        raise ConfigError([where + str(exc)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([syntax_problem(text, source, exc)]) from exc
 
@@ -48,60 +54,13 @@ def syntax_problem(text: str, source: str, exc: yaml.YAMLError) -> str:
 
 def path_at_syntax_error(text: str) -> str:
     """The key path PyYAML was inside when it gave up, from the events it produced before."""
-    tracker = _PathTracker()
+    tracker = PathTracker()
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             tracker.feed(event)
     except yaml.YAMLError:
         return tracker.path(failed=True)
     return ""
-
-
-class _PathTracker:
-    """Follows PyYAML's parse events to know the key path of the node being read."""
-
-    def __init__(self) -> None:
-        # One frame per open collection: [path, key or index, True while a mapping awaits a key].
-        self.frames: list[list[Any]] = []
-
-    def path(self, *, failed: bool = False) -> str:
-        """The path of the innermost collection's current child."""
-        if not self.frames:
-            return ""
-        path, key, awaiting_key = self.frames[-1]
-        if isinstance(key, int):  # a sequence: its item, or the sequence when the error is
-            return path if failed else join(path, key)  # between items
-        return path if awaiting_key or key is None else join(path, key)
-
-    def feed(self, event: yaml.Event) -> None:
-        if isinstance(event, yaml.NodeEvent) and self.frames and self._took_key(event):
-            return
-        if isinstance(event, yaml.MappingStartEvent):
-            self.frames.append([self.path(), None, True])
-        elif isinstance(event, yaml.SequenceStartEvent):
-            self.frames.append([self.path(), -1, None])
-        elif isinstance(event, yaml.CollectionEndEvent):
-            self.frames.pop()
-            self._node_done()
-        elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
-            self._node_done()
-
-    def _took_key(self, event: yaml.NodeEvent) -> bool:
-        """Move the innermost collection on to this node; True when the node is a mapping key."""
-        top = self.frames[-1]
-        if isinstance(top[1], int):
-            top[1] += 1  # the next item of a sequence
-            return False
-        if top[2]:  # a mapping key
-            top[1] = str(event.value) if isinstance(event, yaml.ScalarEvent) else "?"
-            top[2] = False
-            return True
-        return False
-
-    def _node_done(self) -> None:
-        frames = self.frames
-        if frames and isinstance(frames[-1][1], str | type(None)) and frames[-1][2] is False:
-            frames[-1][2] = True  # a mapping's value ended: the next node is a key
 
 
 class YamlReader:
@@ -135,7 +94,15 @@ class YamlReader:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.to_python(item, join(path, i)) for i, item in enumerate(node.value)]
-        value = self._scalars.construct_object(node)
+        try:
+            value = self._scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            message = f"cannot read this value as YAML {show_tag(node.tag)}"
+            reason = str(exc).splitlines()[0] if exc.args else ""
+            if reason and str(node.value) not in reason:  # never echo the value (a secret?)
+                message += f" ({reason})"
+            self.error(path, message)
+            return None
         if isinstance(value, str) and "${" in value:
             whole = _ENV.fullmatch(value) is not None
             value = self.expand(value, path)

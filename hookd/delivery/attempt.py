@@ -2,8 +2,9 @@
 
 Knows nothing of lanes or the store: :func:`attempt` turns a claimed job into the response and
 the headers that were sent; the dispatcher records them. The bytes signed are the bytes sent.
-A format or signer that raises (a plugin's) becomes a ``refused`` outcome with its error, never
-an exception out of here.
+A format or signer that raises or hangs (a plugin's: those run fenced, see
+:mod:`hookd.isolation`) becomes a ``refused`` outcome with its error, never an exception out of
+here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import structlog
 from hookd.delivery import client
 from hookd.delivery.policy import Outcome
 from hookd.endpoints import Endpoint
+from hookd.isolation import call_plugin
+from hookd.redact import redact_custom
 from hookd.registry import Event, Message
 from hookd.store import Job
 
@@ -32,22 +35,20 @@ async def attempt(
     allow_private_networks: bool,
     now: float,
 ) -> tuple[dict[str, str], client.Response]:
-    """POST the job to the endpoint; the headers sent (with signatures) and what came back."""
+    """POST the job to the endpoint; the headers sent (with signatures) as operators may see
+    them (the endpoint's own header values hidden), and what came back."""
     headers: dict[str, str] = {
         "Content-Type": "application/json",
         "User-Agent": client.USER_AGENT,
         **ep.config.headers,
     }
     try:
-        body = ep.body(_event(job))
+        body = await render(ep, _event(job))
         message = Message(event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body)
-        if ep.signer.blocking:  # RSA: off the event loop
-            headers.update(await asyncio.to_thread(ep.signer.sign, message, now))
-        else:
-            headers.update(ep.signer.sign(message, now))
+        headers.update(await _sign(ep, message, now))
     except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
         log.warning("delivery.prepare_failed", delivery=job.id, endpoint=ep.id, error=str(exc))
-        return headers, client.Response(
+        return redact_custom(headers, ep.config.headers), client.Response(
             outcome=Outcome(error="refused"),
             latency_ms=0.0,
             body=None,
@@ -62,8 +63,28 @@ async def attempt(
         max_response_body=max_response_body,
         allow_private_networks=allow_private_networks,
         now=now,
+        ssl=ep.ssl,
+        client_cert=ep.config.tls is not None and ep.config.tls.client_cert_pem is not None,
     )
-    return headers, response
+    return redact_custom(headers, ep.config.headers), response
+
+
+async def render(ep: Endpoint, event: Event) -> bytes:
+    """The body in the endpoint's format (a plugin's runs fenced: :mod:`hookd.isolation`)."""
+    owner = ep.plugins.get("format")
+    if owner is None:
+        return ep.body(event)
+    return await call_plugin(owner, f"body format {ep.config.body!r}", ep.body, event)
+
+
+async def _sign(ep: Endpoint, message: Message, now: float) -> dict[str, str]:
+    owner = ep.plugins.get("signer")
+    if owner is not None:
+        scheme = ep.config.signing.scheme
+        return await call_plugin(owner, f"signing scheme {scheme!r}", ep.signer.sign, message, now)
+    if ep.signer.blocking:  # RSA: off the event loop
+        return await asyncio.to_thread(ep.signer.sign, message, now)
+    return ep.signer.sign(message, now)
 
 
 def _event(job: Job) -> Event:
@@ -72,4 +93,5 @@ def _event(job: Job) -> Event:
         type=job.event_type,
         timestamp=job.event_timestamp,
         data=json.loads(job.data),
+        tenant=job.tenant,
     )

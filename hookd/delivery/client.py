@@ -3,18 +3,30 @@
 The guard sits in the resolver, so it judges the address actually connected to (a hostname that
 re-resolves to 127.0.0.1 cannot slip past); IP literals, which aiohttp does not resolve, are
 judged before connecting.
+
+With ``delivery.proxy`` every request goes through that HTTP proxy (CONNECT for https), and the
+connection hookd makes is to the proxy, whose own address is the operator's choice and often
+private. So the guard moves: IP literals are judged as before, and a hostname is resolved by
+hookd and judged before the request is handed to the proxy. The proxy resolves it again and
+hookd cannot see the address it connects to: the proxy's own allow/deny list is the last word
+(docs/egress.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
+import ssl
 import time
+from base64 import b64encode
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookd import __version__
@@ -84,14 +96,45 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def make_session(*, concurrency: int, allow_private_networks: bool) -> aiohttp.ClientSession:
+class DeliveryConnector(aiohttp.TCPConnector):
+    """The delivery session's connector, which also knows the way out: directly, or through
+    ``proxy`` with ``target_guard`` judging each destination first."""
+
+    def __init__(
+        self, *, proxy: str | None, target_guard: GuardedResolver | None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        url = yarl.URL(proxy) if proxy else None
+        self.proxy = url.with_user(None) if url is not None else None
+        self.proxy_headers: dict[str, str] | None = None
+        if url is not None and url.user is not None:  # the proxy's own credentials
+            pair = f"{url.user}:{url.password or ''}".encode()
+            self.proxy_headers = {"Proxy-Authorization": "Basic " + b64encode(pair).decode()}
+        self.target_guard = target_guard
+
+    def route(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+        """How a POST to ``url`` goes: directly, or through the proxy with its credentials on
+        the CONNECT (https) or on the request itself (http, where the proxy takes them off)."""
+        if self.proxy is None:
+            return {"headers": headers}
+        if url.startswith("https://") or self.proxy_headers is None:
+            return {"headers": headers, "proxy": self.proxy, "proxy_headers": self.proxy_headers}
+        return {"headers": {**headers, **self.proxy_headers}, "proxy": self.proxy}
+
+
+def make_session(
+    *, concurrency: int, allow_private_networks: bool, proxy: str | None = None
+) -> aiohttp.ClientSession:
     # ``concurrency`` is not a pool limit: the dispatcher bounds attempts itself (and a reload
     # may raise it), and waiting here for a pool slot would count against an attempt's timeout.
-    connector = aiohttp.TCPConnector(
+    guard = None if allow_private_networks else GuardedResolver()
+    connector = DeliveryConnector(
+        proxy=proxy,
+        target_guard=guard if proxy else None,
         limit=0,
         limit_per_host=0,
         ttl_dns_cache=60,
-        resolver=None if allow_private_networks else GuardedResolver(),
+        resolver=None if proxy else guard,  # through a proxy, only the proxy's name is resolved
         enable_cleanup_closed=False,
     )
     return aiohttp.ClientSession(
@@ -120,8 +163,11 @@ async def post(
     max_response_body: int,
     allow_private_networks: bool,
     now: float,
+    ssl: ssl.SSLContext | None = None,
+    client_cert: bool = False,
 ) -> Response:
-    """One POST, bounded by ``timeout`` from connect to the end of the capped body read."""
+    """One POST, bounded by ``timeout`` from connect to the end of the capped body read; over
+    the endpoint's own TLS context when it has one."""
     started = time.perf_counter()
     password = url_password(url)
 
@@ -136,9 +182,16 @@ async def post(
         reason = _literal_refusal(host)
         if reason is not None:
             return done(Outcome(error="refused"), f"refused: {reason}")
+    connector = session.connector
+    way = connector if isinstance(connector, DeliveryConnector) else None
     try:
         async with asyncio.timeout(timeout):
-            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+            if way is not None and way.target_guard is not None:  # what the proxy cannot say
+                await _judge_target(way.target_guard, url)
+            route = way.route(url, headers) if way is not None else {"headers": headers}
+            async with session.post(
+                url, data=body, allow_redirects=False, ssl=ssl or True, **route
+            ) as resp:
                 raw = await _read_capped(resp, max_response_body)
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
                 status = resp.status
@@ -150,7 +203,8 @@ async def post(
         refused = _find_refusal(exc)
         if refused is not None:
             return done(Outcome(error="refused"), f"refused: {refused}")
-        return done(Outcome(error="network"), f"network: {_describe(exc)}")
+        hint = url.startswith("https://") and not client_cert
+        return done(Outcome(error="network"), _network_detail(exc, client_cert_hint=hint))
     except Exception as exc:  # e.g. a header value aiohttp will not send: fail this attempt only
         return done(Outcome(error="network"), f"network: {type(exc).__name__}: {_describe(exc)}")
     text = raw.decode("utf-8", errors="replace")
@@ -169,12 +223,62 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _literal_refusal(host: str) -> str | None:
+async def _judge_target(guard: GuardedResolver, url: str) -> None:
+    """Before a request goes to the proxy: the destination's name, resolved by hookd, must have
+    an allowed address (raises PrivateAddressRefused). IP literals were judged already."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _is_literal(host):
+        return
+    await guard.resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+_CLIENT_CERT_HINT = (
+    "set the endpoint's tls.client_cert_file and tls.client_key_file "
+    "(API: client_cert_pem, client_key_pem)"
+)
+
+
+def _network_detail(exc: BaseException, *, client_cert_hint: bool) -> str:
+    """``network: …`` for a failed connection, saying what to fix when it is TLS or the proxy.
+
+    A receiver that requires a client certificate (TLS 1.3) rejects it after the handshake,
+    often by resetting the connection before its alert is read: an https connection reset
+    without a client certificate says that it may be the cause.
+    """
+    text = _describe(exc)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            f"tls: the receiver's certificate did not verify ({exc.certificate_error}); "
+            "for a private CA set the endpoint's tls.ca_file (API: tls.ca_pem)"
+        )
+    if "CERTIFICATE_REQUIRED" in text.upper():
+        return f"tls: the receiver asks for a client certificate ({text}); {_CLIENT_CERT_HINT}"
+    reset = isinstance(exc, ConnectionResetError | aiohttp.ServerDisconnectedError) or (
+        isinstance(exc, aiohttp.ClientOSError) and exc.errno == errno.ECONNRESET
+    )
+    if reset and client_cert_hint:
+        return (
+            f"network: {text}: the receiver closed the TLS connection; if it requires a "
+            f"client certificate (mutual TLS), {_CLIENT_CERT_HINT}"
+        )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"network: the proxy answered CONNECT with {exc.status} {exc.message}"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"network: cannot reach the proxy: {text}"
+    return f"network: {text}"
+
+
+def _is_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return None
-    return forbidden(host)
+        return False
+    return True
+
+
+def _literal_refusal(host: str) -> str | None:
+    return forbidden(host) if _is_literal(host) else None
 
 
 def _find_refusal(exc: BaseException) -> PrivateAddressRefused | None:

@@ -7,7 +7,8 @@ API, the daemon) validate their input first; a refused change raises an
 :class:`~hookd.errors.EndpointError` (``UnknownEndpoint``, ``EndpointExists``, ``OwnedByConfig``,
 ``SealedKeys``, ``InvalidEndpoint``).
 
-An API endpoint's keys are stored sealed (:func:`~hookd.endpoints.keys.seal_keys`); the key
+An API endpoint's keys are stored sealed (:func:`~hookd.endpoints.keys.seal_keys`), and so
+are its URL password, header values and TLS material (:mod:`~hookd.endpoints.sealing`); the key
 material a change makes is returned once, for the caller to show. YAML endpoints belong to the
 YAML: only enable and disable apply to them.
 """
@@ -24,6 +25,7 @@ import structlog
 from hookd.config import Config
 from hookd.endpoints.keys import new_secret, open_keys, seal_keys
 from hookd.endpoints.model import Endpoint, api_endpoint_config, build
+from hookd.endpoints.sealing import needs_sealing, open_spec, seal_spec
 from hookd.endpoints.table import load_table
 from hookd.errors import (
     EndpointExists,
@@ -31,12 +33,13 @@ from hookd.errors import (
     InvalidEndpoint,
     OwnedByConfig,
     SealedKeys,
+    TenantLimit,
     UnknownEndpoint,
 )
 from hookd.registry import SigningKey
 from hookd.signing import STANDARD_WEBHOOKS
 from hookd.state import State
-from hookd.store import EndpointRow
+from hookd.store import DISABLED, ENABLED, EndpointRow
 
 log = structlog.get_logger("hookd.endpoints")
 
@@ -72,16 +75,29 @@ def api_owned(state: State, endpoint_id: str, change: Change) -> Endpoint:
 
 
 async def create(
-    state: State, endpoint_id: str, spec: dict[str, Any], secret: str | None = None
+    state: State,
+    endpoint_id: str,
+    spec: dict[str, Any],
+    secret: str | None = None,
+    *,
+    tenant: str | None = None,
 ) -> Keyed:
-    """A new API endpoint from its checked settings; ``secret``, or a fresh key for its scheme."""
+    """A new API endpoint from its checked settings; ``secret``, or a fresh key for its scheme.
+
+    Its ``tenant`` is fixed from here on."""
     material = secret or await new_secret(spec["signing"]["scheme"])
-    endpoint = _build(state, endpoint_id, spec, (SigningKey(material=material),))
+    endpoint = _build(state, endpoint_id, spec, (SigningKey(material=material),), tenant)
     async with state.endpoints_lock:
         if state.endpoints.get(endpoint_id) is not None:
             raise EndpointExists(endpoint_id)
+        limit = state.config.limits.max_endpoints_per_tenant
+        if tenant not in (None, "*") and len(state.endpoints.of_tenant(tenant)) >= limit:
+            raise TenantLimit(
+                f"tenant {tenant!r} has {limit} endpoints, limits.max_endpoints_per_tenant"
+            )
         sealed = seal_keys(endpoint_id, [(material, None)], state.box)
-        row = await state.store.create_endpoint(endpoint_id, spec, sealed)
+        stored = seal_spec(endpoint_id, spec, state.box)
+        row = await state.store.create_endpoint(endpoint_id, stored, sealed, tenant=tenant)
         if row is None:
             raise EndpointExists(endpoint_id)
         state.endpoints.put(endpoint)
@@ -99,17 +115,18 @@ async def update(
     """
     async with state.endpoints_lock:
         row = await _api_row(state, endpoint_id)
-        spec, secret = revise(row.spec)
+        spec, secret = revise(_open_spec(state, row))
         if secret is None and spec["signing"].get("scheme") != _scheme(row):
             raise InvalidEndpoint(
                 "changing signing.scheme needs a new key: give signing.secret too",
                 field="signing.secret",
             )
         keys = (SigningKey(material=secret),) if secret else _open_keys(state, row)
-        new = _build(state, endpoint_id, spec, keys)
+        new = _build(state, endpoint_id, spec, keys, row.tenant)
         _keep_state(new, state.endpoints.get(endpoint_id) or row)
         sealed = seal_keys(endpoint_id, [(secret, None)], state.box) if secret else None
-        await state.store.update_endpoint(endpoint_id, spec=spec, secrets=sealed)
+        stored = seal_spec(endpoint_id, spec, state.box)
+        await state.store.update_endpoint(endpoint_id, spec=stored, secrets=sealed)
         state.endpoints.put(new)
     log.info("endpoint.updated", endpoint=endpoint_id, fields=sorted(changed))
     return new
@@ -163,7 +180,7 @@ async def rotate_secret(
         kept = [(k.material, min(k.expires_at or until, until)) for k in old] if grace else []
         keys = [(material, None), *kept]
         signing = tuple(SigningKey(material=m, expires_at=e) for m, e in keys)
-        new = _build(state, endpoint_id, row.spec, signing)
+        new = _build(state, endpoint_id, _open_spec(state, row), signing, row.tenant)
         _keep_state(new, state.endpoints.get(endpoint_id) or row)
         sealed = seal_keys(endpoint_id, keys, state.box)
         await state.store.update_endpoint(endpoint_id, secrets=sealed)
@@ -225,7 +242,9 @@ async def refresh_state(state: State) -> None:
 
 async def _load(state: State, configured: dict[str, Endpoint]) -> None:
     """YAML endpoints gone from the file are removed (their pending deliveries fail)."""
-    failed = await state.store.reconcile_config_endpoints(configured)
+    failed = await state.store.reconcile_config_endpoints(
+        {endpoint_id: ep.tenant for endpoint_id, ep in configured.items()}
+    )
     for endpoint_id, count in failed.items():
         log.info("endpoint.removed", endpoint=endpoint_id, pending_failed=count)
     rows = await state.store.endpoints()
@@ -233,13 +252,24 @@ async def _load(state: State, configured: dict[str, Endpoint]) -> None:
     for problem in problems:
         log.error("endpoint.unloadable", problem=problem)
     state.endpoints.replace_all(table)
+    for row in rows:  # settings an older hookd stored in clear: seal them now
+        if row.source == "api" and row.id in table and needs_sealing(row.spec, state.box):
+            stored = seal_spec(row.id, row.spec, state.box)
+            await state.store.update_endpoint(row.id, spec=stored)
+            log.info("endpoint.settings_sealed", endpoint=row.id)
 
 
 async def _set_enabled(
     state: State, endpoint_id: str, *, enabled: bool, reason: str | None = None
 ) -> Endpoint:
     async with state.endpoints_lock:
-        if not await state.store.set_endpoint_enabled(endpoint_id, enabled, reason):
+        endpoint = state.endpoints.require(endpoint_id)
+        kind = ENABLED if enabled else DISABLED
+        notices = state.endpoints.notices(endpoint, kind)
+        toggled = await state.store.set_endpoint_enabled(
+            endpoint_id, enabled, reason, notices=notices
+        )
+        if not toggled.found:
             raise UnknownEndpoint(endpoint_id)
         # a PATCH or rotation may have swapped the live object while we waited: change the current
         endpoint = state.endpoints.require(endpoint_id)
@@ -247,6 +277,9 @@ async def _set_enabled(
         endpoint.disabled_reason = None if enabled else reason
         if enabled:
             endpoint.consecutive_failures = 0
+    if toggled.emitted and state.dispatcher is not None:
+        state.metrics.deliveries_created.inc(len(toggled.emitted))
+        state.dispatcher.submit(list(toggled.emitted))
     return endpoint
 
 
@@ -266,11 +299,15 @@ def _owned_by_config(state: State, endpoint_id: str, change: Change) -> OwnedByC
 
 
 def _build(
-    state: State, endpoint_id: str, spec: Mapping[str, Any], keys: tuple[SigningKey, ...]
+    state: State,
+    endpoint_id: str,
+    spec: Mapping[str, Any],
+    keys: tuple[SigningKey, ...],
+    tenant: str | None,
 ) -> Endpoint:
     try:
         return build(
-            api_endpoint_config(endpoint_id, spec),
+            api_endpoint_config(endpoint_id, spec, tenant),
             source="api",
             keys=keys,
             policies=state.config.policies,
@@ -282,6 +319,13 @@ def _build(
             field = next((f"signing.{k}" for k in ("header", "prefix") if k in message), None)
             field = field or "signing.secret"
         raise InvalidEndpoint(message, field=field) from exc
+
+
+def _open_spec(state: State, row: EndpointRow) -> dict[str, Any]:
+    try:
+        return open_spec(row.id, row.spec, state.box)
+    except HookdError as exc:
+        raise SealedKeys(f"cannot open the endpoint's settings: {exc}") from exc
 
 
 def _open_keys(state: State, row: EndpointRow) -> tuple[SigningKey, ...]:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.delivery import policy as retry
+from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
-from hookd.redact import redact_headers, redact_url
+from hookd.filters import FilterError, Matcher, compile_filter
+from hookd.redact import hide_values, redact_url
 from hookd.registry import (
     BodyFormat,
     EndpointView,
@@ -30,6 +33,8 @@ from hookd.registry import (
     SigningKey,
 )
 
+OWN_PREFIX = "hookd."  # hookd's own event types (operational events, hookd.test)
+
 
 @dataclass(kw_only=True, slots=True, eq=False)
 class Endpoint:
@@ -38,11 +43,15 @@ class Endpoint:
     policy: retry.RetryPolicy
     signer: Signer
     body: BodyFormat
-    filter: Filter | None
-    pattern: re.Pattern[str]
+    filter: Filter | None  # a plugin's filter (run fenced: hookd.isolation)
+    pattern: re.Pattern[str]  # every ``events`` glob, for application events
+    own_pattern: re.Pattern[str] | None = None  # the ``hookd.``-prefixed globs (operational)
+    payload: Matcher | None = None  # a payload filter (SPEC §9), compiled once
     enabled: bool = True
     disabled_reason: str | None = None
     consecutive_failures: int = 0
+    plugins: Mapping[str, str] = field(default_factory=dict)  # part -> the plugin it came from
+    ssl: ssl.SSLContext | None = None  # its TLS settings, built once, used by every attempt
     view: EndpointView = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,13 +62,42 @@ class Endpoint:
     def id(self) -> str:
         return self.config.id
 
+    @property
+    def tenant(self) -> str | None:
+        return self.config.tenant
+
+    def serves(self, tenant: str | None) -> bool:
+        """SPEC §8: T's events go to T's and ``"*"`` endpoints, untenanted ones to untenanted
+        and ``"*"`` endpoints, nothing else, ever."""
+        return self.config.tenant == "*" or self.config.tenant == tenant
+
+    def subscribes(self, event_type: str, tenant: str | None) -> bool:
+        """Tenant and ``events`` patterns. ``hookd.*`` events match only patterns that begin
+        with ``hookd.``: a plain ``*`` does not bring hookd's operational events (SPEC §11)."""
+        if not self.serves(tenant):
+            return False
+        if event_type.startswith(OWN_PREFIX):
+            return self.own_pattern is not None and bool(self.own_pattern.match(event_type))
+        return bool(self.pattern.match(event_type))
+
+    def matches(self, event: Event) -> bool:
+        """Tenant, ``events`` patterns and payload filter (not a plugin's filter: callers run
+        that fenced)."""
+        if not self.subscribes(event.type, event.tenant):
+            return False
+        if self.payload is None:
+            return True
+        return self.payload({"type": event.type, "tenant": event.tenant, "data": event.data})
+
     def wants(self, event: Event) -> bool:
-        if not self.pattern.match(event.type):
+        """:meth:`matches`, then the plugin filter run here (for callers off the hot path)."""
+        if not self.matches(event):
             return False
         return self.filter is None or bool(self.filter(event, self.view))
 
     def to_json(self) -> dict[str, Any]:
-        """The public shape of SPEC §7 (never a secret, nor a password in the URL)."""
+        """The public shape of SPEC §7: never a secret, a password in the URL, nor the value of
+        one of its own headers."""
         c = self.config
         return {
             "id": c.id,
@@ -72,16 +110,24 @@ class Endpoint:
             "policy": c.policy,
             "body": c.body,
             "signing": {"scheme": c.signing.scheme},
-            "headers": redact_headers(c.headers),
+            "headers": hide_values(c.headers),
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
+            "filter": c.filter,
+            "tenant": c.tenant,
+            "tls": summary(c.tls),
         }
 
 
 def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
     """One regex for a list of globs (``task.*``, ``*``, ``invoice.?aid``)."""
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def _own_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    own = tuple(p for p in patterns if p.startswith(OWN_PREFIX))
+    return compile_patterns(own) if own else None
 
 
 def build(
@@ -103,11 +149,16 @@ def build(
     if body is None:
         known = ", ".join(sorted(registry.formats))
         raise HookdError(f"no body format named {config.body!r} (known: {known})")
-    flt = None
-    if config.filter is not None:
+    flt, payload = None, None
+    if isinstance(config.filter, str):
         flt = registry.filters.get(config.filter)
         if flt is None:
             raise HookdError(f"no filter named {config.filter!r}")
+    elif config.filter is not None:
+        try:
+            payload = compile_filter(config.filter)
+        except FilterError as exc:
+            raise HookdError(f"filter.{exc}") from exc
     s = config.signing
     try:
         signer = factory(
@@ -117,15 +168,35 @@ def build(
         )
     except (ValueError, TypeError) as exc:
         raise HookdError(f"signing: {exc}") from exc
+    try:
+        context = make_context(config.tls) if config.tls is not None else None
+    except TLSProblem as exc:
+        raise HookdError(f"tls.{exc.part}: {exc}") from exc
     return Endpoint(
         config=config,
+        ssl=context,
         source=source,
         policy=policies[config.policy],
         signer=signer,
         body=body,
         filter=flt,
         pattern=compile_patterns(config.events),
+        own_pattern=_own_patterns(config.events),
+        payload=payload,
+        plugins=_plugin_parts(config, registry),
     )
+
+
+def _plugin_parts(config: EndpointConfig, registry: Registry) -> dict[str, str]:
+    """Which of the endpoint's signer, body format and filter a plugin registered."""
+    parts = {
+        "signer": registry.owner("signer", config.signing.scheme),
+        "format": registry.owner("format", config.body),
+        "filter": registry.owner("filter", config.filter)
+        if isinstance(config.filter, str)
+        else None,
+    }
+    return {part: owner for part, owner in parts.items() if owner is not None}
 
 
 def resolve_config(config: Config, registry: Registry) -> tuple[dict[str, Endpoint], list[str]]:
@@ -146,8 +217,10 @@ def resolve_config(config: Config, registry: Registry) -> tuple[dict[str, Endpoi
     return out, problems
 
 
-def api_endpoint_config(endpoint_id: str, spec: Mapping[str, Any]) -> EndpointConfig:
-    """An API-created endpoint's stored settings as an EndpointConfig."""
+def api_endpoint_config(
+    endpoint_id: str, spec: Mapping[str, Any], tenant: str | None = None
+) -> EndpointConfig:
+    """An API-created endpoint's stored settings (and its fixed tenant) as an EndpointConfig."""
     signing = spec.get("signing") or {}
     return EndpointConfig(
         id=endpoint_id,
@@ -166,4 +239,6 @@ def api_endpoint_config(endpoint_id: str, spec: Mapping[str, Any]) -> EndpointCo
         ordering=spec.get("ordering", "none"),
         filter=spec.get("filter"),
         options=dict(spec.get("options") or {}),
+        tenant=tenant,
+        tls=TLSConfig(**spec["tls"]) if spec.get("tls") else None,
     )

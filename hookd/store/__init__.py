@@ -20,7 +20,10 @@ from hookd.store.base import (
     Store,
 )
 from hookd.store.records import (
+    DISABLED,
+    ENABLED,
     ENDPOINT_REMOVED,
+    EXHAUSTED,
     STATUSES,
     Accepted,
     AttemptResult,
@@ -39,17 +42,24 @@ from hookd.store.records import (
     NewDelivery,
     NewEvent,
     NodeRow,
+    NoticeRoute,
+    Notices,
     OverCapacity,
     Page,
     Purged,
     Recorded,
     Status,
+    TenantRow,
+    Toggled,
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.store.sqlite_schema import MIGRATIONS
 
 __all__ = [
+    "DISABLED",
+    "ENABLED",
     "ENDPOINT_REMOVED",
+    "EXHAUSTED",
     "LEASE_SLACK_S",
     "MIGRATIONS",
     "START",
@@ -75,6 +85,8 @@ __all__ = [
     "NewDelivery",
     "NewEvent",
     "NodeRow",
+    "NoticeRoute",
+    "Notices",
     "OverCapacity",
     "Page",
     "Purged",
@@ -82,6 +94,8 @@ __all__ = [
     "SQLiteStore",
     "Status",
     "Store",
+    "TenantRow",
+    "Toggled",
     "describe",
     "open_store",
 ]

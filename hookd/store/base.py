@@ -34,7 +34,7 @@ encode_cursor`); what is inside them is the backend's business.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from hookd.store.records import (
@@ -52,9 +52,12 @@ from hookd.store.records import (
     Limits,
     NewEvent,
     NodeRow,
+    Notices,
     Page,
     Purged,
     Recorded,
+    TenantRow,
+    Toggled,
 )
 
 LEASE_SLACK_S = 30.0  # a lease outlives the attempt's timeout by this much
@@ -107,7 +110,9 @@ class DeliveryStore(Protocol):
         """Write attempts, delivery states and endpoint counters in one transaction.
 
         Each result is applied only under its live claim and only while its delivery is pending
-        at ``n - 1`` attempts; the claim ends either way.
+        at ``n - 1`` attempts; the claim ends either way. The operational events a result
+        causes (``result.notices``: a delivery exhausted, the endpoint disabled) are written in
+        the same transaction; their new deliveries come back in ``Recorded.emitted``.
         """
         ...
 
@@ -187,23 +192,36 @@ class Store(DueSource, DeliveryStore, Coordination, Protocol):
 
     async def endpoint(self, endpoint_id: str) -> EndpointRow | None: ...
 
-    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> dict[str, int]:
-        """Make the ``config`` rows match the YAML; pending deliveries of removed ones fail.
+    async def reconcile_config_endpoints(self, tenants: Mapping[str, str | None]) -> dict[str, int]:
+        """Make the ``config`` rows match the YAML (``tenants``: each YAML endpoint id with its
+        tenant); pending deliveries of removed ones fail.
 
         Returns how many deliveries each removed endpoint left failed.
         """
         ...
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        """Enable (resetting the failure counter) or disable; False when there is no such row."""
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        """Enable (resetting the failure counter) or disable. When the state changes, the
+        operational event (``notices``) is written in the same transaction."""
         ...
 
     async def create_endpoint(
-        self, endpoint_id: str, spec: dict[str, object], secrets: list[dict[str, object]]
+        self,
+        endpoint_id: str,
+        spec: dict[str, object],
+        secrets: list[dict[str, object]],
+        *,
+        tenant: str | None = None,
     ) -> EndpointRow | None:
-        """Add an API endpoint; ``None`` when the id is taken."""
+        """Add an API endpoint (its tenant is fixed from here on); ``None`` when the id is
+        taken."""
         ...
 
     async def update_endpoint(
@@ -228,13 +246,34 @@ class Store(DueSource, DeliveryStore, Coordination, Protocol):
         """Deliveries matching ``where``, newest first. Raises BadCursor."""
         ...
 
-    async def delivery(self, delivery_id: str) -> DeliveryRow | None: ...
+    async def delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryRow | None:
+        """A delivery; with ``scope``, only one to an endpoint whose tenant is ``scope`` (in the
+        same query, so a delivery out of scope costs what an absent one does)."""
+        ...
 
     async def attempts(self, delivery_id: str) -> list[AttemptRow]: ...
 
-    async def event(self, event_id: str) -> EventRow | None: ...
+    async def event(self, event_id: str, *, scope: str | None = None) -> EventRow | None:
+        """An event; with ``scope``, only an event of that tenant."""
+        ...
 
-    async def event_deliveries(self, event_id: str) -> list[DeliveryRow]: ...
+    async def event_deliveries(
+        self, event_id: str, *, scope: str | None = None
+    ) -> list[DeliveryRow]: ...
+
+    # -- tenants
+
+    async def tenants(self, *, limit: int, cursor: str | None = None) -> Page[TenantRow]:
+        """Every tenant that has an endpoint or an event, by name, with delivery counts."""
+        ...
+
+    async def token_generation(self, tenant: str) -> int:
+        """The generation a tenant's tokens must carry to be valid (0 until a revocation)."""
+        ...
+
+    async def revoke_tokens(self, tenant: str, now: float) -> int:
+        """Invalidate every token issued for ``tenant`` so far; the new generation."""
+        ...
 
     # -- operator actions
 

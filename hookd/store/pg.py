@@ -27,7 +27,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -36,10 +36,11 @@ from hookd.errors import StoreError
 from hookd.ids import new_id
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
+from hookd.store import rules
 from hookd.store.pg_batch import Batcher
 from hookd.store.pg_claims import PgDelivery
 from hookd.store.pg_history import PgHistory
-from hookd.store.pg_ingest import IngestBatcher
+from hookd.store.pg_ingest import IngestBatcher, insert_notices, note_tenants
 from hookd.store.pg_listen import Listener
 from hookd.store.pg_schema import CHANNEL, NOW
 from hookd.store.records import (
@@ -53,7 +54,9 @@ from hookd.store.records import (
     Limits,
     NewEvent,
     NodeRow,
+    Notices,
     Recorded,
+    Toggled,
 )
 
 log = structlog.get_logger("hookd.store")
@@ -270,21 +273,23 @@ class PostgresStore(PgDelivery, PgHistory):
         await conn.execute(schema.BUMP_ENDPOINTS)
         await self._notify(conn, "endpoints", force=True)
 
-    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> dict[str, int]:
+    async def reconcile_config_endpoints(self, tenants: Mapping[str, str | None]) -> dict[str, int]:
         """As on SQLite; several processes starting at once each reconcile the same YAML."""
-        wanted = list(ids)
+        wanted = sorted(tenants)
         now = time.time()
         try:
             async with self.pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
-                    "INSERT INTO endpoints (id, source, created_at, updated_at)"
-                    " SELECT i, 'config', %s, %s FROM unnest(%s::text[]) AS i ORDER BY i"
+                    "INSERT INTO endpoints (id, source, tenant, created_at, updated_at)"
+                    " SELECT i, 'config', t, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(i, t)"
                     " ON CONFLICT (id) DO UPDATE SET source = 'config', spec = '{}',"
-                    " secrets = '[]' WHERE endpoints.source != 'config'"
-                    " OR endpoints.spec != '{}' OR endpoints.secrets != '[]'",
-                    (now, now, wanted),
+                    " secrets = '[]', tenant = excluded.tenant"
+                    " WHERE (endpoints.source, endpoints.spec, endpoints.secrets, endpoints.tenant)"
+                    " IS DISTINCT FROM ('config', '{}', '[]', excluded.tenant)",
+                    (now, now, wanted, [tenants[i] for i in wanted]),
                 )
                 changed = cur.rowcount
+                await note_tenants(conn, set(tenants.values()), now)
                 cur = await conn.execute(
                     "DELETE FROM endpoints WHERE source = 'config' AND NOT (id = ANY(%s))"
                     " RETURNING id",
@@ -300,26 +305,65 @@ class PostgresStore(PgDelivery, PgHistory):
         return failed
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        count = await self._change(
-            "UPDATE endpoints SET enabled = %s, disabled_reason = %s,"
-            " consecutive_failures = CASE WHEN %s THEN 0 ELSE consecutive_failures END,"
-            " updated_at = %s WHERE id = %s",
-            (enabled, None if enabled else reason, enabled, time.time(), endpoint_id),
-        )
-        return count > 0
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        """The operational event of a change of state is written in the same transaction."""
+        now = time.time()
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    "SELECT enabled, consecutive_failures FROM endpoints WHERE id = %s"
+                    " FOR NO KEY UPDATE",
+                    (endpoint_id,),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return Toggled(found=False)
+                await conn.execute(
+                    "UPDATE endpoints SET enabled = %s, disabled_reason = %s,"
+                    " consecutive_failures = CASE WHEN %s THEN 0 ELSE consecutive_failures END,"
+                    " updated_at = %s WHERE id = %s",
+                    (enabled, None if enabled else reason, enabled, now, endpoint_id),
+                )
+                await self._changed(conn)
+                if bool(row[0]) == enabled:
+                    return Toggled(found=True)
+                made = rules.toggle_notice(endpoint_id, enabled, reason, int(row[1]), notices, now)
+                jobs = await insert_notices(conn, [made], now) if made else []
+        except pg.DB_ERRORS as exc:
+            raise pg.wrap(exc, "database write failed") from exc
+        self._bump_pending(len(jobs))
+        return Toggled(found=True, changed=True, emitted=tuple(jobs))
 
     async def create_endpoint(
-        self, endpoint_id: str, spec: dict[str, Any], secrets: list[dict[str, Any]]
+        self,
+        endpoint_id: str,
+        spec: dict[str, Any],
+        secrets: list[dict[str, Any]],
+        *,
+        tenant: str | None = None,
     ) -> EndpointRow | None:
         now = time.time()
-        count = await self._change(
-            "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at)"
-            " VALUES (%s, 'api', %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (endpoint_id, schema.dumps(spec), schema.dumps(secrets), now, now),
-        )
-        return await self.endpoint(endpoint_id) if count else None
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    "INSERT INTO endpoints (id, source, spec, secrets, tenant, created_at,"
+                    " updated_at) VALUES (%s, 'api', %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (endpoint_id, schema.dumps(spec), schema.dumps(secrets), tenant, now, now),
+                )
+                if cur.rowcount == 0:
+                    return None
+                await note_tenants(conn, {tenant}, now)
+                await self._changed(conn)
+        except pg.DB_ERRORS as exc:
+            raise pg.wrap(exc, "database write failed") from exc
+        return await self.endpoint(endpoint_id)
 
     async def update_endpoint(
         self,

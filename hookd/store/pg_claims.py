@@ -30,6 +30,7 @@ from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
 from hookd.store import rules
 from hookd.store.pg_batch import Batcher
+from hookd.store.pg_ingest import insert_notices
 from hookd.store.pg_schema import NOW
 from hookd.store.records import AttemptResult, Claim, Job, Limits, Recorded
 
@@ -298,6 +299,7 @@ class PgDelivery:
             async with self.pool.connection() as conn, conn.transaction():
                 for i in order:
                     out[i] = await self._record_one(conn, results[i], now)
+                    delta += len(out[i].emitted)
                     delta -= out[i].applied and results[i].status != "pending"
         except pg.DB_ERRORS as exc:
             raise pg.wrap(exc, "recording the attempt failed") from exc
@@ -338,11 +340,14 @@ class PgDelivery:
         if r.status == "pending" and r.next_attempt_at is not None:
             await self._notify(conn, "due")
         failures, disabled = await self._count(conn, r, now)
+        made = rules.attempt_notices(r, failures, disabled, now)
+        emitted = await insert_notices(conn, made, now) if made else []
         return Recorded(
             delivery_id=r.delivery_id,
             applied=True,
             consecutive_failures=failures,
             disabled=disabled,
+            emitted=tuple(emitted),
         )
 
     async def _count(

@@ -15,10 +15,19 @@ from typing import Any
 
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
-from hookd.store.records import AttemptRow, DeliveryFilter, DeliveryRow, EventRow, Page, Purged
+from hookd.store.records import (
+    AttemptRow,
+    DeliveryFilter,
+    DeliveryRow,
+    EventRow,
+    Page,
+    Purged,
+    TenantRow,
+)
 from hookd.store.rules import decode_cursor, encode_cursor
 
-_EVENT_COLUMNS = "id, type, timestamp, data, created_at"
+# deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
+_SCOPE = "tenant = %s AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant = %s)"
 
 
 class PgHistory:
@@ -58,10 +67,14 @@ class PgHistory:
             ("endpoint_id", where.endpoint),
             ("status", where.status),
             ("event_id", where.event),
+            ("tenant", where.tenant),
         ):
             if value is not None:
                 clauses.append(f"{column} = %s")
                 params.append(value)
+        if where.scope is not None:
+            clauses.append(_SCOPE)
+            params.extend((where.scope, where.scope))
         if where.type_glob is not None:
             glob = any(c in where.type_glob for c in "*?[")
             clauses.append("event_type ~ %s" if glob else "event_type = %s")
@@ -81,10 +94,13 @@ class PgHistory:
             next_cursor=encode_cursor("d", int(page[-1][-1])) if len(rows) > limit else None,
         )
 
-    async def delivery(self, delivery_id: str) -> DeliveryRow | None:
-        rows = await self._fetch(
-            f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE id = %s", (delivery_id,)
-        )
+    async def delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryRow | None:
+        sql = f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE id = %s"
+        params: list[Any] = [delivery_id]
+        if scope is not None:  # one query either way: absent and out of scope look the same
+            sql += f" AND {_SCOPE}"
+            params += [scope, scope]
+        rows = await self._fetch(sql, params)
         return schema.delivery(rows[0]) if rows else None
 
     async def attempts(self, delivery_id: str) -> list[AttemptRow]:
@@ -95,16 +111,66 @@ class PgHistory:
         )
         return [schema.attempt(row) for row in rows]
 
-    async def event(self, event_id: str) -> EventRow | None:
-        rows = await self._fetch(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %s", (event_id,))
+    async def event(self, event_id: str, *, scope: str | None = None) -> EventRow | None:
+        sql = f"SELECT {schema.EVENT_COLUMNS} FROM events WHERE id = %s"
+        params: list[Any] = [event_id]
+        if scope is not None:
+            sql += " AND tenant = %s"
+            params.append(scope)
+        rows = await self._fetch(sql, params)
         return schema.event(rows[0]) if rows else None
 
-    async def event_deliveries(self, event_id: str) -> list[DeliveryRow]:
-        rows = await self._fetch(
-            f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE event_id = %s ORDER BY seq",
-            (event_id,),
-        )
+    async def event_deliveries(
+        self, event_id: str, *, scope: str | None = None
+    ) -> list[DeliveryRow]:
+        sql = f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE event_id = %s"
+        params: list[Any] = [event_id]
+        if scope is not None:
+            sql += f" AND {_SCOPE}"
+            params += [scope, scope]
+        rows = await self._fetch(sql + " ORDER BY seq", params)
         return [schema.delivery(row) for row in rows]
+
+    # -- tenants
+
+    async def tenants(self, *, limit: int, cursor: str | None = None) -> Page[TenantRow]:
+        (after,) = decode_cursor("t", cursor, str) if cursor else ("",)
+        rows = await self._fetch(
+            "SELECT id FROM tenants WHERE id > %s ORDER BY id LIMIT %s", (after, limit + 1)
+        )
+        names = [str(row[0]) for row in rows[:limit]]
+        items = [await self._tenant(name) for name in names]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=encode_cursor("t", names[-1]) if more else None)
+
+    async def _tenant(self, tenant: str) -> TenantRow:
+        rows = await self._fetch("SELECT count(*) FROM endpoints WHERE tenant = %s", (tenant,))
+        counts = {"pending": 0, "succeeded": 0, "failed": 0}
+        for status, count in await self._fetch(
+            "SELECT status, count(*) FROM deliveries WHERE tenant = %s GROUP BY status", (tenant,)
+        ):
+            counts[status] = int(count)
+        return TenantRow(tenant=tenant, endpoints=int(rows[0][0]), deliveries=counts)
+
+    async def token_generation(self, tenant: str) -> int:
+        rows = await self._fetch(
+            "SELECT generation FROM tenant_tokens WHERE tenant = %s", (tenant,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def revoke_tokens(self, tenant: str, now: float) -> int:
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    "INSERT INTO tenant_tokens (tenant, generation) VALUES (%s, 1)"
+                    " ON CONFLICT (tenant) DO UPDATE"
+                    " SET generation = tenant_tokens.generation + 1 RETURNING generation",
+                    (tenant,),
+                )
+                row = await cur.fetchone()
+        except pg.DB_ERRORS as exc:
+            raise pg.wrap(exc, "database write failed") from exc
+        return int(row[0]) if row else 0
 
     # -- operator actions: retry, replay
 
@@ -142,8 +208,8 @@ class PgHistory:
     ) -> Page[EventRow]:
         (after,) = decode_cursor("e", cursor, int) if cursor else (0,)
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS}, seq FROM events e WHERE e.seq > %s AND e.created_at >= %s"
-            " AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            f"SELECT {schema.EVENT_COLUMNS}, seq FROM events e"
+            " WHERE e.seq > %s AND e.created_at >= %s AND NOT EXISTS (SELECT 1 FROM deliveries d"
             " WHERE d.event_id = e.id AND d.endpoint_id = %s) ORDER BY e.seq LIMIT %s",
             (after, since, endpoint_id, limit),
         )
@@ -159,8 +225,8 @@ class PgHistory:
             return 0
         count = await self._write(
             "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
-            " next_attempt_at, origin, created_at, updated_at)"
-            " SELECT i.d, e.id, %s, e.type, 'pending', %s, %s, %s, %s"
+            " next_attempt_at, origin, created_at, updated_at, tenant)"
+            " SELECT i.d, e.id, %s, e.type, 'pending', %s, %s, %s, %s, e.tenant"
             " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS i(d, e_id, o)"
             " JOIN events e ON e.id = i.e_id"
             " WHERE NOT EXISTS (SELECT 1 FROM deliveries x"

@@ -24,7 +24,7 @@ from hookd.errors import StoreError
 from hookd.store import pg_conn as pg
 from hookd.store import rules
 from hookd.store.pg_batch import Batcher
-from hookd.store.records import Accepted, CommitStats, NewDelivery, NewEvent
+from hookd.store.records import Accepted, CommitStats, Job, NewDelivery, NewEvent
 
 log = structlog.get_logger("hookd.store")
 MAX_BATCH = 2000  # requests folded into one transaction at most
@@ -87,7 +87,7 @@ class IngestBatcher:
             lookup = rules.Lookup(
                 known=await _known_keys(conn, rules.idempotency_keys(batches)),
                 taken=await _taken_ids(conn, rules.explicit_ids(batches)),
-                live=await _live_endpoints(conn, rules.routed_endpoints(batches)),
+                live=await live_endpoints(conn, rules.routed_endpoints(batches)),
                 pending=self.pending,
                 max_pending=self._max_pending(),
             )
@@ -119,7 +119,7 @@ async def _taken_ids(conn: Any, explicit: list[str]) -> set[str]:
     return {row[0] for row in await cur.fetchall()}
 
 
-async def _live_endpoints(conn: Any, routed: list[str]) -> set[str]:
+async def live_endpoints(conn: Any, routed: list[str]) -> set[str]:
     """Enabled endpoints among ``routed``, share-locked until commit (a delete waits)."""
     if not routed:
         return set()
@@ -147,9 +147,9 @@ async def _insert(
 ) -> None:
     events = [e for e, _ in new]
     cur = await conn.execute(
-        "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at)"
-        " SELECT *, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::text[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, tenant,"
+        " created_at) SELECT *, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
         (
             now,
             [e.id for e in events],
@@ -158,17 +158,60 @@ async def _insert(
             [e.data for e in events],
             [e.content_hash for e in events],
             [e.idem_key for e in events],
+            [e.tenant for e in events],
         ),
     )
     if cur.rowcount != len(events):
         raise _Raced
-    rows = [(d.id, e.id, d.endpoint, e.type) for e, kept in new for d in kept]
-    if rows:
-        ids, event_ids, endpoints, types = (list(column) for column in zip(*rows, strict=True))
+    await insert_deliveries(conn, new, now, origin="ingest")
+    await note_tenants(conn, {e.tenant for e in events}, now)
+
+
+async def insert_deliveries(
+    conn: Any, new: list[tuple[NewEvent, tuple[NewDelivery, ...]]], now: float, *, origin: str
+) -> None:
+    """Pending deliveries of events (the event's tenant on each), due now."""
+    rows = [(d.id, e.id, d.endpoint, e.type, e.tenant) for e, kept in new for d in kept]
+    if not rows:
+        return
+    ids, event_ids, endpoints, types, tenants = (list(c) for c in zip(*rows, strict=True))
+    await conn.execute(
+        "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, tenant, status,"
+        " next_attempt_at, origin, created_at, updated_at)"
+        " SELECT d, e, p, t, n, 'pending', %s, %s, %s, %s FROM unnest(%s::text[], %s::text[],"
+        " %s::text[], %s::text[], %s::text[]) AS u(d, e, p, t, n)",
+        (now, origin, now, now, ids, event_ids, endpoints, types, tenants),
+    )
+
+
+async def note_tenants(conn: Any, tenants: set[str | None], now: float) -> None:
+    """Remember tenants seen (on an event or an endpoint) for ``GET /v1/tenants``."""
+    named = sorted(t for t in tenants if t is not None and t != "*")
+    if named:
         await conn.execute(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
-            " next_attempt_at, created_at, updated_at)"
-            " SELECT d, e, p, t, 'pending', %s, %s, %s"
-            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(d, e, p, t)",
-            (now, now, now, ids, event_ids, endpoints, types),
+            "INSERT INTO tenants (id, created_at) SELECT unnest(%s::text[]), %s"
+            " ON CONFLICT (id) DO NOTHING",
+            (named, now),
         )
+
+
+async def insert_notices(
+    conn: Any, made: list[tuple[NewEvent, tuple[NewDelivery, ...]]], now: float
+) -> list[Job]:
+    """Operational events (SPEC §11) and their deliveries, to endpoints still enabled here,
+    in the caller's transaction; the new deliveries as the dispatcher takes them."""
+    jobs: list[Job] = []
+    for event, deliveries in made:
+        live = await live_endpoints(conn, [d.endpoint for d in deliveries])
+        kept = tuple(d for d in deliveries if d.endpoint in live)
+        if not kept:
+            continue
+        await conn.execute(
+            "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at,"
+            " tenant) VALUES (%s, %s, %s, %s, '', NULL, %s, %s)",
+            (event.id, event.type, event.timestamp, event.data, now, event.tenant),
+        )
+        await insert_deliveries(conn, [(event, kept)], now, origin="hookd")
+        await note_tenants(conn, {event.tenant}, now)
+        jobs.extend(rules.jobs_of(event, kept))
+    return jobs

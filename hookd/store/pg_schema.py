@@ -99,6 +99,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);
     INSERT INTO meta (key, value) VALUES ('endpoints', 0);
     """,
+    # 2: tenants (SPEC §8): on events, on their deliveries, on endpoints; the tenants seen; the
+    # generation of each tenant's tokens (revocation)
+    """
+    ALTER TABLE events ADD COLUMN tenant text;
+    ALTER TABLE deliveries ADD COLUMN tenant text;
+    ALTER TABLE endpoints ADD COLUMN tenant text;
+    CREATE INDEX deliveries_tenant ON deliveries (tenant, seq) WHERE tenant IS NOT NULL;
+    CREATE INDEX endpoints_tenant ON endpoints (tenant) WHERE tenant IS NOT NULL;
+    CREATE TABLE tenants (id text PRIMARY KEY, created_at double precision NOT NULL);
+    CREATE TABLE tenant_tokens (tenant text PRIMARY KEY, generation integer NOT NULL);
+    """,
 )
 
 
@@ -130,18 +141,19 @@ async def migrate(conn: Any, where: str) -> int:
 
 JOB_COLUMNS = (
     "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
+    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data, e.tenant"
 )
 JOBS = f"{JOB_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 FIFO_HEAD = f"{JOBS} WHERE d.endpoint_id = %s AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
 DELIVERY_COLUMNS = (
     "id, event_id, endpoint_id, event_type, status, attempt_count, next_attempt_at,"
-    " last_status_code, last_error, origin, created_at, updated_at"
+    " last_status_code, last_error, origin, created_at, updated_at, tenant"
 )
 ENDPOINT_COLUMNS = (
     "id, source, spec, secrets, enabled, disabled_reason, consecutive_failures,"
-    " created_at, updated_at"
+    " created_at, updated_at, tenant"
 )
+EVENT_COLUMNS = "id, type, timestamp, data, created_at, tenant"
 BUMP_ENDPOINTS = "UPDATE meta SET value = value + 1 WHERE key = 'endpoints'"
 
 
@@ -183,6 +195,7 @@ def job(row: tuple[Any, ...]) -> Job:
         next_attempt_at=row[7],
         event_timestamp=row[8],
         data=row[9],
+        tenant=row[10],
     )
 
 
@@ -200,6 +213,7 @@ def delivery(row: tuple[Any, ...]) -> DeliveryRow:
         origin=row[9],
         created_at=row[10],
         updated_at=row[11],
+        tenant=row[12],
     )
 
 
@@ -216,7 +230,9 @@ def attempt(row: tuple[Any, ...]) -> AttemptRow:
 
 
 def event(row: tuple[Any, ...]) -> EventRow:
-    return EventRow(id=row[0], type=row[1], timestamp=row[2], data=row[3], created_at=row[4])
+    return EventRow(
+        id=row[0], type=row[1], timestamp=row[2], data=row[3], created_at=row[4], tenant=row[5]
+    )
 
 
 def endpoint(row: tuple[Any, ...]) -> EndpointRow:
@@ -230,4 +246,5 @@ def endpoint(row: tuple[Any, ...]) -> EndpointRow:
         consecutive_failures=row[6],
         created_at=row[7],
         updated_at=row[8],
+        tenant=row[9],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -52,6 +52,7 @@ class NewEvent:
     content_hash: str
     idem_key: str | None
     deliveries: tuple[NewDelivery, ...]
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,6 +62,37 @@ class Accepted:
     id: str
     deliveries: tuple[NewDelivery, ...]
     created: bool
+
+
+# --------------------------------------------------------------------------- operational events
+
+DISABLED = "hookd.endpoint.disabled"
+ENABLED = "hookd.endpoint.enabled"
+EXHAUSTED = "hookd.delivery.exhausted"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeRoute:
+    """An endpoint that subscribes to one kind of operational event (SPEC §11), with its payload
+    filter, which the store applies to the event's data when it makes the event."""
+
+    endpoint: str
+    match: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notices:
+    """Where hookd's operational events about a change go, if the change happens.
+
+    The caller routes (it knows the endpoints); the store decides whether the change happened
+    and writes the event and its deliveries in the transaction that makes the change.
+    ``tenant`` is the concerned endpoint's (None for an untenanted or ``"*"`` endpoint).
+    """
+
+    tenant: str | None = None
+    disabled: tuple[NoticeRoute, ...] = ()
+    enabled: tuple[NoticeRoute, ...] = ()
+    exhausted: tuple[NoticeRoute, ...] = ()
 
 
 # --------------------------------------------------------------------------- the delivery path
@@ -84,6 +116,7 @@ class Job:
     attempt_count: int
     next_attempt_at: float | None
     lease: int = 0
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -137,6 +170,9 @@ class AttemptResult:
     endpoint: str
     disable_after: int = 0
     disable_reason: str | None = None
+    event_id: str = ""  # for hookd.delivery.exhausted
+    event_type: str = ""
+    notices: Notices | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -150,6 +186,7 @@ class Recorded:
     applied: bool
     consecutive_failures: int | None = None
     disabled: str | None = None
+    emitted: tuple[Job, ...] = ()  # deliveries of the operational events it wrote
 
 
 # --------------------------------------------------------------------------- rows
@@ -175,6 +212,16 @@ class Changes:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Toggled:
+    """What enabling or disabling an endpoint did: ``found`` (the endpoint exists), ``changed``
+    (it was in the other state), the deliveries of the operational event it wrote."""
+
+    found: bool
+    changed: bool = False
+    emitted: tuple[Job, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EndpointRow:
     id: str
     source: str
@@ -185,6 +232,7 @@ class EndpointRow:
     consecutive_failures: int
     created_at: float
     updated_at: float
+    tenant: str | None = None  # a tenant id, "*" (every tenant), or None (untenanted events)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -201,6 +249,7 @@ class DeliveryRow:
     origin: str
     created_at: float
     updated_at: float
+    tenant: str | None = None  # the event's
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -221,6 +270,7 @@ class EventRow:
     timestamp: str
     data: str  # JSON text
     created_at: float
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -232,6 +282,17 @@ class DeliveryFilter:
     type_glob: str | None = None  # GLOB syntax (``task.*``); a plain name matches exactly
     event: str | None = None
     code_range: tuple[int, int] | None = None  # last_status_code, inclusive
+    tenant: str | None = None  # the event's tenant (the admin's ?tenant=)
+    scope: str | None = None  # only deliveries to endpoints whose tenant is this (a tenant token)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TenantRow:
+    """A tenant that has an endpoint or an event, with its delivery counts by status."""
+
+    tenant: str
+    endpoints: int
+    deliveries: dict[str, int]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -16,7 +16,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import aiosqlite
 
 from hookd.errors import StoreError
 from hookd.store import rules
+from hookd.store import sqlite_ops as writes
 from hookd.store import sqlite_schema as schema
 from hookd.store.leases import Leases
 from hookd.store.records import (
@@ -36,14 +37,15 @@ from hookd.store.records import (
     EndpointRow,
     Job,
     Limits,
-    NewDelivery,
     NewEvent,
+    Notices,
     Recorded,
+    Toggled,
 )
 from hookd.store.single import SingleProcess
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
-from hookd.store.sqlite_writer import Op, Writer
+from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
     import fcntl
@@ -106,7 +108,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         """In the writer thread: connect, WAL, ``synchronous``, migrations."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         try:
@@ -147,7 +149,8 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         return self._admin
 
     async def ping(self) -> None:
-        await self._writer.run(_noop)
+        """A real write (an empty transaction commits on a full disk): Writer.heartbeat."""
+        await self._writer.heartbeat(schema.heartbeat)
 
     def db_bytes(self) -> int:
         total = 0
@@ -166,35 +169,36 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         """In the writer thread: look up what the rules need, apply them, insert."""
         batches = [op.events for op in ops]
         lookup = rules.Lookup(
-            known=_known_keys(db, rules.idempotency_keys(batches)),
-            taken=_taken_ids(db, rules.explicit_ids(batches)),
-            live=_live_endpoints(db, rules.routed_endpoints(batches)),
+            known=writes.known_keys(db, rules.idempotency_keys(batches)),
+            taken=writes.taken_ids(db, rules.explicit_ids(batches)),
+            live=writes.live_endpoints(db, rules.routed_endpoints(batches)),
             pending=self._writer.pending,
             max_pending=self.max_pending,
         )
         plan = rules.plan_ingest(batches, lookup)
         if plan.repeats:
-            plan.resolve_repeats(_deliveries_of(db, sorted({r[2] for r in plan.repeats})))
+            plan.resolve_repeats(writes.deliveries_of(db, sorted({r[2] for r in plan.repeats})))
         now = time.time()
         if plan.new:
             db.executemany(
-                "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key,"
+                " created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (e.id, e.type, e.timestamp, e.data, e.content_hash, e.idem_key, now)
+                    (e.id, e.type, e.timestamp, e.data, e.content_hash, e.idem_key, now, e.tenant)
                     for e, _ in plan.new
                 ],
             )
             db.executemany(
                 "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
-                " next_attempt_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                " next_attempt_at, created_at, updated_at, tenant)"
+                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 [
-                    (d.id, e.id, d.endpoint, e.type, now, now, now)
+                    (d.id, e.id, d.endpoint, e.type, now, now, now, e.tenant)
                     for e, kept in plan.new
                     for d in kept
                 ],
             )
+            writes.note_tenants(db, {e.tenant for e, _ in plan.new}, now)
         for op, delta in zip(ops, plan.deltas, strict=True):
             op.pending_delta = delta
         return {id(op): result for op, result in zip(ops, plan.results, strict=True)}
@@ -240,7 +244,8 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
 
     async def record(self, results: Sequence[AttemptResult]) -> list[Recorded]:
         """Fenced twice: by the live claim, and by the attempt number (the delivery must still
-        be pending at ``n - 1`` attempts), so a stale attempt never overwrites a newer one."""
+        be pending at ``n - 1`` attempts), so a stale attempt never overwrites a newer one.
+        The operational events a result causes are written in the same transaction."""
         now = time.time()
         leases = self._leases
 
@@ -248,17 +253,22 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
             out: list[Recorded] = []
             delta = 0
             for r in results:
-                if not leases.holds(r.delivery_id, r.lease) or not _record_attempt(db, r, now):
+                if not leases.holds(r.delivery_id, r.lease) or not writes.record_attempt(
+                    db, r, now
+                ):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
-                failures, disabled = _count(db, r, now)
-                delta -= r.status != "pending"
+                failures, disabled = writes.count(db, r, now)
+                made = rules.attempt_notices(r, failures, disabled, now)
+                emitted = writes.insert_notices(db, made, now) if made else []
+                delta += len(emitted) - (r.status != "pending")
                 out.append(
                     Recorded(
                         delivery_id=r.delivery_id,
                         applied=True,
                         consecutive_failures=failures,
                         disabled=disabled,
+                        emitted=tuple(emitted),
                     )
                 )
             return out, delta
@@ -282,20 +292,22 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
             row = await cur.fetchone()
         return schema.endpoint(row) if row else None
 
-    async def reconcile_config_endpoints(self, ids: Iterable[str]) -> dict[str, int]:
+    async def reconcile_config_endpoints(self, tenants: Mapping[str, str | None]) -> dict[str, int]:
         """State (enabled, failures) of ids that stay is kept. A YAML id that an API endpoint
         already uses takes that row over as ``config``. A removed endpoint's pending deliveries
         become ``failed`` (their history stays)."""
-        wanted = list(ids)
+        wanted = list(tenants)
 
         def apply(db: sqlite3.Connection) -> tuple[dict[str, int], int]:
             now = time.time()
             db.executemany(
-                "INSERT INTO endpoints (id, source, created_at, updated_at)"
-                " VALUES (?, 'config', ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]'",
-                [(i, now, now) for i in wanted],
+                "INSERT INTO endpoints (id, source, created_at, updated_at, tenant)"
+                " VALUES (?, 'config', ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET source = 'config', spec = '{}', secrets = '[]',"
+                " tenant = excluded.tenant",
+                [(i, now, now, tenants[i]) for i in wanted],
             )
+            writes.note_tenants(db, set(tenants.values()), now)
             sql = "SELECT id FROM endpoints WHERE source = 'config'"
             if wanted:  # (``NOT IN (NULL)`` would match nothing: an empty YAML removes them all)
                 sql += f" AND id NOT IN ({marks(wanted)})"
@@ -315,29 +327,36 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         return await self._writer.run_counted(apply)
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        def apply(db: sqlite3.Connection) -> bool:
-            cur = db.execute(
-                "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
-                " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
-                " updated_at = ? WHERE id = ?",
-                (int(enabled), None if enabled else reason, int(enabled), time.time(), endpoint_id),
-            )
-            return cur.rowcount > 0
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        def apply(db: sqlite3.Connection) -> tuple[Toggled, int]:
+            toggled = writes.toggle(db, endpoint_id, enabled, reason, notices, time.time())
+            return toggled, len(toggled.emitted)
 
-        return await self._writer.run(apply)
+        return await self._writer.run_counted(apply)
 
     async def create_endpoint(
-        self, endpoint_id: str, spec: dict[str, Any], secrets: list[dict[str, Any]]
+        self,
+        endpoint_id: str,
+        spec: dict[str, Any],
+        secrets: list[dict[str, Any]],
+        *,
+        tenant: str | None = None,
     ) -> EndpointRow | None:
         def apply(db: sqlite3.Connection) -> bool:
             now = time.time()
             cur = db.execute(
-                "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at)"
-                " VALUES (?, 'api', ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                (endpoint_id, schema.dumps(spec), schema.dumps(secrets), now, now),
+                "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at, tenant)"
+                " VALUES (?, 'api', ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (endpoint_id, schema.dumps(spec), schema.dumps(secrets), now, now, tenant),
             )
+            if cur.rowcount > 0:
+                writes.note_tenants(db, {tenant}, now)
             return cur.rowcount > 0
 
         return await self.endpoint(endpoint_id) if await self._writer.run(apply) else None
@@ -388,110 +407,3 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
 
 
 # --------------------------------------------------------------------------- writer-thread parts
-
-
-def _noop(db: sqlite3.Connection) -> None:
-    return None
-
-
-def _known_keys(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[str, str]]:
-    known: dict[str, tuple[str, str]] = {}
-    for chunk in chunks(keys):
-        sql = f"SELECT idem_key, id, content_hash FROM events WHERE idem_key IN ({marks(chunk)})"
-        for row in db.execute(sql, chunk):
-            known[row[0]] = (row[1], row[2])
-    return known
-
-
-def _taken_ids(db: sqlite3.Connection, explicit: list[str]) -> set[str]:
-    """Explicit ids that an event with another key, or none, already holds: the key lookup
-    misses them, and inserting them would break the primary key."""
-    taken: set[str] = set()
-    for chunk in chunks(explicit):
-        sql = f"SELECT id FROM events WHERE id IN ({marks(chunk)}) AND idem_key IS NOT id"
-        taken.update(row[0] for row in db.execute(sql, chunk))
-    return taken
-
-
-def _live_endpoints(db: sqlite3.Connection, routed: list[str]) -> set[str]:
-    live: set[str] = set()
-    for chunk in chunks(routed):
-        sql = f"SELECT id FROM endpoints WHERE enabled = 1 AND id IN ({marks(chunk)})"
-        live.update(row[0] for row in db.execute(sql, chunk))
-    return live
-
-
-def _deliveries_of(
-    db: sqlite3.Connection, event_ids: list[str]
-) -> dict[str, tuple[NewDelivery, ...]]:
-    out: dict[str, list[NewDelivery]] = {i: [] for i in event_ids}
-    for chunk in chunks(event_ids):
-        sql = (
-            "SELECT event_id, id, endpoint_id FROM deliveries"
-            f" WHERE event_id IN ({marks(chunk)}) AND origin = 'ingest' ORDER BY seq"
-        )
-        for row in db.execute(sql, chunk):
-            out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def _record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool:
-    """The delivery's new state and its attempt row, if it is still pending at ``n - 1``."""
-    cur = db.execute(
-        "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
-        " last_status_code = ?, last_error = ?, updated_at = ?"
-        " WHERE id = ? AND status = 'pending' AND attempt_count = ?",
-        (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id, r.n - 1),
-    )
-    if cur.rowcount != 1:
-        return False
-    db.execute(
-        "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
-        " latency_ms, error, response_body, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            r.delivery_id,
-            r.n,
-            r.started_at,
-            r.status_code,
-            r.latency_ms,
-            r.error,
-            r.response_body,
-            r.request_headers,
-        ),
-    )
-    return True
-
-
-def _count(db: sqlite3.Connection, r: AttemptResult, now: float) -> tuple[int | None, str | None]:
-    """The endpoint's failure counter after ``r`` (None: unchanged) and a disable it causes."""
-    if r.status == "succeeded":
-        cur = db.execute(
-            "UPDATE endpoints SET consecutive_failures = 0, updated_at = ?"
-            " WHERE id = ? AND consecutive_failures != 0",
-            (now, r.endpoint),
-        )
-        return (0 if cur.rowcount else None), None
-    if r.status == "failed":
-        db.execute(
-            "UPDATE endpoints SET consecutive_failures = consecutive_failures + 1,"
-            " updated_at = ? WHERE id = ?",
-            (now, r.endpoint),
-        )
-    elif r.disable_reason is None:
-        return None, None
-    with contextlib.closing(
-        db.execute(
-            "SELECT consecutive_failures, enabled FROM endpoints WHERE id = ?", (r.endpoint,)
-        )
-    ) as cur:
-        row = cur.fetchone()
-    if row is None:
-        return None, None
-    failures = int(row[0])
-    reason = rules.endpoint_change(r, failures, bool(row[1]))
-    if reason is not None:
-        db.execute(
-            "UPDATE endpoints SET enabled = 0, disabled_reason = ? WHERE id = ?",
-            (reason, r.endpoint),
-        )
-    return (failures if r.status == "failed" else None), reason

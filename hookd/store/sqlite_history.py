@@ -22,10 +22,14 @@ from hookd.store.records import (
     EventRow,
     Page,
     Purged,
+    TenantRow,
 )
 from hookd.store.rules import decode_cursor, encode_cursor
 from hookd.store.sqlite_schema import marks
 from hookd.store.sqlite_writer import Writer
+
+# deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
+_SCOPE = "tenant = ? AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant = ?)"
 
 
 class SQLiteHistory:
@@ -54,10 +58,14 @@ class SQLiteHistory:
             ("endpoint_id", where.endpoint),
             ("status", where.status),
             ("event_id", where.event),
+            ("tenant", where.tenant),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if where.scope is not None:
+            clauses.append(_SCOPE)
+            params.extend((where.scope, where.scope))
         if where.type_glob is not None:
             glob = any(c in where.type_glob for c in "*?[")
             clauses.append("event_type GLOB ?" if glob else "event_type = ?")
@@ -79,10 +87,12 @@ class SQLiteHistory:
             next_cursor=encode_cursor("d", int(page[-1]["seq"])) if more else None,
         )
 
-    async def delivery(self, delivery_id: str) -> DeliveryRow | None:
-        async with self.admin.execute(
-            "SELECT * FROM deliveries WHERE id = ?", (delivery_id,)
-        ) as cur:
+    async def delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryRow | None:
+        sql, params = "SELECT * FROM deliveries WHERE id = ?", [delivery_id]
+        if scope is not None:  # one query either way: absent and out of scope look the same
+            sql += f" AND {_SCOPE}"
+            params += [scope, scope]
+        async with self.admin.execute(sql, params) as cur:
             row = await cur.fetchone()
         return schema.delivery(row) if row else None
 
@@ -92,16 +102,73 @@ class SQLiteHistory:
         ) as cur:
             return [schema.attempt(row) for row in await cur.fetchall()]
 
-    async def event(self, event_id: str) -> EventRow | None:
-        async with self.admin.execute("SELECT * FROM events WHERE id = ?", (event_id,)) as cur:
+    async def event(self, event_id: str, *, scope: str | None = None) -> EventRow | None:
+        sql, params = "SELECT * FROM events WHERE id = ?", [event_id]
+        if scope is not None:
+            sql += " AND tenant = ?"
+            params.append(scope)
+        async with self.admin.execute(sql, params) as cur:
             row = await cur.fetchone()
         return schema.event(row) if row else None
 
-    async def event_deliveries(self, event_id: str) -> list[DeliveryRow]:
-        async with self.admin.execute(
-            "SELECT * FROM deliveries WHERE event_id = ? ORDER BY seq", (event_id,)
-        ) as cur:
+    async def event_deliveries(
+        self, event_id: str, *, scope: str | None = None
+    ) -> list[DeliveryRow]:
+        sql, params = "SELECT * FROM deliveries WHERE event_id = ?", [event_id]
+        if scope is not None:
+            sql += f" AND {_SCOPE}"
+            params += [scope, scope]
+        async with self.admin.execute(sql + " ORDER BY seq", params) as cur:
             return [schema.delivery(row) for row in await cur.fetchall()]
+
+    # -- tenants
+
+    async def tenants(self, *, limit: int, cursor: str | None = None) -> Page[TenantRow]:
+        (after,) = decode_cursor("t", cursor, str) if cursor else ("",)
+        async with self.admin.execute(
+            "SELECT id FROM tenants WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1)
+        ) as cur:
+            names = [str(row[0]) for row in await cur.fetchall()]
+        more = len(names) > limit
+        names = names[:limit]
+        rows = [await self._tenant(name) for name in names]
+        return Page(items=rows, next_cursor=encode_cursor("t", names[-1]) if more else None)
+
+    async def _tenant(self, tenant: str) -> TenantRow:
+        async with self.admin.execute(
+            "SELECT count(*) FROM endpoints WHERE tenant = ?", (tenant,)
+        ) as cur:
+            row = await cur.fetchone()
+        counts = {"pending": 0, "succeeded": 0, "failed": 0}
+        async with self.admin.execute(
+            "SELECT status, count(*) FROM deliveries INDEXED BY deliveries_tenant"
+            " WHERE tenant = ? GROUP BY status",
+            (tenant,),
+        ) as cur:
+            for status, count in await cur.fetchall():
+                counts[status] = int(count)
+        return TenantRow(tenant=tenant, endpoints=int(row[0]) if row else 0, deliveries=counts)
+
+    async def token_generation(self, tenant: str) -> int:
+        async with self.reader.execute(
+            "SELECT generation FROM tenant_tokens WHERE tenant = ?", (tenant,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def revoke_tokens(self, tenant: str, now: float) -> int:
+        def apply(db: sqlite3.Connection) -> int:
+            db.execute(
+                "INSERT INTO tenant_tokens (tenant, generation) VALUES (?, 1)"
+                " ON CONFLICT(tenant) DO UPDATE SET generation = generation + 1",
+                (tenant,),
+            )
+            with contextlib.closing(
+                db.execute("SELECT generation FROM tenant_tokens WHERE tenant = ?", (tenant,))
+            ) as cur:
+                return int(cur.fetchone()[0])
+
+        return await self._writer.run(apply)
 
     # -- operator actions: retry, replay
 

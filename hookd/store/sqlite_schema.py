@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,32 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX deliveries_status ON deliveries(status, seq);
     """,
+    # 3: tenants (SPEC §8): on events, on their deliveries (for ?tenant= and a tenant's view),
+    # on endpoints; the tenants seen; the generation of each tenant's tokens (revocation)
+    """
+    ALTER TABLE events ADD COLUMN tenant TEXT;
+    ALTER TABLE deliveries ADD COLUMN tenant TEXT;
+    ALTER TABLE endpoints ADD COLUMN tenant TEXT;
+    CREATE INDEX deliveries_tenant ON deliveries(tenant, seq) WHERE tenant IS NOT NULL;
+    CREATE INDEX endpoints_tenant ON endpoints(tenant) WHERE tenant IS NOT NULL;
+    CREATE TABLE tenants (id TEXT PRIMARY KEY, created_at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE tenant_tokens (
+        tenant TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 4: the row readiness writes, to prove the database takes a write
+    """
+    CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+    """,
 )
+
 
 CHUNK = 500  # bound parameters per IN (...) list
 
 JOB_COLUMNS = (  # a Job: a delivery with its event
     "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data"
+    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data, e.tenant"
 )
 JOBS = f"{JOB_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 # INDEXED BY: without statistics the planner prefers deliveries_status and walks every pending
@@ -115,6 +135,15 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
+def heartbeat(db: sqlite3.Connection) -> None:
+    """In the writer thread: the one-row write readiness commits."""
+    db.execute(
+        "INSERT INTO heartbeat (id, at) VALUES (1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        (time.time(),),
+    )
+
+
 def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -142,6 +171,7 @@ def job(row: sqlite3.Row) -> Job:
         next_attempt_at=row["next_attempt_at"],
         event_timestamp=row["timestamp"],
         data=row["data"],
+        tenant=row["tenant"],
     )
 
 
@@ -159,6 +189,7 @@ def delivery(row: sqlite3.Row) -> DeliveryRow:
         origin=row["origin"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        tenant=row["tenant"],
     )
 
 
@@ -181,6 +212,7 @@ def event(row: sqlite3.Row) -> EventRow:
         timestamp=row["timestamp"],
         data=row["data"],
         created_at=row["created_at"],
+        tenant=row["tenant"],
     )
 
 
@@ -195,4 +227,5 @@ def endpoint(row: sqlite3.Row) -> EndpointRow:
         consecutive_failures=row["consecutive_failures"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        tenant=row["tenant"],
     )

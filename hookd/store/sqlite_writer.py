@@ -4,7 +4,9 @@ Callers queue an operation and await its future. One task takes everything queue
 one ``BEGIN IMMEDIATE`` transaction with a single hop to the writer thread (every aiosqlite
 await is a hop that waits behind a busy event loop; one hop per batch is what makes group
 commit pay), and commits once. A batch that fails as a whole is retried operation by operation,
-so one bad request cannot fail the others. The writer also keeps the count of pending
+so one bad request cannot fail the others, unless the database itself failed (locked by another
+process, full, read-only): then every operation fails at once. An operation whose caller gave up
+before its batch began is dropped. The writer also keeps the count of pending
 deliveries exact: each operation reports how it changes it, applied only once committed.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +27,10 @@ from hookd.store.records import CommitStats, NewEvent
 
 T = TypeVar("T")
 MAX_BATCH_OPS = 2000  # operations folded into one transaction at most
+HEARTBEAT_REUSE_S = 1.0  # a heartbeat younger than this answers a readiness ping
+# Only another process contends for the write lock (an operator's sqlite3 shell): wait for it
+# briefly, then fail the batch (503 with Retry-After) rather than hold every caller.
+WRITE_BUSY_TIMEOUT_MS = 1000
 
 
 @dataclass(kw_only=True, slots=True)
@@ -48,6 +56,9 @@ class Writer:
         self._pool: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.failed_at = -math.inf  # time.monotonic() when a batch last failed as a whole
+        self._heartbeat: asyncio.Future[None] | None = None
+        self._heartbeat_at = -math.inf  # time.monotonic() when a heartbeat last committed
 
     async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
         """Open the connection in the writer thread (``connect`` may migrate)."""
@@ -99,6 +110,19 @@ class Writer:
         value: T = await self._submit(op)
         return value
 
+    async def heartbeat(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``fn``, a tiny write, to prove the database takes one. Calls close together share
+        one write; one committed less than HEARTBEAT_REUSE_S ago answers, unless a batch has
+        failed since."""
+        done_at = self._heartbeat_at
+        if time.monotonic() - done_at < HEARTBEAT_REUSE_S and done_at > self.failed_at:
+            return
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self.run(fn))
+            self._heartbeat.add_done_callback(_retrieve)  # callers that gave up never will
+        await asyncio.shield(self._heartbeat)  # a caller that gives up leaves it to the others
+        self._heartbeat_at = time.monotonic()
+
     def _op(self, kind: Literal["ingest", "fn"], **kw: Any) -> Op:
         return Op(kind=kind, future=asyncio.get_running_loop().create_future(), **kw)
 
@@ -112,22 +136,26 @@ class Writer:
 
     async def _loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH_OPS and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            taken = [await self._queue.get()]
+            while len(taken) < MAX_BATCH_OPS and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            batch = [op for op in taken if not op.future.cancelled()]  # callers gave up on these
             try:
-                await self._commit(batch)
-            except Exception as exc:  # the batch failed as a whole: retry each op alone
-                if len(batch) == 1:
-                    _fail(batch[0], exc)
-                else:
+                if batch:
+                    await self._commit(batch)
+            except Exception as exc:  # the batch failed as a whole
+                self.failed_at = time.monotonic()
+                if len(batch) == 1 or _not_about_one_op(exc):
+                    for op in batch:
+                        _fail(op, exc)
+                else:  # retry each op alone: one bad request cannot fail the others
                     for op in batch:
                         try:
                             await self._commit([op])
                         except Exception as single:
                             _fail(op, single)
             finally:
-                for _ in batch:
+                for _ in taken:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[Op]) -> None:
@@ -164,6 +192,17 @@ class Writer:
                 db.execute("ROLLBACK")
             raise
         return results
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _not_about_one_op(exc: BaseException) -> bool:
+    """A failure of the database itself (locked by another process, disk full, read-only, I/O):
+    every operation would fail alike, so retrying them one by one only multiplies the wait."""
+    return isinstance(exc, sqlite3.OperationalError)
 
 
 def _fail(op: Op, exc: BaseException) -> None:

@@ -1,4 +1,4 @@
-"""Running ``python -m hookd ...`` as a real subprocess from async tests.
+"""Running ``python -m hookd ...`` (the command line) as a real subprocess from tests.
 
 The subprocess is driven with asyncio so that an in-process daemon or receiver in the test's
 event loop keeps serving while the command runs. Every process is killed in ``finally``.
@@ -13,10 +13,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.polling import wait_for
+from tests.support.slow import require_slow
 
 _CLEARED = ("HOOKD_URL", "HOOKD_CONFIG", "HOOKD_ADMIN_TOKEN", "HOOKD_INGEST_TOKEN", "NOTIFY_SOCKET")
 
@@ -43,21 +45,35 @@ async def hookd(
     within: float = 30,
 ) -> Result:
     """Run ``python -m hookd ARGS`` to completion."""
-    proc = await asyncio.create_subprocess_exec(
+    piped = asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL
+    proc = await spawn(*args, stdin=piped, env=env, cwd=cwd)
+    return await completed(proc, None if stdin is None else stdin.encode(), within=within)
+
+
+async def spawn(
+    *args: str, stdin: int, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> asyncio.subprocess.Process:
+    """Start ``python -m hookd ARGS`` with stdout and stderr piped (a clean env by default)."""
+    require_slow(f"hookd {' '.join(args)}")
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "hookd",
         *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=clean_env() if env is None else env,
         cwd=cwd,
     )
+
+
+async def completed(
+    proc: asyncio.subprocess.Process, stdin: bytes | None = None, *, within: float = 30
+) -> Result:
+    """Feed ``stdin``, wait for the exit (killing it after ``within`` seconds); the result."""
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(None if stdin is None else stdin.encode()), within
-        )
+        out, err = await asyncio.wait_for(proc.communicate(stdin), within)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -66,25 +82,37 @@ async def hookd(
     return Result(proc.returncode, out.decode(), err.decode())
 
 
-def run_hookd(*args: str, env: dict[str, str] | None = None, within: float = 30) -> Result:
+def run_hookd(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, within: float = 30
+) -> Result:
     """Run ``python -m hookd ARGS`` synchronously (for tests with nothing in an event loop)."""
+    require_slow(f"hookd {' '.join(args)}")
     proc = subprocess.run(
         [sys.executable, "-m", "hookd", *args],
         capture_output=True,
         text=True,
         env=clean_env() if env is None else env,
+        cwd=cwd,
         timeout=within,
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def assert_one_line_error(result: Result, code: int, *needles: str) -> str:
-    """A failed command printed exactly one ``hookd: ...`` line on stderr and no traceback."""
+def assert_one_line_error(
+    result: Result, code: int, *needles: str, logs: bool = False, prefix: str = "hookd: "
+) -> str:
+    """A failed command printed exactly one ``hookd: ...`` line on stderr and no traceback.
+
+    ``logs``: the command is ``hookd run``, whose JSON log lines on stderr are not counted;
+    ``prefix``: how the line starts (a configuration problem starts with its file's path).
+    """
     assert result.code == code, result
     lines = result.err.strip().splitlines()
+    if logs:
+        lines = [line for line in lines if not line.startswith("{")]
     assert len(lines) == 1, result.err
-    assert lines[0].startswith("hookd: "), result.err
+    assert lines[0].startswith(prefix), result.err
     assert "Traceback" not in result.err
     for needle in needles:
         assert needle in lines[0], lines[0]
@@ -105,16 +133,15 @@ class Running:
 
     async def wait_line(self, predicate: Callable[[str], bool], within: float = 20) -> str:
         """The first stdout line matching ``predicate``, waiting up to ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            for line in self.lines:
-                if predicate(line):
-                    return line
-            if self.reader is not None and self.reader.done():
+
+        def found() -> str | None:
+            line = next((line for line in self.lines if predicate(line)), None)
+            if line is None and self.reader is not None and self.reader.done():
                 raise AssertionError(f"exited {self.proc.returncode} without it:\n{self.text}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no matching line within {within}s:\n{self.text}")
-            await asyncio.sleep(0.02)
+            return line
+
+        line: str = await wait_for(found, timeout=within, interval=0.02, describe=lambda: self.text)
+        return line
 
     async def stop(self, sig: int = signal.SIGTERM, within: float = 15) -> tuple[int, str]:
         """Send ``sig``; the exit code and stderr once it has exited."""
@@ -135,16 +162,7 @@ class Running:
 @contextlib.asynccontextmanager
 async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[Running]:
     """Start ``python -m hookd ARGS`` in the background; killed on the way out if still alive."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hookd",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env() if env is None else env,
-    )
+    proc = await spawn(*args, stdin=asyncio.subprocess.DEVNULL, env=env)
     run = Running(proc)
 
     async def read() -> None:

@@ -1,11 +1,68 @@
-"""Building blocks for tests that talk to a store directly: events and finished attempts."""
+"""Building blocks for tests that talk to a store directly: events, finished attempts, and a
+store opened on a database file that no daemon holds any more."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from hookd.store import AttemptResult, NewDelivery, NewEvent, Recorded, Status, Store
+from hookd.store import (
+    AttemptResult,
+    DeliveryFilter,
+    DeliveryRow,
+    EventRow,
+    NewDelivery,
+    NewEvent,
+    Recorded,
+    SQLiteStore,
+    Status,
+    Store,
+)
+
+
+@contextlib.asynccontextmanager
+async def opened_store(path: Path) -> AsyncIterator[Store]:
+    """The store on ``path`` (after the daemon that wrote it has stopped: one owner at a time)."""
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def every_event(store: Store) -> list[EventRow]:
+    """Every event in the store, in ingest order.
+
+    The interface lists events only as those an endpoint has no delivery for (``missed_events``,
+    which replay uses); for an endpoint that does not exist, that is every event.
+    """
+    events: list[EventRow] = []
+    cursor: str | None = None
+    while True:
+        page = await store.missed_events(_NO_ENDPOINT, since=0.0, limit=500, cursor=cursor)
+        events += page.items
+        if page.next_cursor is None:
+            return events
+        cursor = page.next_cursor
+
+
+_NO_ENDPOINT = "no endpoint has this id"
+
+
+async def every_delivery(store: Store) -> list[DeliveryRow]:
+    """Every delivery in the store, newest first."""
+    rows: list[DeliveryRow] = []
+    cursor: str | None = None
+    while True:
+        page = await store.deliveries(DeliveryFilter(), limit=500, cursor=cursor)
+        rows += page.items
+        if page.next_cursor is None:
+            return rows
+        cursor = page.next_cursor
 
 
 def new_event(
@@ -28,7 +85,7 @@ def new_event(
     )
 
 
-def result(
+def attempt_result(
     delivery_id: str,
     endpoint: str,
     status: Status,
@@ -72,7 +129,7 @@ async def finish(
     next_at = time.time() + 60 if status == "pending" else None
     [recorded] = await store.record(
         [
-            result(
+            attempt_result(
                 delivery_id,
                 job.endpoint,
                 status,

@@ -1,0 +1,178 @@
+"""SQLite: what runs inside the writer's transactions for ingest and for recording attempts
+(in the writer thread, on its connection)."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+from hookd.store import rules
+from hookd.store.records import AttemptResult, Job, NewDelivery, NewEvent, Notices, Toggled
+from hookd.store.sqlite_schema import chunks, marks
+
+
+def note_tenants(db: sqlite3.Connection, tenants: set[str | None], now: float) -> None:
+    """Remember tenants seen (on an event or an endpoint) for ``GET /v1/tenants``."""
+    named = [(t, now) for t in tenants if t is not None and t != "*"]
+    if named:
+        db.executemany(
+            "INSERT INTO tenants (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING", named
+        )
+
+
+def known_keys(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[str, str]]:
+    known: dict[str, tuple[str, str]] = {}
+    for chunk in chunks(keys):
+        sql = f"SELECT idem_key, id, content_hash FROM events WHERE idem_key IN ({marks(chunk)})"
+        for row in db.execute(sql, chunk):
+            known[row[0]] = (row[1], row[2])
+    return known
+
+
+def taken_ids(db: sqlite3.Connection, explicit: list[str]) -> set[str]:
+    """Explicit ids that an event with another key, or none, already holds: the key lookup
+    misses them, and inserting them would break the primary key."""
+    taken: set[str] = set()
+    for chunk in chunks(explicit):
+        sql = f"SELECT id FROM events WHERE id IN ({marks(chunk)}) AND idem_key IS NOT id"
+        taken.update(row[0] for row in db.execute(sql, chunk))
+    return taken
+
+
+def live_endpoints(db: sqlite3.Connection, routed: list[str]) -> set[str]:
+    live: set[str] = set()
+    for chunk in chunks(routed):
+        sql = f"SELECT id FROM endpoints WHERE enabled = 1 AND id IN ({marks(chunk)})"
+        live.update(row[0] for row in db.execute(sql, chunk))
+    return live
+
+
+def deliveries_of(
+    db: sqlite3.Connection, event_ids: list[str]
+) -> dict[str, tuple[NewDelivery, ...]]:
+    out: dict[str, list[NewDelivery]] = {i: [] for i in event_ids}
+    for chunk in chunks(event_ids):
+        sql = (
+            "SELECT event_id, id, endpoint_id FROM deliveries"
+            f" WHERE event_id IN ({marks(chunk)}) AND origin = 'ingest' ORDER BY seq"
+        )
+        for row in db.execute(sql, chunk):
+            out[row[0]].append(NewDelivery(id=row[1], endpoint=row[2]))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool:
+    """The delivery's new state and its attempt row, if it is still pending at ``n - 1``."""
+    cur = db.execute(
+        "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
+        " last_status_code = ?, last_error = ?, updated_at = ?"
+        " WHERE id = ? AND status = 'pending' AND attempt_count = ?",
+        (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id, r.n - 1),
+    )
+    if cur.rowcount != 1:
+        return False
+    db.execute(
+        "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
+        " latency_ms, error, response_body, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.delivery_id,
+            r.n,
+            r.started_at,
+            r.status_code,
+            r.latency_ms,
+            r.error,
+            r.response_body,
+            r.request_headers,
+        ),
+    )
+    return True
+
+
+def count(db: sqlite3.Connection, r: AttemptResult, now: float) -> tuple[int | None, str | None]:
+    """The endpoint's failure counter after ``r`` (None: unchanged) and a disable it causes."""
+    if r.status == "succeeded":
+        cur = db.execute(
+            "UPDATE endpoints SET consecutive_failures = 0, updated_at = ?"
+            " WHERE id = ? AND consecutive_failures != 0",
+            (now, r.endpoint),
+        )
+        return (0 if cur.rowcount else None), None
+    if r.status == "failed":
+        db.execute(
+            "UPDATE endpoints SET consecutive_failures = consecutive_failures + 1,"
+            " updated_at = ? WHERE id = ?",
+            (now, r.endpoint),
+        )
+    elif r.disable_reason is None:
+        return None, None
+    with contextlib.closing(
+        db.execute(
+            "SELECT consecutive_failures, enabled FROM endpoints WHERE id = ?", (r.endpoint,)
+        )
+    ) as cur:
+        row = cur.fetchone()
+    if row is None:
+        return None, None
+    failures = int(row[0])
+    reason = rules.endpoint_change(r, failures, bool(row[1]))
+    if reason is not None:
+        db.execute(
+            "UPDATE endpoints SET enabled = 0, disabled_reason = ? WHERE id = ?",
+            (reason, r.endpoint),
+        )
+    return (failures if r.status == "failed" else None), reason
+
+
+def insert_notices(
+    db: sqlite3.Connection, made: list[tuple[NewEvent, tuple[NewDelivery, ...]]], now: float
+) -> list[Job]:
+    """Write operational events and their deliveries (to endpoints still enabled here)."""
+    jobs: list[Job] = []
+    for event, deliveries in made:
+        live = live_endpoints(db, [d.endpoint for d in deliveries])
+        kept = tuple(d for d in deliveries if d.endpoint in live)
+        if not kept:
+            continue
+        db.execute(
+            "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at,"
+            " tenant) VALUES (?, ?, ?, ?, '', NULL, ?, ?)",
+            (event.id, event.type, event.timestamp, event.data, now, event.tenant),
+        )
+        db.executemany(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
+            " next_attempt_at, origin, created_at, updated_at, tenant)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, 'hookd', ?, ?, ?)",
+            [(d.id, event.id, d.endpoint, event.type, now, now, now, event.tenant) for d in kept],
+        )
+        jobs.extend(rules.jobs_of(event, kept))
+    return jobs
+
+
+def toggle(
+    db: sqlite3.Connection,
+    endpoint_id: str,
+    enabled: bool,
+    reason: str | None,
+    notices: Notices | None,
+    now: float,
+) -> Toggled:
+    """Enable (resetting the failure counter) or disable; the notice if the state changed."""
+    with contextlib.closing(
+        db.execute(
+            "SELECT enabled, consecutive_failures FROM endpoints WHERE id = ?", (endpoint_id,)
+        )
+    ) as cur:
+        row = cur.fetchone()
+    if row is None:
+        return Toggled(found=False)
+    db.execute(
+        "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
+        " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
+        " updated_at = ? WHERE id = ?",
+        (int(enabled), None if enabled else reason, int(enabled), now, endpoint_id),
+    )
+    if bool(row[0]) == enabled:
+        return Toggled(found=True)
+    made = rules.toggle_notice(endpoint_id, enabled, reason, int(row[1]), notices, now)
+    jobs = insert_notices(db, [made], now) if made else []
+    return Toggled(found=True, changed=True, emitted=tuple(jobs))
