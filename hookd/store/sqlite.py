@@ -62,6 +62,7 @@ class SQLiteStore(SQLiteHistory):
         self.stats = CommitStats()
         self._writer = Writer(stats=self.stats, ingest=self._apply_ingests)
         self._leases = Leases()
+        self._live = writes.LiveEndpoints()  # the writer's; forgotten by each endpoint write
         self._read: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
@@ -170,7 +171,7 @@ class SQLiteStore(SQLiteHistory):
         lookup = rules.Lookup(
             known=writes.known_keys(db, rules.idempotency_keys(batches)),
             taken=writes.taken_ids(db, rules.explicit_ids(batches)),
-            live=writes.live_endpoints(db, rules.routed_endpoints(batches)),
+            live=self._live.of(db, rules.routed_endpoints(batches)),
             pending=self._writer.pending,
             max_pending=self.max_pending,
         )
@@ -260,6 +261,8 @@ class SQLiteStore(SQLiteHistory):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
                 failures, disabled = writes.count(db, r, now)
+                if disabled is not None:
+                    self._live.forget()
                 made = rules.attempt_notices(r, failures, disabled, now)
                 emitted = writes.insert_notices(db, made, now) if made else []
                 delta += len(emitted) - (r.status != "pending")
@@ -300,6 +303,7 @@ class SQLiteStore(SQLiteHistory):
         wanted = list(tenants)
 
         def apply(db: sqlite3.Connection) -> tuple[dict[str, int], int]:
+            self._live.forget()
             now = time.time()
             db.executemany(
                 "INSERT INTO endpoints (id, source, created_at, updated_at, tenant)"
@@ -336,6 +340,7 @@ class SQLiteStore(SQLiteHistory):
         notices: Notices | None = None,
     ) -> Toggled:
         def apply(db: sqlite3.Connection) -> tuple[Toggled, int]:
+            self._live.forget()
             toggled = writes.toggle(db, endpoint_id, enabled, reason, notices, time.time())
             return toggled, len(toggled.emitted)
 
@@ -350,6 +355,7 @@ class SQLiteStore(SQLiteHistory):
         tenant: str | None = None,
     ) -> EndpointRow | None:
         def apply(db: sqlite3.Connection) -> bool:
+            self._live.forget()
             now = time.time()
             cur = db.execute(
                 "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at, tenant)"
@@ -386,6 +392,7 @@ class SQLiteStore(SQLiteHistory):
 
     async def delete_endpoint(self, endpoint_id: str) -> int | None:
         def apply(db: sqlite3.Connection) -> tuple[int | None, int]:
+            self._live.forget()
             with contextlib.closing(
                 db.execute(
                     "SELECT count(*), coalesce(sum(status = 'pending'), 0) FROM deliveries"
