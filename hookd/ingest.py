@@ -165,7 +165,7 @@ async def plugin_allows(ep: Endpoint, event: Event) -> bool:
             owner, f"filter {ep.config.filter!r}", ep.filter, event, ep.view
         )
     except PluginFailure as exc:
-        log.warning("ingest.filter_failed", endpoint=ep.id, event=event.id, error=str(exc))
+        log.warning("ingest.filter_failed", endpoint=ep.id, event_id=event.id, error=str(exc))
         return False
     return bool(allowed)
 

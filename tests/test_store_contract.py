@@ -528,6 +528,32 @@ async def test_a_toggle_announces_a_change_only(any_store: Store) -> None:
     assert json.loads(off.emitted[0].data)["reason"] == "by hand"
 
 
+async def test_ingest_follows_every_change_of_which_endpoints_are_live(any_store: Store) -> None:
+    """Whatever changes endpoints (create, disable, enable, an auto-disable, delete, a YAML
+    reconcile), the next ingest drops deliveries to those no longer live and keeps the rest."""
+
+    async def routed(n: int, *endpoints: str) -> set[str]:
+        [accepted] = await any_store.ingest([new_event(f"r{n}", *endpoints)])
+        return {d.endpoint for d in accepted.deliveries}
+
+    assert await routed(0, "a", "api") == {"a"}
+    assert await any_store.create_endpoint("api", {"url": "http://x"}, []) is not None
+    assert await routed(1, "a", "api") == {"a", "api"}
+    await any_store.set_endpoint_enabled("api", False)
+    assert await routed(2, "a", "api") == {"a"}
+    await any_store.set_endpoint_enabled("api", True)
+    assert await routed(3, "a", "api") == {"a", "api"}
+    await finish(any_store, "dlv_r3_api", "failed", 500, disable_after=1)  # auto-disabled
+    assert await routed(4, "a", "api") == {"a"}
+    await any_store.set_endpoint_enabled("api", True)
+    assert await any_store.delete_endpoint("api") is not None
+    assert await routed(5, "a", "api") == {"a"}
+    await any_store.reconcile_config_endpoints({"b": None})
+    assert await routed(6, "a", "b") == {"b"}
+    await any_store.reconcile_config_endpoints({"a": None, "b": None})
+    assert await routed(7, "a", "b") == {"a", "b"}
+
+
 # --------------------------------------------------------------------------- several processes
 
 

@@ -15,7 +15,7 @@ whole is retried request by request, so one bad request cannot fail the others
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -119,13 +119,15 @@ async def _taken_ids(conn: Any, explicit: list[str]) -> set[str]:
     return {row[0] for row in await cur.fetchall()}
 
 
-async def live_endpoints(conn: Any, routed: list[str]) -> set[str]:
-    """Enabled endpoints among ``routed``, share-locked until commit (a delete waits)."""
-    if not routed:
+async def live_endpoints(conn: Any, routed: Iterable[str]) -> set[str]:
+    """Enabled endpoints among ``routed``, share-locked until commit (a delete waits). Read
+    every time: other processes change endpoints too, so there is nothing to cache."""
+    ids = sorted(routed)
+    if not ids:
         return set()
     cur = await conn.execute(
         "SELECT id FROM endpoints WHERE id = ANY(%s) AND enabled ORDER BY id FOR KEY SHARE",
-        (routed,),
+        (ids,),
     )
     return {row[0] for row in await cur.fetchall()}
 

@@ -47,8 +47,8 @@ def explicit_ids(batches: Sequence[Sequence[NewEvent]]) -> list[str]:
     return [e.id for events in batches for e in events if e.idem_key == e.id]
 
 
-def routed_endpoints(batches: Sequence[Sequence[NewEvent]]) -> list[str]:
-    return sorted({d.endpoint for events in batches for e in events for d in e.deliveries})
+def routed_endpoints(batches: Sequence[Sequence[NewEvent]]) -> set[str]:
+    return {d.endpoint for events in batches for e in events for d in e.deliveries}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -63,6 +63,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         self.stats = CommitStats()
         self._writer = Writer(stats=self.stats, ingest=self._apply_ingests)
         self._leases = Leases()
+        self._live = writes.LiveEndpoints()  # the writer's; forgotten by each endpoint write
         self._read: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
@@ -171,7 +172,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         lookup = rules.Lookup(
             known=writes.known_keys(db, rules.idempotency_keys(batches)),
             taken=writes.taken_ids(db, rules.explicit_ids(batches)),
-            live=writes.live_endpoints(db, rules.routed_endpoints(batches)),
+            live=self._live.of(db, rules.routed_endpoints(batches)),
             pending=self._writer.pending,
             max_pending=self.max_pending,
         )
@@ -259,6 +260,8 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
                 failures, disabled = writes.count(db, r, now)
+                if disabled is not None:
+                    self._live.forget()
                 made = rules.attempt_notices(r, failures, disabled, now)
                 emitted = writes.insert_notices(db, made, now) if made else []
                 delta += len(emitted) - (r.status != "pending")
@@ -299,6 +302,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         wanted = list(tenants)
 
         def apply(db: sqlite3.Connection) -> tuple[dict[str, int], int]:
+            self._live.forget()
             now = time.time()
             db.executemany(
                 "INSERT INTO endpoints (id, source, created_at, updated_at, tenant)"
@@ -335,6 +339,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         notices: Notices | None = None,
     ) -> Toggled:
         def apply(db: sqlite3.Connection) -> tuple[Toggled, int]:
+            self._live.forget()
             toggled = writes.toggle(db, endpoint_id, enabled, reason, notices, time.time())
             return toggled, len(toggled.emitted)
 
@@ -349,6 +354,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
         tenant: str | None = None,
     ) -> EndpointRow | None:
         def apply(db: sqlite3.Connection) -> bool:
+            self._live.forget()
             now = time.time()
             cur = db.execute(
                 "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at, tenant)"
@@ -385,6 +391,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
 
     async def delete_endpoint(self, endpoint_id: str) -> int | None:
         def apply(db: sqlite3.Connection) -> tuple[int | None, int]:
+            self._live.forget()
             with contextlib.closing(
                 db.execute(
                     "SELECT count(*), coalesce(sum(status = 'pending'), 0) FROM deliveries"

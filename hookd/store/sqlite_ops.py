@@ -39,6 +39,26 @@ def taken_ids(db: sqlite3.Connection, explicit: list[str]) -> set[str]:
     return taken
 
 
+class LiveEndpoints:
+    """The enabled endpoints as the writer last read them, so an ingest batch checks its routes
+    against a set instead of querying hundreds of ids (SQLite has one writer: only its own
+    writes change endpoints, and each of them calls :meth:`forget`). Writer thread only."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] | None = None
+
+    def of(self, db: sqlite3.Connection, routed: set[str]) -> set[str]:
+        if self._ids is None:
+            with contextlib.closing(
+                db.execute("SELECT id FROM endpoints WHERE enabled = 1")
+            ) as cur:
+                self._ids = {str(row[0]) for row in cur}
+        return routed & self._ids
+
+    def forget(self) -> None:
+        self._ids = None
+
+
 def live_endpoints(db: sqlite3.Connection, routed: list[str]) -> set[str]:
     live: set[str] = set()
     for chunk in chunks(routed):
