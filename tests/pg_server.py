@@ -21,8 +21,8 @@ _made: list[str] = []
 
 class _Server:
     def __init__(self) -> None:
+        self.bin = _binaries()  # first: no temp directory left behind when there are none
         self.dir = Path(tempfile.mkdtemp(prefix="hookd-pg-"))
-        self.bin = _binaries()
         self.sock = self.dir / "sock"
         self.sock.mkdir()
         as_postgres = os.geteuid() == 0
