@@ -23,6 +23,14 @@ class _Server:
     def __init__(self) -> None:
         self.bin = _binaries()  # first: no temp directory left behind when there are none
         self.dir = Path(tempfile.mkdtemp(prefix="hookd-pg-"))
+        try:
+            self._start()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.dsn = f"host={self.sock} user=postgres dbname=postgres"
+
+    def _start(self) -> None:
         self.sock = self.dir / "sock"
         self.sock.mkdir()
         as_postgres = os.geteuid() == 0
@@ -59,7 +67,6 @@ class _Server:
             options,
             "start",
         )
-        self.dsn = f"host={self.sock} user=postgres dbname=postgres"
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run(
