@@ -5,15 +5,40 @@ from pathlib import Path
 
 import pytest
 
-from hookd.store import SQLiteStore, Store
+from hookd.store import Store
 from tests import pg_server
 from tests.support import Receiver, receiver
+from tests.support.backends import (
+    BACKENDS,
+    backend,  # noqa: F401 (a fixture)
+    open_backend,
+    open_current,
+)
 from tests.support.browser import browser  # noqa: F401 (a fixture)
 from tests.support.slow import spawning_tests_are_marked_slow  # noqa: F401 (autouse)
 
-# Every backend the store contract suite (tests/test_store_contract.py) runs against. The
+# BACKENDS: every backend the store contract suite (tests/test_store_contract.py, which imports
+# it and open_backend from here) and the tests taking the ``backend`` fixture run on. The
 # postgres cases skip, saying why, when there is no server to be had (see tests/pg_server.py).
-BACKENDS = ["sqlite", "postgres"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``backend`` (a module opts in with ``pytestmark =
+    pytest.mark.usefixtures("backend")``) runs once per backend, ``test_x[postgres]``; one
+    marked ``@pytest.mark.sqlite_only("why")`` on SQLite alone."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if any("backend" in _argnames(m) for m in metafunc.definition.iter_markers("parametrize")):
+        return  # the test names its backends itself (and opens their stores)
+    only = metafunc.definition.get_closest_marker("sqlite_only")
+    if only is not None and not (only.args and isinstance(only.args[0], str)):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: sqlite_only needs a reason")
+    metafunc.parametrize("backend", ["sqlite"] if only else BACKENDS, indirect=True)
+
+
+def _argnames(mark: pytest.Mark) -> list[str]:
+    names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,21 +57,13 @@ async def sink() -> AsyncIterator[Receiver]:
         yield rec
 
 
-def open_backend(backend: str, tmp_path: Path, *, max_pending: int = 1_000_000) -> Store:
-    """A new, unopened store of ``backend`` with a fresh database."""
-    if backend == "sqlite":
-        return SQLiteStore(tmp_path / "hookd.db", max_pending=max_pending)
-    if backend == "postgres":
-        from hookd.store.pg import PostgresStore
-
-        return PostgresStore(pg_server.fresh_database(), max_pending=max_pending)
-    raise ValueError(backend)
-
-
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    """An open store on a SQLite file in ``tmp_path``, with YAML endpoints ``a`` and ``b``."""
-    s = SQLiteStore(tmp_path / "hookd.db")
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store on the test's database (tests.support.backends: a SQLite file in
+    ``tmp_path`` unless the test takes ``backend``), with YAML endpoints ``a`` and ``b``."""
+    if "backend" in request.fixturenames:
+        request.getfixturevalue("backend")  # set up first: it says which database
+    s = open_current(tmp_path)
     await s.open()
     await s.reconcile_config_endpoints({"a": None, "b": None})
     try:

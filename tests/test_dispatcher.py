@@ -109,7 +109,7 @@ async def test_drain_lets_attempts_in_flight_finish_and_records_them(tmp_path: P
         assert await r.dispatcher.drain(5) == []
         assert r.dispatcher.pending_attempts() == 0
         await r.store.close()  # the writer finishes what it was given
-        async with opened_store(r.db) as reopened:  # what the next start will find
+        async with opened_store(tmp_path) as reopened:  # what the next start will find
             row = await reopened.delivery(delivery_id)
     assert row is not None
     assert (row.status, row.attempt_count) == ("succeeded", 1)

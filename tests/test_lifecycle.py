@@ -74,7 +74,7 @@ def on_disk(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 async def delivery_of(db: Path, delivery_id: str) -> tuple[str, int]:
     """(status, attempt count) of a delivery, through the store, once no hookd holds the file."""
-    async with opened_store(db) as store:
+    async with opened_store(db.parent) as store:
         row = await store.delivery(delivery_id)
     assert row is not None, delivery_id
     return row.status, row.attempt_count

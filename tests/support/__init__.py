@@ -7,9 +7,11 @@
 - :mod:`~tests.support.daemon`: an in-process daemon with its store and an HTTP client
 - :mod:`~tests.support.process`: a real ``hookd run`` process
 - :mod:`~tests.support.cli`: ``python -m hookd ...`` commands as subprocesses
-- :mod:`~tests.support.store`: events, attempts and a store opened on a file, for store tests
+- :mod:`~tests.support.store`: events, attempts and the test's store opened, for store tests
+- :mod:`~tests.support.backends`: the backend the running test uses (the ``backend`` fixture)
 """
 
+from tests.support import backends
 from tests.support.cli import (
     Result,
     Running,
@@ -63,6 +65,7 @@ __all__ = [
     "assert_one_line_error",
     "attempt_result",
     "auth",
+    "backends",
     "bearer",
     "capped",
     "clean_env",

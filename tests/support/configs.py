@@ -1,7 +1,8 @@
 """Daemon configurations for tests, and the secrets and tokens they use.
 
-Every config text here goes through ``str.format`` when a daemon starts (``{port}`` and ``{db}``
-are filled in), so the YAML's own braces are doubled.
+Every config text here goes through ``str.format`` when a daemon starts (``write_config`` fills
+in ``{port}`` and ``{storage}``: the test's backend, see :mod:`tests.support.backends`), so the
+YAML's own braces are doubled.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def config(
     storage: str = "",
     extra: str = "",
 ) -> str:
-    """A daemon on loopback with a database in the test's directory.
+    """A daemon on loopback with the test's database: a SQLite file in the test's directory, or
+    the test's PostgreSQL database when it runs on postgres (``{storage}``).
 
     ``private``: ``delivery.allow_private_networks`` (receivers live on 127.0.0.1);
     ``delivery`` and ``storage``: more keys of those mappings (``", concurrency: 4"``);
@@ -38,7 +40,7 @@ def config(
     items; ``extra``: top-level YAML lines (:func:`auth`, ``limits``, ``plugins``). All are
     plain YAML: the braces are doubled here.
     """
-    text = "listen: 127.0.0.1:{port}\nstorage: {{path: {db}" + escape(storage) + "}}\n"
+    text = "listen: 127.0.0.1:{port}\nstorage: {{{storage}" + escape(storage) + "}}\n"
     text += escape(f"delivery: {{allow_private_networks: {str(private).lower()}{delivery}}}\n")
     text += escape(extra)
     if policies:

@@ -20,15 +20,21 @@ from hookd import config as configuration
 from hookd import daemon
 from hookd.state import State
 from hookd.store import AttemptRow, DeliveryRow, Store
+from tests.support import backends
 from tests.support.polling import free_port, wait_for
 
 
 def write_config(
     tmp_path: Path, text: str, *, port: int | None = None, name: str = "hookd"
 ) -> Path:
-    """``tmp_path/NAME.yaml`` from ``text`` with ``{port}`` and ``{db}`` (tmp_path/hookd.db)."""
+    """``tmp_path/NAME.yaml`` from ``text`` with ``{port}``, ``{storage}`` (where the test's
+    backend keeps the outbox: :func:`tests.support.backends.storage`) and ``{db}`` (the SQLite
+    file ``tmp_path/hookd.db``, for YAML about SQLite itself) filled in."""
     path = tmp_path / f"{name}.yaml"
-    path.write_text(text.format(port=port or free_port(), db=tmp_path / "hookd.db"))
+    filled = text.format(
+        port=port or free_port(), storage=backends.storage(tmp_path), db=tmp_path / "hookd.db"
+    )
+    path.write_text(filled)
     return path
 
 
@@ -126,7 +132,7 @@ class Daemon:
 async def running_daemon(
     tmp_path: Path, yaml_text: str, *, headers: dict[str, str] | None = None
 ) -> AsyncIterator[Daemon]:
-    """Start ``daemon.run`` in this loop with ``yaml_text`` (``{port}``/``{db}`` filled in).
+    """Start ``daemon.run`` in this loop with ``yaml_text`` (filled in by :func:`write_config`).
 
     The daemon's signal handlers go on this loop; the daemon is stopped by cancelling it.
     """

@@ -66,7 +66,7 @@ def start_process(
     port: int | None = None,
     name: str = "hookd",
 ) -> Process:
-    """Launch ``python -m hookd run -c FILE`` (``{port}``/``{db}`` filled in); not yet ready."""
+    """Launch ``python -m hookd run -c FILE`` (filled in by ``write_config``); not yet ready."""
     require_slow("hookd run")
     port = port or free_port()
     path = write_config(tmp_path, yaml_text, port=port, name=name)

@@ -1,5 +1,5 @@
-"""Building blocks for tests that talk to a store directly: events, finished attempts, and a
-store opened on a database file that no daemon holds any more."""
+"""Building blocks for tests that talk to a store directly: events, finished attempts, and the
+store a test's daemons used, opened after they stopped."""
 
 from __future__ import annotations
 
@@ -17,16 +17,18 @@ from hookd.store import (
     NewDelivery,
     NewEvent,
     Recorded,
-    SQLiteStore,
     Status,
     Store,
 )
+from tests.support import backends
 
 
 @contextlib.asynccontextmanager
-async def opened_store(path: Path) -> AsyncIterator[Store]:
-    """The store on ``path`` (after the daemon that wrote it has stopped: one owner at a time)."""
-    store = SQLiteStore(path)
+async def opened_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The store that ``write_config``'s YAML in ``tmp_path`` names (``{storage}``), open: the
+    SQLite file after the daemon that wrote it has stopped (one owner at a time), or the test's
+    PostgreSQL database."""
+    store = backends.open_current(tmp_path)
     await store.open()
     try:
         yield store

@@ -1,0 +1,101 @@
+"""The storage backend the running test uses, for the helpers that would otherwise fix one.
+
+A test runs on SQLite unless it takes the :func:`backend` fixture; a module opts in whole with
+``pytestmark = pytest.mark.usefixtures("backend")``. ``pytest_generate_tests`` in conftest
+parametrizes that fixture with :data:`BACKENDS` (ids ``test_x[sqlite]``, ``test_x[postgres]``);
+a test marked ``@pytest.mark.sqlite_only("why")`` gets ``[sqlite]`` alone.
+
+The fixture records the backend here (as :mod:`tests.support.slow` records the slow marker), and
+the helpers read it: :func:`storage` fills ``{storage}`` in daemon YAML (``write_config``),
+:func:`open_current` opens the store that YAML names (``opened_store``, conftest's ``store``).
+A PostgreSQL test gets a database of its own on first use, the same for every daemon and store
+it opens; without a server the postgres case skips, saying why (:mod:`tests.pg_server`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hookd.store import LEASE_SLACK_S, SQLiteStore, Store
+from tests import pg_server
+
+# Every backend a parametrized test runs on, and the store contract suite too.
+BACKENDS = ["sqlite", "postgres"]
+# The storage.secret_key of every PostgreSQL daemon in the tests (base64 of 32 bytes).
+SECRET_KEY = "aG9va2QtdGVzdHMtc2VjcmV0LWtleS0zMi1ieXRlcyE="
+
+
+class _Current:
+    """The running test's backend, and its PostgreSQL database once made."""
+
+    backend = "sqlite"
+    dsn: str | None = None
+
+
+_current = _Current()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The backend this test runs on (parametrized by conftest's ``pytest_generate_tests``)."""
+    name: str = request.param
+    if name not in BACKENDS:
+        raise ValueError(name)
+    _current.backend, _current.dsn = name, None
+    try:
+        yield name
+    finally:
+        _current.backend, _current.dsn = "sqlite", None
+
+
+def current() -> str:
+    """The running test's backend: ``sqlite`` unless it takes the ``backend`` fixture."""
+    return _current.backend
+
+
+def dsn() -> str:
+    """The running PostgreSQL test's database (made on first use)."""
+    if current() != "postgres":
+        raise AssertionError("this test runs on SQLite: it has no PostgreSQL database")
+    if _current.dsn is None:
+        _current.dsn = pg_server.fresh_database()
+    return _current.dsn
+
+
+def storage(tmp_path: Path) -> str:
+    """What ``{storage}`` stands for in daemon YAML: the keys of the ``storage`` mapping that
+    place the outbox (a SQLite file ``tmp_path/hookd.db``, or the test's PostgreSQL database)."""
+    if current() == "postgres":
+        quoted = dsn().replace("'", "''")
+        return f"backend: postgres, dsn: '{quoted}', secret_key: {SECRET_KEY}"
+    return f"path: {tmp_path / 'hookd.db'}"
+
+
+def open_backend(backend: str, tmp_path: Path, *, max_pending: int = 1_000_000) -> Store:
+    """A new, unopened store of ``backend`` with a fresh database."""
+    if backend == "sqlite":
+        return SQLiteStore(tmp_path / "hookd.db", max_pending=max_pending)
+    if backend == "postgres":
+        from hookd.store.pg import PostgresStore
+
+        return PostgresStore(pg_server.fresh_database(), max_pending=max_pending)
+    raise ValueError(backend)
+
+
+def open_current(tmp_path: Path) -> Store:
+    """A new, unopened store on the running test's database: the one :func:`storage` names."""
+    if current() == "postgres":
+        from hookd.store.pg import PostgresStore
+
+        return PostgresStore(dsn())
+    return SQLiteStore(tmp_path / "hookd.db")
+
+
+def takeover_s(timeout_s: float) -> float:
+    """How long after a SIGKILL the next process waits to make the dead one's in-flight attempts
+    again (policy ``timeout`` ``timeout_s``): none on SQLite, whose leases die with the process
+    that owned the file; on PostgreSQL until their leases run out (timeout + 30 s, SPEC §12)."""
+    return timeout_s + LEASE_SLACK_S if current() == "postgres" else 0.0
