@@ -21,6 +21,8 @@ from tests.support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 CONFIG = config(
     policies="  fast: {delays: [], timeout: 2s}\n"
     "  twice: {delays: [100ms], jitter: none, timeout: 2s}\n",

@@ -1,4 +1,5 @@
-"""The delivery engine end to end: real daemon, real SQLite file, real receivers on 127.0.0.1.
+"""The delivery engine end to end: real daemon, a real store of each backend, real receivers on
+127.0.0.1.
 
 Policies here mirror the presets with delays of a tenth of a second, so whole schedules run in
 about a second. Outcomes are read through the daemon's store, as the daemon recorded them.
@@ -12,6 +13,7 @@ import asyncio
 import base64
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from standardwebhooks.webhooks import Webhook
@@ -21,6 +23,7 @@ from tests.support import (
     Answer,
     Daemon,
     Received,
+    backends,
     config,
     endpoint,
     fail_first,
@@ -30,6 +33,8 @@ from tests.support import (
     running_daemon,
     wait_for,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 # Presets with their retry_on / timeout / disable_after, delays shortened, jitter off.
 PRESET_POLICIES = """\
@@ -221,8 +226,12 @@ async def test_consecutive_failed_deliveries_disable_the_endpoint(tmp_path: Path
                 return row is not None and not row.enabled
 
             await wait_for(disabled)
-            state = await d.endpoint_status("bad")
-            assert (state["enabled"], state["consecutive_failures"]) == (False, 3)
+
+            async def shown() -> bool:  # /v1/status follows the store (on SQLite at once)
+                state = await d.endpoint_status("bad")
+                return (state["enabled"], state["consecutive_failures"]) == (False, 3)
+
+            await wait_for(shown, timeout=backends.live_state_s())
             row = await d.store.endpoint("bad")
             assert row is not None
             assert (row.enabled, row.consecutive_failures) == (False, 3)

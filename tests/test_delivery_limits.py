@@ -1,5 +1,5 @@
 """Per-endpoint and global limits end to end: fifo ordering, rate_limit, max_in_flight and
-delivery.concurrency, against real receivers on 127.0.0.1 and a real SQLite file."""
+delivery.concurrency, against real receivers on 127.0.0.1 and a real store of each backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import asyncio
 import bisect
 from pathlib import Path
 
+import pytest
+
 from tests.support import Received, config, endpoint, receiver, running_daemon, wait_for
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 QUICK = "  quick: {delays: [100ms, 100ms, 100ms], jitter: none}\n"
 

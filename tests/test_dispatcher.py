@@ -1,5 +1,6 @@
-"""The dispatcher in process: a real SQLite store, wheel, scheduler, aiohttp session and receiver,
-without the HTTP server, so tests can reach in (drain, re-fire, disable) where the API cannot."""
+"""The dispatcher in process: a real store (of each backend), wheel, scheduler, aiohttp session and
+receiver, without the HTTP server, so tests can reach in (drain, re-fire, disable) where the API
+cannot."""
 
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ from hookd.delivery.lanes import Pacer
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.metrics import Metrics
-from hookd.store import DeliveryRow, SQLiteStore
-from tests.support import endpoint, opened_store, receiver, wait_for
+from hookd.store import DeliveryRow, Store
+from tests.support import backends, endpoint, opened_store, receiver, wait_for
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @dataclass
 class Rig:
-    db: Path
-    store: SQLiteStore
+    store: Store
     table: eps.EndpointTable
     wheel: TimerWheel[str]
     scheduler: Scheduler
@@ -63,8 +65,7 @@ async def rig(tmp_path: Path, endpoints: str, policies: str = "") -> AsyncIterat
     cfg = configuration.parse(text, source=str(tmp_path / "h.yaml"))
     configured, problems = eps.resolve_config(cfg, builtin_registry())
     assert not problems
-    db = tmp_path / "hookd.db"
-    store = SQLiteStore(db)
+    store = backends.open_current(tmp_path)
     await store.open()
     await store.reconcile_config_endpoints({i: ep.tenant for i, ep in configured.items()})
     table = eps.EndpointTable()
@@ -90,7 +91,7 @@ async def rig(tmp_path: Path, endpoints: str, policies: str = "") -> AsyncIterat
         asyncio.create_task(dispatcher.run()),
     ]
     try:
-        yield Rig(db, store, table, wheel, scheduler, dispatcher)
+        yield Rig(store, table, wheel, scheduler, dispatcher)
     finally:
         await dispatcher.drain(0)
         for task in tasks:

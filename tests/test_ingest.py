@@ -30,6 +30,8 @@ from tests.support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 CONFIG = config(
     endpoint("tasks", "URL", events='["task.*"]') + endpoint("everything", "URL"),
     extra=auth(ingest=True) + "limits: {max_body: 64KiB}\n",

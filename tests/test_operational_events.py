@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks import Webhook
 
 from tests.support import (
@@ -24,6 +25,8 @@ from tests.support import (
     running_daemon,
     wait_for,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 POLICIES = (
     "  fragile: {delays: [], disable_after: 2}\n"

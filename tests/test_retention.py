@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hookd import retention
-from hookd.store import SQLiteStore, Store
+from hookd.store import Store
 from tests.support import (
     ADMIN,
     Daemon,
@@ -29,6 +29,8 @@ from tests.support import (
     running_daemon,
     wait_for,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 DAY = 86400.0
 
@@ -48,7 +50,7 @@ async def remaining(store: Store, delivery_ids: list[str]) -> tuple[set[str], se
     return events, deliveries, attempts
 
 
-async def test_purge_deletes_old_final_rows_and_keeps_the_rest(store: SQLiteStore) -> None:
+async def test_purge_deletes_old_final_rows_and_keeps_the_rest(store: Store) -> None:
     """Final deliveries older than the retention go with their attempts, then events older than
     it with no delivery left; pending deliveries, recent rows and their events stay."""
     old = [f"old{n}" for n in range(5)]
@@ -82,7 +84,7 @@ async def test_purge_deletes_old_final_rows_and_keeps_the_rest(store: SQLiteStor
     assert (again.deliveries, again.events) == (0, 0)
 
 
-async def test_purge_keeps_everything_inside_the_window(store: SQLiteStore) -> None:
+async def test_purge_keeps_everything_inside_the_window(store: Store) -> None:
     """Rows ten days old under a thirty-day retention are all kept."""
     await store.ingest([new_event("e1", "a"), new_event("e2")])
     await finish(store, "dlv_e1_a", "succeeded")

@@ -15,6 +15,8 @@ from hookd import daemon
 from hookd.errors import ConfigError
 from tests.support import ADMIN, Daemon, Receiver, auth, bearer, config, endpoint, running_daemon
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 FILTERED = endpoint(
     "big",
     "URL/big",

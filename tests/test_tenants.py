@@ -25,6 +25,8 @@ from tests.support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 ENDPOINTS = (
     endpoint("acme-a", "URL/acme-a", tenant="acme")
     + endpoint("acme-b", "URL/acme-b", tenant="acme", events='["task.*"]')

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hookd.cluster import STATE_S
 from hookd.store import LEASE_SLACK_S, SQLiteStore, Store
 from tests import pg_server
 
@@ -99,3 +100,12 @@ def takeover_s(timeout_s: float) -> float:
     again (policy ``timeout`` ``timeout_s``): none on SQLite, whose leases die with the process
     that owned the file; on PostgreSQL until their leases run out (timeout + 30 s, SPEC §12)."""
     return timeout_s + LEASE_SLACK_S if current() == "postgres" else 0.0
+
+
+def live_state_s() -> float:
+    """How long the daemon's live endpoint state (``/v1/status``: enabled, failure counters) may
+    lag what its store committed after attempts end together: not at all on SQLite, whose one
+    writer answers in commit order; on PostgreSQL, whose record transactions run side by side
+    and may answer out of commit order, until the cluster task's next read of the rows
+    (``hookd.cluster.STATE_S``)."""
+    return STATE_S + 1.0 if current() == "postgres" else 0.0
