@@ -3,6 +3,9 @@
 The tests start ``python -m hookd run`` (tests.support ``start_process``) and talk to it over
 HTTP and signals, the way systemd, Kubernetes or an operator would; the last two run the daemon
 in this process and send SIGHUP to it.
+
+The SIGKILL, SIGTERM and reload tests run on every backend (``ON_EVERY_BACKEND``); the systemd
+and startup-error tests are about the process and the SQLite file, and run on SQLite alone.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tests.support import (
     Process,
     Receiver,
     assert_one_line_error,
+    backends,
     bearer,
     capped,
     clean_env,
@@ -46,6 +50,7 @@ from tests.support import (
 )
 
 HMAC_SECRET = "hmac-shared-secret-do-not-log"
+ON_EVERY_BACKEND = pytest.mark.usefixtures("backend")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -72,9 +77,9 @@ def on_disk(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-async def delivery_of(db: Path, delivery_id: str) -> tuple[str, int]:
-    """(status, attempt count) of a delivery, through the store, once no hookd holds the file."""
-    async with opened_store(db.parent) as store:
+async def delivery_of(tmp_path: Path, delivery_id: str) -> tuple[str, int]:
+    """(status, attempt count) of a delivery, through the store, once no hookd holds it."""
+    async with opened_store(tmp_path) as store:
         row = await store.delivery(delivery_id)
     assert row is not None, delivery_id
     return row.status, row.attempt_count
@@ -117,13 +122,16 @@ def config(
     shutdown: str = "10s",
     extra_endpoints: str = "",
     auth: bool = True,
+    timeout: str = "15s",
 ) -> str:
+    """``timeout``: the ``standard`` policy's (an attempt's, and with it a lease's)."""
     tokens = f"auth: {{{{ingest_tokens: [{INGEST}], admin_tokens: [{ADMIN}]}}}}\n" if auth else ""
     return f"""\
 listen: 127.0.0.1:{{port}}
 shutdown_timeout: {shutdown}
-storage: {{{{path: {{db}}}}}}
+storage: {{{{{{storage}}}}}}
 delivery: {{{{allow_private_networks: true}}}}
+policies: {{{{standard: {{{{timeout: {timeout}}}}}}}}}
 {tokens}endpoints:
   - id: first
     url: {receiver_url}/first
@@ -139,14 +147,16 @@ delivery: {{{{allow_private_networks: true}}}}
 
 
 @pytest.mark.slow
+@ON_EVERY_BACKEND
 async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
     tmp_path: Path, sink: Receiver
 ) -> None:
     """kill -9 while the attempt is in flight: the accepted event and its delivery are on disk,
-    and the restarted daemon makes the attempt again (same webhook-id) until it succeeds."""
+    and the restarted daemon makes the attempt again (same webhook-id) until it succeeds (on
+    PostgreSQL once the dead process's lease has run out)."""
     sink.hold = True
-    db = tmp_path / "hookd.db"
-    with stopped_at_exit(start_process(tmp_path, config(sink.base), name="first-run")) as first:
+    text = config(sink.base, timeout="2s")  # a short lease: PostgreSQL waits it out
+    with stopped_at_exit(start_process(tmp_path, text, name="first-run")) as first:
         await wait_ready(first)
         status, body, _ = await post_event(first, {"type": "task.created", "data": {"n": 1}})
         assert status == 202
@@ -155,19 +165,28 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
         first.signal(signal.SIGKILL)
         assert await first.exited() == -signal.SIGKILL
 
-    assert on_disk(db, "SELECT type FROM events WHERE id = ?", body["id"]) == [("task.created",)]
-    assert on_disk(db, "SELECT status, attempt_count FROM deliveries WHERE id = ?", delivery) == [
-        ("pending", 0)
-    ]
+    if backends.current() == "sqlite":
+        db = tmp_path / "hookd.db"
+        assert on_disk(db, "SELECT type FROM events WHERE id = ?", body["id"]) == [
+            ("task.created",)
+        ]
+        assert on_disk(
+            db, "SELECT status, attempt_count FROM deliveries WHERE id = ?", delivery
+        ) == [("pending", 0)]
+    async with opened_store(tmp_path) as store:
+        event = await store.event(body["id"])
+        assert event is not None
+        assert event.type == "task.created"
+    assert await delivery_of(tmp_path, delivery) == ("pending", 0)
 
     sink.hold = False
-    with stopped_at_exit(start_process(tmp_path, config(sink.base), name="second-run")) as second:
+    with stopped_at_exit(start_process(tmp_path, text, name="second-run")) as second:
         await wait_ready(second)
 
         async def succeeded() -> bool:
             return await shown_status(second, delivery) == "succeeded"
 
-        await wait_for(succeeded, timeout=15)
+        await wait_for(succeeded, timeout=15 + backends.takeover_s(2))
         assert sink.webhook_ids() == [body["id"], body["id"]]  # the same id on both attempts
         second.signal(signal.SIGTERM)
         assert await second.exited() == 0
@@ -178,6 +197,7 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
 
 
 @pytest.mark.slow
+@ON_EVERY_BACKEND
 async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_0(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -185,7 +205,6 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
     Retry-After while the process is still up; the sink attempt is let finish (recorded as
     succeeded, not cancelled); then the process exits 0."""
     sink.hold = True
-    db = tmp_path / "hookd.db"
     with stopped_at_exit(start_process(tmp_path, config(sink.base, shutdown="20s"))) as process:
         await wait_ready(process)
         status, body, _ = await post_event(process, {"type": "task.created", "data": {}})
@@ -207,7 +226,7 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
         sink.release()
         assert await process.exited() == 0
 
-    assert await delivery_of(db, body["deliveries"][0]["id"]) == ("succeeded", 1)
+    assert await delivery_of(tmp_path, body["deliveries"][0]["id"]) == ("succeeded", 1)
     names = [e["event"] for e in process.log_events()]
     assert names.index("hookd.stopping") < names.index("hookd.stopped")
     assert (await process.logged("hookd.ready"))["loop"] == "uvloop"
@@ -215,6 +234,7 @@ async def test_sigterm_drains_readiness_first_lets_the_attempt_finish_and_exits_
 
 
 @pytest.mark.slow
+@ON_EVERY_BACKEND
 async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -222,7 +242,6 @@ async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
     then exits 0 while the receiver still holds the request (it never answered), and the
     delivery stays pending (attempted again after the restart)."""
     sink.hold = True
-    db = tmp_path / "hookd.db"
     with stopped_at_exit(start_process(tmp_path, config(sink.base, shutdown="300ms"))) as process:
         await wait_ready(process)
         _, body, _ = await post_event(process, {"type": "task.created", "data": {}})
@@ -233,7 +252,7 @@ async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
         assert time.monotonic() - started >= 0.3  # the grace was given ...
         assert sink.answered == 0  # ... and the attempt was not waited out
     delivery = body["deliveries"][0]["id"]
-    assert await delivery_of(db, delivery) == ("pending", 0)
+    assert await delivery_of(tmp_path, delivery) == ("pending", 0)
     assert (await process.logged("dispatcher.cancelled_stragglers"))["deliveries"] == [delivery]
 
 
@@ -241,6 +260,7 @@ async def test_sigterm_cancels_attempts_still_running_after_shutdown_timeout(
 
 
 @pytest.mark.slow
+@ON_EVERY_BACKEND
 async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -273,6 +293,7 @@ async def test_sighup_rejects_a_bad_file_and_applies_a_good_one(
 
 
 @pytest.mark.slow
+@ON_EVERY_BACKEND
 async def test_a_reload_cannot_drop_the_tokens_of_an_exposed_listener(
     tmp_path: Path, sink: Receiver
 ) -> None:
@@ -412,7 +433,7 @@ def test_an_unusable_database_is_one_line_not_a_traceback(
     """A database path under a regular file, or a file that is not SQLite: one line, exit 1."""
     (tmp_path / "not-a-dir").write_text("a file where a directory should be")
     (tmp_path / "garbage.db").write_bytes(b"this is not sqlite" * 100)
-    text = config("http://127.0.0.1:9").replace("path: {db}", f"path: {tmp_path / where}")
+    text = config("http://127.0.0.1:9").replace("{storage}", f"path: {tmp_path / where}")
     result = run_to_exit(tmp_path, text)
     assert_one_line_error(
         result, 1, "hookd: cannot", str(tmp_path / where.split("/")[0]), logs=True
@@ -423,6 +444,7 @@ def test_an_unusable_database_is_one_line_not_a_traceback(
 # --------------------------------------------------------------------------- reload, in-process
 
 
+@ON_EVERY_BACKEND
 async def test_a_reload_applies_new_limits_and_keeps_restart_only_settings(
     tmp_path: Path,
 ) -> None:
@@ -453,6 +475,7 @@ async def test_a_reload_applies_new_limits_and_keeps_restart_only_settings(
         assert await d.store.counts_by_status() == {"pending": 2, "succeeded": 0, "failed": 0}
 
 
+@ON_EVERY_BACKEND
 async def test_a_reload_that_removes_an_endpoint_fails_its_pending_deliveries(
     tmp_path: Path,
 ) -> None:
