@@ -5,7 +5,9 @@ and hands it to ``apply``, which runs one transaction and answers each item (a v
 exception for that item alone). Up to ``concurrency`` transactions run at once, so a process
 is not bound to one commit latency at a time (PostgreSQL flushes concurrent commits together).
 A batch that fails as a whole is applied again item by item, so one bad item cannot fail the
-others; an item that fails alone gets a :class:`~hookd.errors.StoreError`.
+others; an item that fails alone gets a :class:`~hookd.errors.StoreError`. With
+``drop_abandoned``, an item whose caller gave up waiting (an ingest answered 503, "nothing was
+stored") is dropped, not applied, if its transaction has not begun.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ Apply = Callable[[Sequence[T]], Awaitable[Sequence[R | Exception]]]
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, name: str, apply: Apply[T, R], *, concurrency: int, max_batch: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        apply: Apply[T, R],
+        *,
+        concurrency: int,
+        max_batch: int,
+        drop_abandoned: bool = False,
+    ) -> None:
         self._name = name
         self._apply = apply
+        self._drop_abandoned = drop_abandoned
         self._max_batch = max_batch
         self._slots = asyncio.Semaphore(concurrency)
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
@@ -67,13 +78,18 @@ class Batcher(Generic[T, R]):
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
+            live = self._wanted(batch)
+            if not live:
+                return
             try:
-                self._answer(batch, await self._apply([item for item, _ in batch]))
+                self._answer(live, await self._apply([item for item, _ in live]))
             except Exception as exc:  # the batch failed as a whole: each item alone
-                if len(batch) == 1:
-                    _fail(batch[0][1], exc)
+                if len(live) == 1:
+                    _fail(live[0][1], exc)
                     return
-                for one in batch:
+                for one in live:
+                    if not self._wanted([one]):
+                        continue
                     try:
                         self._answer([one], await self._apply([one[0]]))
                     except Exception as single:
@@ -82,6 +98,14 @@ class Batcher(Generic[T, R]):
             self._slots.release()
             for _ in batch:
                 self._queue.task_done()
+
+    def _wanted(
+        self, batch: list[tuple[T, asyncio.Future[R]]]
+    ) -> list[tuple[T, asyncio.Future[R]]]:
+        """The items to apply: all, or with ``drop_abandoned`` those whose caller still waits."""
+        if not self._drop_abandoned:
+            return batch
+        return [one for one in batch if not one[1].done()]
 
     @staticmethod
     def _answer(batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R | Exception]) -> None:

@@ -10,6 +10,11 @@ to two processes at once creates one event and both answer with it. A batch that
 whole is retried request by request, so one bad request cannot fail the others
 (:mod:`hookd.store.pg_batch`). Up to :data:`CONCURRENCY` transactions run at once; each judges
 ``limits.max_pending`` against the count it sees, so concurrent ones may pass it by a batch.
+
+A lock held elsewhere (another process's insert of the same key, an endpoint being deleted, an
+operator's ``LOCK TABLE``) is waited for :data:`LOCK_TIMEOUT_MS` at most, then the batch fails
+(503 with Retry-After) rather than hold every caller, as SQLite's writer does; a request whose
+caller has given up (answered 503, "nothing was stored") is not applied afterwards.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ log = structlog.get_logger("hookd.store")
 MAX_BATCH = 2000  # requests folded into one transaction at most
 CONCURRENCY = 4  # transactions at once
 RACE_RETRIES = 5
+LOCK_TIMEOUT_MS = 1000  # how long an ingest transaction waits for a lock held elsewhere
 
 
 class _Raced(Exception):
@@ -53,7 +59,11 @@ class IngestBatcher:
         self._notify = notify  # adds the 'due' NOTIFY to a transaction (rate-limited)
         self.pending = 0  # last count seen plus what this process changed since
         self._batcher: Batcher[Sequence[NewEvent], list[Accepted]] = Batcher(
-            "store.ingest", self._apply, concurrency=CONCURRENCY, max_batch=MAX_BATCH
+            "store.ingest",
+            self._apply,
+            concurrency=CONCURRENCY,
+            max_batch=MAX_BATCH,
+            drop_abandoned=True,
         )
 
     def start(self) -> None:
@@ -84,6 +94,7 @@ class IngestBatcher:
         self, batches: list[Sequence[NewEvent]]
     ) -> tuple[list[list[Accepted] | Exception], list[int]]:
         async with self._pool().connection() as conn, conn.transaction():
+            await conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
             lookup = rules.Lookup(
                 known=await _known_keys(conn, rules.idempotency_keys(batches)),
                 taken=await _taken_ids(conn, rules.explicit_ids(batches)),
