@@ -1,11 +1,12 @@
 """Readiness reflects a real write, and a database that cannot be written answers 503 in bounded
-time: a full disk, a read-only database, another process holding SQLite's write lock. Nothing
-accepted is lost, and hookd recovers without a restart."""
+time: a full disk (SQLite's own file), another process holding the database's write lock (on
+every backend). Nothing accepted is lost, and hookd recovers without a restart."""
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,17 +18,27 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hookd.store import SQLiteStore
-from tests.support import Process, Receiver, start_process, stopped_at_exit, wait_for, wait_ready
+from hookd.store import Store
+from tests.support import (
+    Process,
+    Receiver,
+    backends,
+    every_event,
+    opened_store,
+    start_process,
+    stopped_at_exit,
+    wait_for,
+    wait_ready,
+)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("backend")]
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def config(url: str) -> str:
     return (
-        "listen: 127.0.0.1:{port}\nstorage: {{path: {db}}}\n"
+        "listen: 127.0.0.1:{port}\nstorage: {{{storage}}}\n"
         "delivery: {{allow_private_networks: true}}\n"
         f"endpoints:\n  - id: a\n    url: {url}\n    signing: {{{{secret: {SECRET}}}}}\n"
     )
@@ -58,22 +69,39 @@ async def ingest(process: Process, data: Any, **kw: Any) -> tuple[int, dict[str,
     return await call(process, "POST", "/v1/events", json={"type": "t", "data": data}, **kw)
 
 
+async def delivered(process: Process, accepted: Any) -> bool:
+    """Whether the accepted event's delivery is recorded as succeeded."""
+    [delivery] = accepted["deliveries"]
+    _, _, shown = await call(process, "GET", f"/v1/deliveries/{delivery['id']}")
+    return bool(shown["status"] == "succeeded")
+
+
 # --------------------------------------------------------------------------- the store alone
 
 
 async def test_ping_is_a_real_write(tmp_path: Path) -> None:
-    """The readiness ping commits a heartbeat row (an empty transaction commits even on a full
-    disk); pings close together share one write."""
-    store = SQLiteStore(tmp_path / "hookd.db")
+    """The readiness ping commits a heartbeat (on SQLite a row: an empty transaction commits even
+    on a full disk; on PostgreSQL this node's ``last_seen_at``); pings close together share one
+    write."""
+    store = backends.open_current(tmp_path)
     await store.open()
     try:
         before = time.time()
         await asyncio.gather(*(store.ping() for _ in range(20)))
-        with sqlite3.connect(tmp_path / "hookd.db") as db:
-            [(at,)] = db.execute("SELECT at FROM heartbeat").fetchall()
-        assert at >= before
+        assert await heartbeat_at(store, tmp_path) >= before
     finally:
         await store.close()
+
+
+async def heartbeat_at(store: Store, tmp_path: Path) -> float:
+    """When the last ping wrote: SQLite's heartbeat row, read from the file; on PostgreSQL the
+    node's ``last_seen_at``, which only a write moves (``nodes()`` reads it from the table)."""
+    if backends.current() == "sqlite":
+        with sqlite3.connect(tmp_path / "hookd.db") as db:
+            [(at,)] = db.execute("SELECT at FROM heartbeat").fetchall()
+        return float(at)
+    [me] = [node for node in await store.nodes() if node.id == store.node_id]
+    return me.last_seen_at
 
 
 # --------------------------------------------------------------------------- a full disk
@@ -93,6 +121,7 @@ def set_file_size_limit(pid: int, limit: int) -> None:
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, hard))
 
 
+@pytest.mark.sqlite_only("fills the daemon's own WAL file; PostgreSQL's disk is the server's")
 async def test_readyz_answers_503_when_the_disk_is_full_and_recovers(
     tmp_path: Path, daemon: Process, sink: Receiver
 ) -> None:
@@ -125,17 +154,25 @@ async def test_readyz_answers_503_when_the_disk_is_full_and_recovers(
 
 @pytest.fixture
 def lock_holder(tmp_path: Path) -> Any:
-    """Another process that takes SQLite's write lock on the database and holds it until told."""
+    """Another process that takes the database's write lock and holds it until told: SQLite's
+    (``BEGIN IMMEDIATE``), or on PostgreSQL a SHARE lock on every table ingest and the readiness
+    ping write (reads go on, writes wait)."""
 
     def hold() -> subprocess.Popen[str]:
-        code = (
+        if backends.current() == "postgres":
+            return _hold(
+                "import psycopg, sys\n"
+                f"db = psycopg.connect({backends.dsn()!r})\n"
+                "db.execute('LOCK TABLE events, deliveries, nodes IN SHARE MODE')\n"
+            )
+        return _hold(
             "import sqlite3, sys\n"
             f"db = sqlite3.connect({str(tmp_path / 'hookd.db')!r}, isolation_level=None)\n"
             "db.execute('BEGIN IMMEDIATE')\n"
-            "print('locked', flush=True)\n"
-            "sys.stdin.readline()\n"
-            "db.execute('ROLLBACK')\n"
         )
+
+    def _hold(lock: str) -> subprocess.Popen[str]:
+        code = lock + "print('locked', flush=True)\nsys.stdin.readline()\ndb.rollback()\n"
         proc = subprocess.Popen(
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -162,6 +199,7 @@ async def test_an_outside_write_lock_gets_503_in_bounded_time_not_a_hang(
     10 s and more); once the lock is gone, everything works and nothing accepted is lost."""
     status, _, accepted = await ingest(daemon, {"before": True})
     assert status == 202
+    await wait_for(lambda: delivered(daemon, accepted))  # no record of it waits for the lock
     holder = lock_holder()
 
     answers = await asyncio.gather(*(ingest(daemon, {"n": n}) for n in range(4)))
@@ -179,7 +217,8 @@ async def test_an_outside_write_lock_gets_503_in_bounded_time_not_a_hang(
     assert status == 202
     await wait_for(lambda: readyz_says(daemon, 200), timeout=20)
     await wait_for(lambda: len(sink.requests) == 2, timeout=20)
-    with sqlite3.connect(tmp_path / "hookd.db") as db:
-        rows = db.execute("SELECT id FROM events ORDER BY created_at").fetchall()
-    assert [r[0] for r in rows] == [accepted["id"], after["id"]]
     assert daemon.proc.poll() is None
+    daemon.signal(signal.SIGTERM)
+    assert await daemon.exited() == 0
+    async with opened_store(tmp_path) as store:  # every event stored, in ingest order
+        assert [e.id for e in await every_event(store)] == [accepted["id"], after["id"]]
