@@ -63,7 +63,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     ``tmp_path`` unless the test takes ``backend``), with YAML endpoints ``a`` and ``b``."""
     if "backend" in request.fixturenames:
         request.getfixturevalue("backend")  # set up first: it says which database
-    s = open_current(tmp_path)
+    s = open_current(tmp_path / "hookd.db")
     await s.open()
     await s.reconcile_config_endpoints({"a": None, "b": None})
     try:

@@ -475,7 +475,7 @@ async def test_secrets_never_show_in_answers_logs_or_the_database(
 async def _everything_stored(tmp_path: Path) -> str:
     """Every row the store holds, read through its interface: endpoints (settings, sealed
     keys), events, deliveries and their attempts (request headers, answers)."""
-    async with opened_store(tmp_path) as store:
+    async with opened_store(tmp_path / "hookd.db") as store:
         rows: list[object] = [*await store.endpoints(), *await every_event(store)]
         for delivery in await every_delivery(store):
             rows += [delivery, *await store.attempts(delivery.id)]

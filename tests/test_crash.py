@@ -96,7 +96,7 @@ async def test_every_accepted_event_is_delivered_after_sigkill(tmp_path: Path) -
             # waited for without blocking the loop: the receiver keeps answering while hookd drains
             assert await second.exited(10) == 0
 
-    async with opened_store(tmp_path) as store:
+    async with opened_store(tmp_path / "hookd.db") as store:
         statuses = await store.counts_by_status()
     # unacknowledged events may have been stored too: they are delivered as well
     assert (statuses["pending"], statuses["failed"]) == (0, 0), statuses

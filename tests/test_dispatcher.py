@@ -65,7 +65,7 @@ async def rig(tmp_path: Path, endpoints: str, policies: str = "") -> AsyncIterat
     cfg = configuration.parse(text, source=str(tmp_path / "h.yaml"))
     configured, problems = eps.resolve_config(cfg, builtin_registry())
     assert not problems
-    store = backends.open_current(tmp_path)
+    store = backends.open_current(tmp_path / "hookd.db")
     await store.open()
     await store.reconcile_config_endpoints({i: ep.tenant for i, ep in configured.items()})
     table = eps.EndpointTable()
@@ -110,7 +110,7 @@ async def test_drain_lets_attempts_in_flight_finish_and_records_them(tmp_path: P
         assert await r.dispatcher.drain(5) == []
         assert r.dispatcher.pending_attempts() == 0
         await r.store.close()  # the writer finishes what it was given
-        async with opened_store(tmp_path) as reopened:  # what the next start will find
+        async with opened_store(tmp_path / "hookd.db") as reopened:  # what the next start will find
             row = await reopened.delivery(delivery_id)
     assert row is not None
     assert (row.status, row.attempt_count) == ("succeeded", 1)

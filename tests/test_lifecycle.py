@@ -79,7 +79,7 @@ def on_disk(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 async def delivery_of(tmp_path: Path, delivery_id: str) -> tuple[str, int]:
     """(status, attempt count) of a delivery, through the store, once no hookd holds it."""
-    async with opened_store(tmp_path) as store:
+    async with opened_store(tmp_path / "hookd.db") as store:
         row = await store.delivery(delivery_id)
     assert row is not None, delivery_id
     return row.status, row.attempt_count
@@ -173,7 +173,7 @@ async def test_sigkill_after_202_keeps_the_event_and_the_restart_delivers_it(
         assert on_disk(
             db, "SELECT status, attempt_count FROM deliveries WHERE id = ?", delivery
         ) == [("pending", 0)]
-    async with opened_store(tmp_path) as store:
+    async with opened_store(tmp_path / "hookd.db") as store:
         event = await store.event(body["id"])
         assert event is not None
         assert event.type == "task.created"

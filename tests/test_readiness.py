@@ -83,7 +83,7 @@ async def test_ping_is_a_real_write(tmp_path: Path) -> None:
     """The readiness ping commits a heartbeat (on SQLite a row: an empty transaction commits even
     on a full disk; on PostgreSQL this node's ``last_seen_at``); pings close together share one
     write."""
-    store = backends.open_current(tmp_path)
+    store = backends.open_current(tmp_path / "hookd.db")
     await store.open()
     try:
         before = time.time()
@@ -220,5 +220,5 @@ async def test_an_outside_write_lock_gets_503_in_bounded_time_not_a_hang(
     assert daemon.proc.poll() is None
     daemon.signal(signal.SIGTERM)
     assert await daemon.exited() == 0
-    async with opened_store(tmp_path) as store:  # every event stored, in ingest order
+    async with opened_store(tmp_path / "hookd.db") as store:  # every event stored, in ingest order
         assert [e.id for e in await every_event(store)] == [accepted["id"], after["id"]]

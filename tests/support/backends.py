@@ -86,13 +86,14 @@ def open_backend(backend: str, tmp_path: Path, *, max_pending: int = 1_000_000) 
     raise ValueError(backend)
 
 
-def open_current(tmp_path: Path) -> Store:
-    """A new, unopened store on the running test's database: the one :func:`storage` names."""
+def open_current(db: Path) -> Store:
+    """A new, unopened store on the running test's database: the SQLite file ``db`` (for
+    :func:`storage`'s YAML, ``tmp_path / "hookd.db"``), or the test's PostgreSQL database."""
     if current() == "postgres":
         from hookd.store.pg import PostgresStore
 
         return PostgresStore(dsn())
-    return SQLiteStore(tmp_path / "hookd.db")
+    return SQLiteStore(db)
 
 
 def takeover_s(timeout_s: float) -> float:

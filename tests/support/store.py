@@ -24,11 +24,11 @@ from tests.support import backends
 
 
 @contextlib.asynccontextmanager
-async def opened_store(tmp_path: Path) -> AsyncIterator[Store]:
-    """The store that ``write_config``'s YAML in ``tmp_path`` names (``{storage}``), open: the
-    SQLite file after the daemon that wrote it has stopped (one owner at a time), or the test's
-    PostgreSQL database."""
-    store = backends.open_current(tmp_path)
+async def opened_store(db: Path) -> AsyncIterator[Store]:
+    """The test's store, open: the SQLite file ``db`` after the daemon that wrote it has stopped
+    (one owner at a time; ``write_config``'s ``{storage}`` and ``{db}`` are ``tmp_path /
+    "hookd.db"``), or the test's PostgreSQL database when it runs on postgres."""
+    store = backends.open_current(db)
     await store.open()
     try:
         yield store
