@@ -35,6 +35,7 @@ from hookd.store.records import (
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.store.sqlite_schema import MIGRATIONS
+from hookd.store.stats import AttemptStats, Tally, Window
 
 __all__ = [
     "ENDPOINT_REMOVED",
@@ -45,6 +46,7 @@ __all__ = [
     "Accepted",
     "AttemptResult",
     "AttemptRow",
+    "AttemptStats",
     "BadCursor",
     "CommitStats",
     "Conflict",
@@ -65,7 +67,9 @@ __all__ = [
     "SQLiteStore",
     "Status",
     "Store",
+    "Tally",
     "TenantRow",
+    "Window",
     "open_store",
 ]
 

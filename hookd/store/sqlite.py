@@ -42,6 +42,7 @@ from hookd.store.records import (
 )
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
+from hookd.store.sqlite_stats import SQLiteStats, forget
 from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
@@ -50,7 +51,7 @@ except ImportError:  # pragma: no cover - not on Linux: no lock
     fcntl = None  # type: ignore[assignment]
 
 
-class SQLiteStore(SQLiteHistory):
+class SQLiteStore(SQLiteHistory, SQLiteStats):
     """The outbox on one SQLite file. ``open()`` locks and migrates; ``close()`` drains."""
 
     def __init__(self, path: Path, *, synchronous: str = "full", max_pending: int = 1_000_000):
@@ -395,6 +396,7 @@ class SQLiteStore(SQLiteHistory):
                 (endpoint_id,),
             )
             db.execute("DELETE FROM deliveries WHERE endpoint_id = ?", (endpoint_id,))
+            forget(db, endpoint_id)
             cur = db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
             return (total if cur.rowcount > 0 else None), -pending
 

@@ -46,6 +46,7 @@ from tests.support.store import (
     finish,
     new_event,
     opened_store,
+    seed_attempts,
 )
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "run_hookd",
     "running",
     "running_daemon",
+    "seed_attempts",
     "spawn",
     "start_process",
     "stopped_at_exit",

@@ -142,3 +142,41 @@ async def finish(
         ]
     )
     return recorded
+
+
+Seed = tuple[float, float, bool]  # (started_at, latency_ms, succeeded)
+
+
+async def seed_attempts(
+    store: Store, endpoint: str, attempts: list[Seed], *, tag: str = "s"
+) -> None:
+    """Record one finished attempt per ``(started_at, latency_ms, succeeded)``, each on a
+    delivery of its own to ``endpoint`` (through ingest, claim and record, as the daemon
+    does). ``tag`` keeps event ids apart between calls."""
+    for start in range(0, len(attempts), 500):
+        chunk = attempts[start : start + 500]
+        ids = [f"{tag}{endpoint}{start + i}" for i in range(len(chunk))]
+        await store.ingest([new_event(i, endpoint) for i in ids])
+        jobs = await store.jobs([f"dlv_{i}_{endpoint}" for i in ids])
+        claimed = {j.id: j.lease for j in await store.claim(jobs, lease_s=60)}
+        results = []
+        for event_id, (at, latency, ok) in zip(ids, chunk, strict=True):
+            delivery_id = f"dlv_{event_id}_{endpoint}"
+            results.append(
+                AttemptResult(
+                    delivery_id=delivery_id,
+                    lease=claimed[delivery_id],
+                    n=1,
+                    started_at=at,
+                    status_code=200 if ok else 500,
+                    latency_ms=latency,
+                    error=None if ok else "HTTP 500",
+                    response_body="",
+                    request_headers="{}",
+                    status="succeeded" if ok else "failed",
+                    next_attempt_at=None,
+                    endpoint=endpoint,
+                )
+            )
+        recorded = await store.record(results)
+        assert all(r.applied for r in recorded)
