@@ -45,7 +45,7 @@ def test_buckets_keep_latencies_in_order() -> None:
         ([float(i) for i in range(1, 1001)], 99, 990.0),
     ],
 )
-def test_nearest_rank_percentiles(values: list[float], p: float, expected: float | None) -> None:
+def test_nearest_rank_percentiles(values: list[float], p: int, expected: float | None) -> None:
     assert st.nearest_rank(values, p) == expected
 
 
@@ -91,6 +91,15 @@ def test_a_window_adds_up_minutes_and_whole_hours(
     assert covered == list(range(first, first + len(covered)))
     assert covered[-1] >= int(now // 60)
     assert win.by_minute == (seconds <= 86_400)
+    latency: list[int] = []  # the latency rollups cover the same, from a 10-minute boundary
+    for p in win.latency_parts:
+        per = p.span // 60
+        latency += range(p.first * per, (p.last + 1) * per)
+    assert latency == list(range(latency[0], latency[0] + len(latency)))
+    assert first - 9 <= latency[0] <= first
+    assert latency[-1] >= covered[-1]
+    assert len(win.latency_parts) <= 2
+    assert all(p.span in (600, 3600) for p in win.latency_parts)
 
 
 def test_an_hour_aligned_window_needs_no_minutes() -> None:

@@ -94,14 +94,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
     """,
     # 5: attempt stats (SPEC §14, hookd.store.stats): each attempt names its endpoint (indexed
-    # by time, for exact percentiles of small windows); rollups per endpoint and minute (span
-    # 60) or hour (span 3600), kept by the transaction that records each attempt; backfilled
-    # from the attempts on record (an attempt succeeded when it has no error)
+    # by time, covering the latency: exact percentiles of small windows); rollups per endpoint
+    # and minute (span 60) or hour (3600) for counts, per 10 minutes (600) or hour for latency
+    # histograms, kept by the transaction that records each attempt; backfilled from the
+    # attempts on record (an attempt succeeded when it has no error)
     """
     ALTER TABLE attempts ADD COLUMN endpoint_id TEXT;
     UPDATE attempts SET endpoint_id =
         (SELECT d.endpoint_id FROM deliveries d WHERE d.id = attempts.delivery_id);
-    CREATE INDEX attempts_endpoint ON attempts(endpoint_id, started_at);
+    CREATE INDEX attempts_endpoint ON attempts(endpoint_id, started_at, latency_ms);
     CREATE TABLE attempt_counts (
         endpoint_id TEXT NOT NULL,
         span INTEGER NOT NULL,
@@ -131,7 +132,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO attempt_latency
         SELECT endpoint_id, span, CAST(started_at / span AS INTEGER) AS slot,
             hookd_latency_bucket(latency_ms) AS bucket, count(*)
-        FROM attempts JOIN (SELECT 60 AS span, 90000 AS keep UNION ALL SELECT 3600, 2678400)
+        FROM attempts JOIN (SELECT 600 AS span, 90000 AS keep UNION ALL SELECT 3600, 2678400)
         WHERE endpoint_id IS NOT NULL AND started_at >= strftime('%s', 'now') - keep
         GROUP BY endpoint_id, span, slot, bucket;
     """,

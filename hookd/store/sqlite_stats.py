@@ -2,10 +2,10 @@
 :mod:`hookd.store.stats` for what they hold and how a window reads them).
 
 Two tables, both keyed by ``(endpoint_id, span, slot[, bucket])`` with ``slot`` = unix time //
-``span``: ``attempt_counts`` (succeeded, failed, the latest of each) and ``attempt_latency``
-(a histogram). :func:`tally` adds an attempt to its minute and its hour in the transaction that
-records it; a window sums at most ~60 minute slots and ~25 hour slots (or 721 hour slots for
-30 days) of each endpoint it asks about.
+``span``: ``attempt_counts`` (succeeded, failed, the latest of each; per minute and per hour)
+and ``attempt_latency`` (a histogram; per 10 minutes and per hour). :func:`tally` adds an
+attempt to its slots in the transaction that records it; a window sums at most 59 minute (or 5
+ten-minute) slots and 25 hour slots (721 for 30 days) of each endpoint it asks about.
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ def tally(db: sqlite3.Connection, r: AttemptResult) -> None:
     """In the writer's transaction: add a recorded attempt to its minute and hour rollups."""
     ok = r.status == "succeeded"
     at = r.started_at
-    index = stats.bucket(r.latency_ms)
-    for span in (stats.MINUTE, stats.HOUR):
-        slot = int(at // span)
+    for span in stats.COUNT_SPANS:
         db.execute(
             _COUNT,
-            (r.endpoint, span, slot, int(ok), int(not ok), at if ok else None, None if ok else at),
+            (r.endpoint, span, int(at // span), int(ok), int(not ok))
+            + ((at, None) if ok else (None, at)),
         )
-        db.execute(_LATENCY, (r.endpoint, span, slot, index))
+    index = stats.bucket(r.latency_ms)
+    for span in stats.LATENCY_SPANS:
+        db.execute(_LATENCY, (r.endpoint, span, int(at // span), index))
 
 
 def forget(db: sqlite3.Connection, endpoint_id: str) -> None:
@@ -64,12 +65,14 @@ def _selection(endpoint: str | None) -> tuple[str, list[Any]]:
     return "endpoint_id IN (SELECT id FROM endpoints)", []
 
 
-def _parts(table: str, win: stats.Window, endpoint: str | None) -> tuple[str, list[Any]]:
-    """``table``'s rows in the window's slots, one ``UNION ALL`` branch per part."""
+def _parts(
+    table: str, parts: tuple[stats.Part, ...], endpoint: str | None
+) -> tuple[str, list[Any]]:
+    """``table``'s rows in those slots, one ``UNION ALL`` branch per part."""
     where, params = _selection(endpoint)
     branches: list[str] = []
     values: list[Any] = []
-    for part in win.parts:
+    for part in parts:
         branches.append(
             f"SELECT * FROM {table} WHERE {where} AND span = ? AND slot BETWEEN ? AND ?"
         )
@@ -87,7 +90,7 @@ class SQLiteStats:
     async def attempt_stats(
         self, win: stats.Window, *, endpoint: str | None = None
     ) -> stats.AttemptStats:
-        rows, params = _parts("attempt_counts", win, endpoint)
+        rows, params = _parts("attempt_counts", win.parts, endpoint)
         counts: dict[str, stats.Counts] = {}
         async with self.admin.execute(
             "SELECT endpoint_id, sum(succeeded), sum(failed), max(last_success_at),"
@@ -101,7 +104,7 @@ class SQLiteStats:
                     last_success_at=last_ok,
                     last_failure_at=last_bad,
                 )
-        rows, params = _parts("attempt_latency", win, endpoint)
+        rows, params = _parts("attempt_latency", win.latency_parts, endpoint)
         histograms: dict[str, dict[int, int]] = {}
         async with self.admin.execute(
             f"SELECT endpoint_id, bucket, sum(n) FROM ({rows}) GROUP BY endpoint_id, bucket",
@@ -110,21 +113,42 @@ class SQLiteStats:
             for e, index, n in await cur.fetchall():
                 histograms.setdefault(e, {})[int(index)] = int(n)
         attempts = sum(c.succeeded + c.failed for c in counts.values())
-        exact = await self._latencies(win, endpoint) if attempts <= stats.EXACT_LIMIT else None
+        exact: dict[str, stats.Ranked] | None = None
+        exact_total: stats.Ranked | None = None
+        if attempts <= stats.EXACT_LIMIT:
+            exact = await self._ranked(win, endpoint, by_endpoint=True)
+            if endpoint is None:
+                exact_total = (await self._ranked(win, None, by_endpoint=False)).get("")
+            else:
+                exact_total = exact.get(endpoint)
         minutes = await self._minutes(win, endpoint) if win.by_minute else None
-        return stats.summarize(win, counts, histograms, exact=exact, minutes=minutes)
+        return stats.summarize(
+            win, counts, histograms, exact=exact, exact_total=exact_total, minutes=minutes
+        )
 
-    async def _latencies(self, win: stats.Window, endpoint: str | None) -> dict[str, list[float]]:
-        """Every latency of the window's attempts still on record, by endpoint."""
+    async def _ranked(
+        self, win: stats.Window, endpoint: str | None, *, by_endpoint: bool
+    ) -> dict[str, stats.Ranked]:
+        """Exact p50 and p99 of the window's attempts on record, per endpoint or of all of
+        them together (key ""). The index covers the latency, so this reads the index alone
+        (~3 ms for 10,000 attempts; ranking inside SQLite with window functions took 15)."""
         where, params = _selection(endpoint)
-        out: dict[str, list[float]] = {}
+        values: dict[str, list[float]] = {}
         async with self.admin.execute(
             "SELECT endpoint_id, latency_ms FROM attempts INDEXED BY attempts_endpoint"
             f" WHERE {where} AND started_at >= ?",
             [*params, win.start],
         ) as cur:
             for e, latency in await cur.fetchall():
-                out.setdefault(e, []).append(float(latency))
+                values.setdefault(str(e) if by_endpoint else "", []).append(float(latency))
+        out: dict[str, stats.Ranked] = {}
+        for key, found in values.items():
+            found.sort()
+            out[key] = stats.Ranked(
+                count=len(found),
+                p50=found[stats.rank(50, len(found)) - 1],
+                p99=found[stats.rank(99, len(found)) - 1],
+            )
         return out
 
     async def _minutes(self, win: stats.Window, endpoint: str | None) -> dict[int, tuple[int, int]]:
@@ -153,10 +177,16 @@ class SQLiteStats:
             " LEFT JOIN endpoints e ON e.id = c.endpoint_id"
         ) as cur:
             seen = [(str(e), bool(live)) for e, live in await cur.fetchall()]
-        cutoffs = (
-            (stats.MINUTE, int((now - stats.KEEP_MINUTES_S) // stats.MINUTE)),
-            (stats.HOUR, int((now - stats.KEEP_HOURS_S) // stats.HOUR)),
-        )
+        cutoffs = [
+            (
+                span,
+                int(
+                    (now - (stats.KEEP_HOURS_S if span == stats.HOUR else stats.KEEP_FINE_S))
+                    // span
+                ),
+            )
+            for span in sorted({*stats.COUNT_SPANS, *stats.LATENCY_SPANS})
+        ]
 
         def apply(db: sqlite3.Connection) -> int:
             deleted = 0
