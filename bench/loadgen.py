@@ -44,8 +44,23 @@ def event_data(i: int, size: int = 256, **extra: Any) -> dict[str, Any]:
     return data
 
 
-def event_body(i: int, size: int, **extra: Any) -> dict[str, Any]:
-    return {"type": EVENT_TYPE, "data": event_data(i, size, **extra)}
+def event_body(
+    i: int,
+    size: int,
+    *,
+    tenants: int = 0,
+    fields: int = 0,
+    kind: str = EVENT_TYPE,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One event: with ``tenants``, tenant ``t<i mod tenants>``; with ``fields``, ``f0``..
+    (alternately a string, a number and a list of strings) in its data; ``extra`` data keys."""
+    for n in range(fields):
+        extra[f"f{n}"] = ("v" * 8) if n % 3 == 0 else (n if n % 3 == 1 else ["a", "b"])
+    body: dict[str, Any] = {"type": kind, "data": event_data(i, size, **extra)}
+    if tenants:
+        body["tenant"] = f"t{i % tenants}"
+    return body
 
 
 def _dumps(value: Any) -> bytes:
@@ -86,13 +101,16 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
     path = "/v1/events/batch" if args.mode == "batch" else "/v1/events"
     url = args.url + path
     # distinct bodies (no ids: every POST is a new event), cycled
+    shape = {"tenants": args.tenants, "fields": args.fields, "kind": args.type}
     if args.mode == "batch":
         bodies = [
-            _dumps([event_body(b * per_request + k, args.size) for k in range(per_request)])
+            _dumps(
+                [event_body(b * per_request + k, args.size, **shape) for k in range(per_request)]
+            )
             for b in range(64)
         ]
     else:
-        bodies = [_dumps(event_body(i, args.size)) for i in range(1024)]
+        bodies = [_dumps(event_body(i, args.size, **shape)) for i in range(1024)]
     tally = _Tally()
     clock = time.perf_counter  # uvloop's loop.time() has millisecond resolution
     start = clock()
@@ -300,6 +318,9 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=3.0)
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--max-events", type=int, default=0)
+    p.add_argument("--tenants", type=int, default=0, help="spread events over N tenants")
+    p.add_argument("--fields", type=int, default=0, help="extra data fields f0.. per event")
+    p.add_argument("--type", default=EVENT_TYPE, help="the event type")
 
     p = sub.add_parser("bulk")
     common(p)

@@ -1,6 +1,6 @@
 """Run every benchmark in one go (about 8 minutes; ``--quick``: about 4).
 
-    python -m bench [--quick] [--only ingest,delivery,scale,signing] [--no-doc]
+    python -m bench [--quick] [--only ingest,delivery,scale,signing] [--postgres] [--no-doc]
     python bench/run_all.py …   (the same)
 
 Each benchmark prints its tables, saves ``bench/results/NAME.json`` and, on a full run,
@@ -22,6 +22,7 @@ if __name__ == "__main__" and not __package__:  # run as a script: make `bench` 
 from bench import common  # after the path set-up above, for `python bench/run_all.py`
 
 NAMES = ("ingest", "delivery", "scale", "signing", "stats")
+EXTRA = ("postgres",)  # only when asked for: --postgres, or --only postgres (needs a server)
 
 
 def main() -> int:
@@ -29,18 +30,33 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small N everywhere")
     parser.add_argument("--only", default=",".join(NAMES), help="comma-separated subset")
     parser.add_argument("--no-doc", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also 1, 2 and 4 processes on PostgreSQL next to SQLite (bench.postgres)",
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(NAMES))
+    if args.postgres and "postgres" not in names:
+        names.append("postgres")
+    known = NAMES + EXTRA
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(NAMES)})")
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(known)})")
     failed: list[str] = []
     summary: list[str] = []
     started = time.monotonic()
     for name in names:
         module = __import__(f"bench.{name}", fromlist=["run"])
         bench_args = argparse.Namespace(
-            quick=args.quick, no_doc=args.no_doc, rounds=0, duration=0.0, events=0, rows=0, soon=0
+            quick=args.quick,
+            no_doc=args.no_doc,
+            rounds=0,
+            duration=0.0,
+            events=0,
+            rows=0,
+            soon=0,
+            dsn=None,
         )
         print(f"\n### {name}", flush=True)
         try:

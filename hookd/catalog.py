@@ -62,7 +62,7 @@ class Catalog:
 
     strict: bool = False
     types: Mapping[str, EventType] = field(default_factory=dict)
-    _validators: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    _validators: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.types) or self.strict

@@ -8,7 +8,11 @@ never as plaintext. The key is ``storage.secret_key`` (or ``storage.secret_key_f
 ``$HOOKD_SECRET_KEY``, else a key file next to the database, ``<storage.path>.key``: 32 random
 bytes as base64, created with mode 0600 on first start. Back that file up with the database;
 without it the API endpoints' secrets cannot be opened. A ``:memory:`` database gets a key that
-lives as long as the process.
+lives as long as the process. With PostgreSQL there is no file next to the database, and every
+process must open the others' sealed secrets: the key must be given (config or environment).
+
+With a shared store (PostgreSQL) the ``cluster`` task keeps this process in step with the
+others (:mod:`hookd.cluster`).
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from hookd import cluster, logs, plugins, retention, systemd, tokens
 from hookd import config as configuration
 from hookd import endpoints as eps
-from hookd import logs, plugins, retention, systemd, tokens
 from hookd.api import make_app, status
 from hookd.api.server import ListenSite
 from hookd.config import Config
@@ -40,7 +44,7 @@ from hookd.endpoints import changes
 from hookd.errors import ConfigError, HookdError
 from hookd.secretbox import SecretBox, generate_key_text
 from hookd.state import State
-from hookd.store import open_store
+from hookd.store import describe, open_store
 from hookd.tokens import TenantTokens
 
 log = structlog.get_logger("hookd.daemon")
@@ -78,7 +82,8 @@ async def run(config: Config, config_path: Path | None) -> int:
             "hookd.ready",
             listen=[str(a) for a in config.listen],
             loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
-            database=str(config.storage.path),
+            database=describe(config),
+            node=state.store.node_id,
             endpoints=len(state.endpoints),
             pending=state.store.pending,
             plugins=[p.name for p in config.plugins],
@@ -144,6 +149,11 @@ def _secret_box(config: Config) -> SecretBox:
     text = config.storage.secret_key or os.environ.get("HOOKD_SECRET_KEY")
     if text:
         return SecretBox.from_text(text)
+    if config.storage.backend == "postgres":
+        raise HookdError(
+            "storage.backend postgres needs storage.secret_key, storage.secret_key_file or "
+            "$HOOKD_SECRET_KEY (the same key in every process: it seals API endpoints' secrets)"
+        )
     if str(config.storage.path) == ":memory:":
         return SecretBox.from_text(generate_key_text())  # the sealed secrets die with the db
     return SecretBox.from_text(_key_file(Path(f"{config.storage.path}.key")))
@@ -181,9 +191,11 @@ def _database(
     state: State, configured: dict[str, eps.Endpoint]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if state.config.storage.backend == "postgres":  # no key file: refuse before connecting
+            state.box = _secret_box(state.config)
         await state.store.open()
         try:
-            state.box = _secret_box(state.config)  # once the database (and its dir) is there
+            state.box = state.box or _secret_box(state.config)  # once the database dir is there
             state.tokens = TenantTokens(state.box.derive(tokens.PURPOSE))
             await _load_endpoints(state, configured)
             yield
@@ -226,6 +238,8 @@ def _delivery(
         _start_task(tasks, "scheduler", state.scheduler.run)
         _start_task(tasks, "dispatcher", state.dispatcher.run)
         _start_task(tasks, "retention", lambda: retention.run(state))
+        if state.store.shared:
+            _start_task(tasks, "cluster", lambda: cluster.run(state))
         try:
             yield
         finally:

@@ -6,34 +6,43 @@ rows, one delivery per subscribed, enabled endpoint, and commits them in one sto
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
+from hookd.catalog import Catalog, SchemaMismatch, UnknownEventType
 from hookd.config import values
 from hookd.config.values import parse_tenant
-from hookd.endpoints import EndpointTable
+from hookd.endpoints import Endpoint, EndpointTable
 from hookd.errors import HookdError
 from hookd.ids import new_id
+from hookd.isolation import PluginFailure, call_plugin
 from hookd.registry import Event
 from hookd.store import Accepted, Job, NewDelivery, NewEvent
+from hookd.timestamps import format_timestamp
+
+log = structlog.get_logger("hookd.ingest")
 
 MAX_BATCH = 1000
+RESERVED_PREFIX = "hookd."  # hookd's own event types: operational events, hookd.test
 _TYPE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
 _ID = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
 _FIELDS = {"type", "data", "id", "timestamp", "tenant"}
 
 
 class InvalidEvent(HookdError):
-    """A posted event is malformed; ``field`` names where."""
+    """A posted event is malformed; ``field`` names where, ``code`` the kind (for the answer)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, code: str = "invalid_event"
+    ) -> None:
         self.field = field
+        self.code = code
         super().__init__(message)
 
 
@@ -64,6 +73,12 @@ def parse_event(value: Any, prefix: str = "") -> Posted:
     if not isinstance(kind, str) or not _TYPE.match(kind):
         raise InvalidEvent(
             "type is required: a string of 1-256 characters without spaces", prefix + "type"
+        )
+    if kind.startswith(RESERVED_PREFIX):
+        raise InvalidEvent(
+            f"event types starting {RESERVED_PREFIX!r} are hookd's own (operational events); "
+            "pick another name",
+            prefix + "type",
         )
     if "data" not in value:
         raise InvalidEvent("data is required (any JSON value)", prefix + "data")
@@ -96,19 +111,6 @@ def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
         raise InvalidEvent(message, field) from exc
 
 
-def format_timestamp(moment: datetime | float) -> str:
-    """RFC 3339 in UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
-    if not isinstance(moment, datetime):
-        return _format_unix(moment)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@functools.lru_cache(maxsize=64)
-def _format_unix(seconds: float) -> str:
-    # a batch formats one `now` for every event in it
-    return format_timestamp(datetime.fromtimestamp(seconds, UTC))
-
-
 def content_hash(posted: Posted) -> str:
     """What tells a repeat from a conflict. (An untenanted event hashes as before tenants.)"""
     parts = [posted.type, posted.data, posted.timestamp]
@@ -118,7 +120,7 @@ def content_hash(posted: Posted) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def prepare(
+async def prepare(
     posted: Posted, endpoints: EndpointTable, *, now: float, idempotency_key: str | None = None
 ) -> NewEvent:
     """An outbox row for one event, its deliveries decided now (SPEC: fan-out at ingest)."""
@@ -129,7 +131,7 @@ def prepare(
         id=event_id, type=posted.type, timestamp=timestamp, data=posted.data, tenant=posted.tenant
     )
     deliveries = tuple(
-        NewDelivery(id=new_id("dlv"), endpoint=ep.id) for ep in endpoints.route(event)
+        NewDelivery(id=new_id("dlv"), endpoint=ep.id) for ep in await fan_out(endpoints, event)
     )
     return NewEvent(
         id=event_id,
@@ -142,6 +144,40 @@ def prepare(
         deliveries=deliveries,
         tenant=posted.tenant,
     )
+
+
+async def fan_out(endpoints: EndpointTable, event: Event) -> list[Endpoint]:
+    """The enabled endpoints that get this event: tenant, patterns and payload filter decided
+    in line, a plugin's filter fenced (:mod:`hookd.isolation`)."""
+    candidates = endpoints.route(event)
+    if all(ep.filter is None for ep in candidates):
+        return candidates
+    return [ep for ep in candidates if ep.filter is None or await plugin_allows(ep, event)]
+
+
+async def plugin_allows(ep: Endpoint, event: Event) -> bool:
+    """The endpoint's plugin filter's decision; one that raises or hangs says no (logged)."""
+    if ep.filter is None:
+        return True
+    owner = ep.plugins.get("filter", "a plugin")
+    try:
+        allowed = await call_plugin(
+            owner, f"filter {ep.config.filter!r}", ep.filter, event, ep.view
+        )
+    except PluginFailure as exc:
+        log.warning("ingest.filter_failed", endpoint=ep.id, event_id=event.id, error=str(exc))
+        return False
+    return bool(allowed)
+
+
+def check_catalog(catalog: Catalog, posted: Posted, prefix: str = "") -> None:
+    """SPEC §10: the type must be listed when ``strict``; ``data`` must match its schema."""
+    try:
+        catalog.check(posted.type, posted.data)
+    except SchemaMismatch as exc:
+        raise InvalidEvent(str(exc), prefix + exc.field, code="schema_mismatch") from exc
+    except UnknownEventType as exc:
+        raise InvalidEvent(str(exc), prefix + "type", code="unknown_event_type") from exc
 
 
 def jobs(events: Sequence[NewEvent], accepted: Sequence[Accepted]) -> list[Job]:

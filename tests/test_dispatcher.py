@@ -38,7 +38,7 @@ class Rig:
     async def send(self, type_: str = "x", data: object = None) -> list[str]:
         """Ingest one event the way the server does; its delivery ids."""
         posted = ingest.Posted(type=type_, data=data or {}, id=None, timestamp=None)
-        event = ingest.prepare(posted, self.table, now=time.time())
+        event = await ingest.prepare(posted, self.table, now=time.time())
         [accepted] = await self.store.ingest([event])
         for d in accepted.deliveries:
             self.scheduler.offer(d.id, time.time())
@@ -211,7 +211,9 @@ async def test_a_loader_held_at_high_water_goes_on_as_soon_as_the_wheel_fires(
         ids: list[str] = []
         for _ in range(3):  # not offered: only loads, one at a time, bring them to the wheel
             posted = ingest.Posted(type="x", data={}, id=None, timestamp=None)
-            [accepted] = await r.store.ingest([ingest.prepare(posted, r.table, now=time.time())])
+            [accepted] = await r.store.ingest(
+                [await ingest.prepare(posted, r.table, now=time.time())]
+            )
             ids += [d.id for d in accepted.deliveries]
         r.wheel.schedule("dlv_placeholder", time.time() + 0.5)  # the wheel is at high water
         r.scheduler.reset()

@@ -110,3 +110,54 @@ async def test_hung_and_raising_plugins_fail_their_attempt_and_nothing_else(
         # a delivery view whose format hangs answers, without a payload
         view = await d.delivery(ids["a"]["stuck-format"])
         assert view["payload"] is None
+
+
+FILTERS = """
+import os, time
+
+RELEASE = {release!r}
+
+def setup(registry, options):
+    def stuck(event, endpoint):
+        while not os.path.exists(RELEASE):
+            time.sleep(0.02)
+        return True
+
+    def broken(event, endpoint):
+        raise KeyError("customer")
+
+    registry.add_filter("stuck", stuck)
+    registry.add_filter("broken", broken)
+"""
+
+FILTER_CONFIG = f"""
+listen: 127.0.0.1:{{port}}
+storage: {{{{path: {{db}}}}}}
+delivery: {{{{allow_private_networks: true}}}}
+plugins:
+  - path: PLUGIN
+endpoints:
+  - {{{{id: stuck, url: URL, filter: stuck, signing: {{{{secret: {SECRET}}}}}}}}}
+  - {{{{id: broken, url: URL, filter: broken, signing: {{{{secret: {SECRET}}}}}}}}}
+  - {{{{id: plain, url: URL, signing: {{{{secret: {SECRET}}}}}}}}}
+"""
+
+
+async def test_a_plugin_filter_that_hangs_or_raises_says_no_and_ingest_goes_on(
+    tmp_path: Path, sink: Receiver, release: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event is accepted and goes where no failing filter stands in the way; the failed
+    decisions are logged; a replay decides the same way."""
+    monkeypatch.setattr(isolation, "PLUGIN_TIMEOUT_S", 0.3)
+    plugin = tmp_path / "filters.py"
+    plugin.write_text(FILTERS.format(release=str(release)))
+    text = FILTER_CONFIG.replace("PLUGIN", str(plugin)).replace("URL", sink.url)
+    async with running_daemon(tmp_path, text) as d:
+        status, body = await d.post_event("x", {"n": 1})
+        assert status == 202
+        assert [x["endpoint"] for x in body["deliveries"]] == ["plain"]
+        status, replayed = await d.request("POST", "/v1/endpoints/broken/replay", json={})
+        assert (status, replayed["created"]) == (202, 0)
+        status, _ = await d.request("GET", "/healthz")
+        assert status == 200
+        await wait_for(lambda: sink.requests)

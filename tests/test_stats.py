@@ -295,3 +295,62 @@ async def test_the_migration_backfills_stats_from_the_attempts_on_record(tmp_pat
     assert result.total.p50 == 14.0  # exact: the 5th of 10..19
     assert result.total.last_failure_at == pytest.approx(now)
     assert math.isclose(result.total.last_success_at or 0, now - 60)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+async def test_the_postgres_migration_backfills_stats_from_the_attempts_on_record() -> None:
+    """A PostgreSQL database from before stats (schema 2) gets its recent attempts' rollups,
+    with the same buckets as Python's (the exact percentile of ten attempts, and the
+    histogram's, agree with stats.bucket)."""
+    from tests import pg_server
+
+    dsn = pg_server.fresh_database()  # skips, saying why, without a server
+    import psycopg
+
+    from hookd.store.pg import PostgresStore
+    from hookd.store.pg_schema import MIGRATIONS as PG_MIGRATIONS
+
+    now = time.time()
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(
+            "CREATE TABLE hookd_schema (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for number, script in enumerate(PG_MIGRATIONS[:2], start=1):
+            db.execute(script)
+            db.execute("INSERT INTO hookd_schema (version) VALUES (%s)", (number,))
+        db.execute(
+            "INSERT INTO endpoints (id, source, created_at, updated_at)"
+            " VALUES ('a', 'config', %s, %s)",
+            (now, now),
+        )
+        for i in range(10):
+            at, latency = now - 60 * i, 10.0 + i * 3.7
+            db.execute(
+                "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
+                " created_at, updated_at) VALUES (%s, 'e', 'a', 't', 'failed', %s, %s)",
+                (f"d{i}", at, at),
+            )
+            db.execute(
+                "INSERT INTO attempts (delivery_id, n, started_at, latency_ms, error)"
+                " VALUES (%s, 1, %s, %s, %s)",
+                (f"d{i}", at, latency, None if i % 3 else "HTTP 500"),
+            )
+    store = PostgresStore(dsn)
+    await store.open()
+    try:
+        result = await store.attempt_stats(st.window(3600, time.time()), endpoint="a")
+    finally:
+        await store.close()
+    assert (result.total.succeeded, result.total.failed) == (6, 4)
+    assert result.total.p50 == round(10.0 + 4 * 3.7, 3)  # exact: the 5th of ten
+    with psycopg.connect(dsn, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT bucket, sum(n) FROM attempt_latency WHERE span = 3600 GROUP BY bucket"
+        ).fetchall()
+    expected: dict[int, int] = {}
+    for i in range(10):
+        expected[st.bucket(10.0 + i * 3.7)] = expected.get(st.bucket(10.0 + i * 3.7), 0) + 1
+    assert {int(b): int(n) for b, n in rows} == expected

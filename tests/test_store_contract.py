@@ -4,16 +4,24 @@ on every backend (``any_store`` is parametrized by ``tests.conftest.BACKENDS``).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hookd.store import (
+    DISABLED,
+    ENABLED,
     ENDPOINT_REMOVED,
+    EXHAUSTED,
     BadCursor,
     Conflict,
     DeliveryFilter,
+    Limits,
+    NoticeRoute,
+    Notices,
     OverCapacity,
     Store,
 )
@@ -99,7 +107,7 @@ async def test_concurrent_requests_are_judged_one_by_one(any_store: Store) -> No
 
 
 async def test_deliveries_to_a_disabled_or_missing_endpoint_are_dropped(any_store: Store) -> None:
-    assert await any_store.set_endpoint_enabled("b", False, "off")
+    assert (await any_store.set_endpoint_enabled("b", False, "off")).found
     [accepted] = await any_store.ingest([new_event("e1", "a", "b", "gone")])
     assert [d.endpoint for d in accepted.deliveries] == ["a"]
     assert any_store.pending == 1
@@ -235,7 +243,7 @@ async def test_the_failure_counter_is_kept_in_the_database(any_store: Store) -> 
         "3 consecutive failed deliveries",
         3,
     )
-    assert await any_store.set_endpoint_enabled("a", True)
+    assert (await any_store.set_endpoint_enabled("a", True)).changed
     row = await any_store.endpoint("a")
     assert row is not None
     assert (row.enabled, row.consecutive_failures) == (True, 0)
@@ -286,7 +294,7 @@ async def test_endpoints_are_created_updated_and_deleted_with_their_history(
     assert await any_store.delivery("dlv_e1_api") is None
     assert await any_store.attempts("dlv_e1_api") == []
     assert await any_store.endpoint("api") is None
-    assert not await any_store.set_endpoint_enabled("api", False)
+    assert not (await any_store.set_endpoint_enabled("api", False)).found
 
 
 async def test_reconciling_the_yaml_fails_what_a_removed_endpoint_left_pending(
@@ -448,3 +456,141 @@ async def test_counts_ping_and_size(any_store: Store) -> None:
     await any_store.ping()
     assert any_store.db_bytes() > 0
     assert any_store.stats.commits > 0
+
+
+# --------------------------------------------------------------------------- operational events
+
+
+async def test_record_writes_the_operational_events_it_causes(any_store: Store) -> None:
+    """A delivery that ends failed and the disable it causes each make an event, with deliveries
+    to the routes whose filter matches, in the record's transaction."""
+    await any_store.ingest([new_event(f"e{n}", "a") for n in range(2)])
+    routes = (
+        NoticeRoute(endpoint="b"),
+        NoticeRoute(endpoint="b", match=lambda event: event["data"]["attempts"] > 9),
+    )
+    notices = Notices(tenant=None, exhausted=routes, disabled=(NoticeRoute(endpoint="b"),))
+    outcomes = []
+    for n in range(2):
+        [job] = await any_store.jobs([f"dlv_e{n}_a"])
+        [claimed] = await any_store.claim([job], lease_s=60)
+        failed = replace(
+            attempt_result(f"dlv_e{n}_a", "a", "failed", lease=claimed.lease, code=500),
+            disable_after=2,
+            event_id=f"e{n}",
+            event_type="x.y",
+            notices=notices,
+        )
+        [recorded] = await any_store.record([failed])
+        outcomes.append(recorded)
+    assert [len(r.emitted) for r in outcomes] == [1, 2]  # exhausted; exhausted + disabled
+    kinds = [job.event_type for r in outcomes for job in r.emitted]
+    assert kinds == [EXHAUSTED, EXHAUSTED, DISABLED]
+    disabled = next(job for job in outcomes[1].emitted if job.event_type == DISABLED)
+    assert json.loads(disabled.data) == {
+        "endpoint": "a",
+        "tenant": None,
+        "reason": "2 consecutive failed deliveries",
+        "consecutive_failures": 2,
+    }
+    stored = await any_store.event(disabled.event_id)
+    assert stored is not None
+    assert stored.type == DISABLED
+    assert any_store.pending == len(kinds) == await any_store.count_pending()
+
+
+async def test_no_event_about_a_delivery_of_an_operational_event(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a", kind="hookd.endpoint.enabled")])
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    [claimed] = await any_store.claim([job], lease_s=60)
+    failed = replace(
+        attempt_result("dlv_e1_a", "a", "failed", lease=claimed.lease, code=500),
+        event_type="hookd.endpoint.enabled",
+        notices=Notices(exhausted=(NoticeRoute(endpoint="b"),)),
+    )
+    [recorded] = await any_store.record([failed])
+    assert recorded.applied
+    assert recorded.emitted == ()
+
+
+async def test_a_toggle_announces_a_change_only(any_store: Store) -> None:
+    notices = Notices(
+        tenant=None, disabled=(NoticeRoute(endpoint="b"),), enabled=(NoticeRoute(endpoint="b"),)
+    )
+    off = await any_store.set_endpoint_enabled("a", False, "by hand", notices=notices)
+    again = await any_store.set_endpoint_enabled("a", False, "by hand", notices=notices)
+    on = await any_store.set_endpoint_enabled("a", True, notices=notices)
+    assert (off.changed, again.changed, on.changed) == (True, False, True)
+    assert [j.event_type for j in (*off.emitted, *again.emitted, *on.emitted)] == [
+        DISABLED,
+        ENABLED,
+    ]
+    assert json.loads(off.emitted[0].data)["reason"] == "by hand"
+
+
+async def test_ingest_follows_every_change_of_which_endpoints_are_live(any_store: Store) -> None:
+    """Whatever changes endpoints (create, disable, enable, an auto-disable, delete, a YAML
+    reconcile), the next ingest drops deliveries to those no longer live and keeps the rest."""
+
+    async def routed(n: int, *endpoints: str) -> set[str]:
+        [accepted] = await any_store.ingest([new_event(f"r{n}", *endpoints)])
+        return {d.endpoint for d in accepted.deliveries}
+
+    assert await routed(0, "a", "api") == {"a"}
+    assert await any_store.create_endpoint("api", {"url": "http://x"}, []) is not None
+    assert await routed(1, "a", "api") == {"a", "api"}
+    await any_store.set_endpoint_enabled("api", False)
+    assert await routed(2, "a", "api") == {"a"}
+    await any_store.set_endpoint_enabled("api", True)
+    assert await routed(3, "a", "api") == {"a", "api"}
+    await finish(any_store, "dlv_r3_api", "failed", 500, disable_after=1)  # auto-disabled
+    assert await routed(4, "a", "api") == {"a"}
+    await any_store.set_endpoint_enabled("api", True)
+    assert await any_store.delete_endpoint("api") is not None
+    assert await routed(5, "a", "api") == {"a"}
+    await any_store.reconcile_config_endpoints({"b": None})
+    assert await routed(6, "a", "b") == {"b"}
+    await any_store.reconcile_config_endpoints({"a": None, "b": None})
+    assert await routed(7, "a", "b") == {"a", "b"}
+
+
+# --------------------------------------------------------------------------- several processes
+
+
+async def test_a_claim_without_limits_has_nothing_to_retry(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a")])
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    claimed = await any_store.claim([job], lease_s=60, limits=Limits())
+    assert [j.id for j in claimed] == ["dlv_e1_a"]
+    assert claimed.retry_at is None
+    again = await any_store.claim([job], lease_s=60, limits=Limits(max_in_flight=5))
+    assert (list(again), again.retry_at) == ([], None)  # held by a claim: nothing to retry
+
+
+async def test_ready_lists_due_deliveries_under_no_lease(any_store: Store) -> None:
+    await any_store.ingest([new_event("e1", "a"), new_event("e2", "a", "b")])
+    await any_store.set_endpoint_enabled("b", False)
+    assert {i for i, _ in await any_store.ready(per_endpoint=100)} == {"dlv_e1_a", "dlv_e2_a"}
+    [job] = await any_store.jobs(["dlv_e1_a"])
+    await any_store.claim([job], lease_s=60)
+    assert [i for i, _ in await any_store.ready(per_endpoint=100)] == ["dlv_e2_a"]
+    await any_store.release(["dlv_e1_a"])
+    assert {i for i, _ in await any_store.ready(per_endpoint=100)} == {"dlv_e1_a", "dlv_e2_a"}
+
+
+async def test_this_process_is_a_live_node(any_store: Store) -> None:
+    await any_store.heartbeat()
+    nodes = await any_store.nodes()
+    assert any_store.node_id in [n.id for n in nodes]
+    me = next(n for n in nodes if n.id == any_store.node_id)
+    assert me.host
+    assert me.started_at <= me.last_seen_at <= time.time() + 1
+    assert isinstance(await any_store.endpoints_version(), int)
+    assert (await any_store.wait_changes(0.01)).endpoints is False  # nobody else is here
+
+
+async def test_ready_leaves_fresh_work_alone_for_its_grace(any_store: Store) -> None:
+    """What was just made due is not ready for others until ``grace_s`` has passed."""
+    await any_store.ingest([new_event("e1", "a")])
+    assert await any_store.ready(per_endpoint=10, grace_s=60) == []
+    assert [i for i, _ in await any_store.ready(per_endpoint=10, grace_s=0)] == ["dlv_e1_a"]

@@ -13,10 +13,12 @@ from typing import Any
 import yarl
 
 from hookd.api.http import invalid, only
+from hookd.catalog import Catalog
 from hookd.config import values
 from hookd.delivery import policy as retry
 from hookd.delivery.tls import TLSConfig, TLSProblem
 from hookd.delivery.tls import check as check_tls
+from hookd.filters import FilterError, compile_filter
 from hookd.redact import REDACTED, redact_url
 from hookd.registry import Registry
 from hookd.signing import STANDARD_WEBHOOKS
@@ -63,6 +65,30 @@ def parse_api_rate(value: Any) -> float:
     return values.parse_rate(value)
 
 
+def parse_api_filter(value: Any) -> str | dict[str, Any]:
+    """A plugin filter's name, or a payload filter (SPEC §9): 400 with ``field`` naming where
+    inside the filter it is wrong (``filter.data.total.$gtt``)."""
+    if isinstance(value, str):
+        return values.parse_nonempty_str(value)
+    if not isinstance(value, dict):
+        raise ValueError("a filter is a plugin filter's name or a payload filter object")
+    try:
+        compile_filter(value)
+    except FilterError as exc:
+        where = f"filter.{exc.path}" if exc.path else "filter"
+        raise invalid(where, f"{where}: {exc.message}") from exc
+    return value
+
+
+def check_listed(events: Any, catalog: Catalog) -> None:
+    """With ``event_types.strict``, each ``events`` pattern must match a listed type."""
+    for pattern in events if catalog.strict else ():
+        if not catalog.covers(pattern):
+            raise invalid(
+                "events", f"pattern {pattern!r} matches no type in event_types (strict: true)"
+            )
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "url": parse_api_url,
     "events": parse_api_patterns,
@@ -72,7 +98,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "rate_limit": parse_api_rate,
     "max_in_flight": values.int_at_least(1),
     "ordering": values.choice("none", "fifo"),
-    "filter": values.parse_nonempty_str,
+    "filter": lambda value: parse_api_filter(value),
     "options": values.parse_mapping,
 }
 SETTINGS = ("signing", "tls", *_PARSERS)  # every setting a body may hold
@@ -222,7 +248,11 @@ def _check_names(
         ("policy", spec.get("policy", "standard"), policies),
         ("body", spec.get("body", "standard"), registry.formats),
         ("signing.scheme", spec["signing"].get("scheme"), registry.signers),
-        ("filter", spec.get("filter"), registry.filters),
+        (
+            "filter",
+            spec.get("filter") if isinstance(spec.get("filter"), str) else None,
+            registry.filters,
+        ),
     ):
         if name is not None and name not in known:
             names = ", ".join(sorted(known)) or "none"

@@ -21,7 +21,7 @@ from aiohttp import web
 from hookd import endpoints as eps
 from hookd import ingest
 from hookd.api.access import TenantAllowed, route, scope_of
-from hookd.api.endpoint_settings import SETTINGS, merge_settings, patch_settings
+from hookd.api.endpoint_settings import SETTINGS, check_listed, merge_settings, patch_settings
 from hookd.api.http import (
     ApiProblem,
     invalid,
@@ -39,6 +39,7 @@ from hookd.ids import new_id
 from hookd.registry import Event
 from hookd.state import State
 from hookd.store import NewDelivery, NewEvent, OverCapacity
+from hookd.timestamps import format_timestamp
 
 log = structlog.get_logger("hookd.api")
 
@@ -99,6 +100,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     spec, secret = merge_settings(
         settings, {}, policies=state.config.policies, registry=state.registry
     )
+    check_listed(spec["events"], state.config.event_types)
     created = await changes.create(state, endpoint_id, spec, secret, tenant=tenant)
     response = json_response({**created.endpoint.to_json(), **_shown(created)}, 201)
     response.headers["Location"] = f"/v1/endpoints/{endpoint_id}"
@@ -134,9 +136,11 @@ async def patch_endpoint(request: web.Request) -> web.Response:
     only(body, SETTINGS)
 
     def revise(current: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-        return patch_settings(
+        spec, secret = patch_settings(
             body, current, policies=state.config.policies, registry=state.registry
         )
+        check_listed(spec["events"], state.config.event_types)
+        return spec, secret
 
     new = await changes.update(state, ep.id, revise, changed=body)
     return json_response(new.to_json())
@@ -211,7 +215,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
         )
     now = time.time()
     data = {"endpoint": ep.id, "message": "a test event sent by hookd"}
-    stamp = ingest.format_timestamp(now)
+    stamp = format_timestamp(now)
     posted = ingest.Posted(type=TEST_EVENT, data=data, id=None, timestamp=stamp)
     event = NewEvent(
         id=new_id("evt"),
@@ -291,7 +295,7 @@ async def _missed(state: State, ep: eps.Endpoint, since: float, now: float) -> i
         )
         wanted = []
         for row in page.items:
-            if row.type != TEST_EVENT and _wants(ep, stored_event(row)):
+            if row.type != TEST_EVENT and await _wants(ep, stored_event(row)):
                 wanted.append((new_id("dlv"), row.id))
         if wanted:
             created += await state.store.add_deliveries(ep.id, wanted, origin="replay", now=now)
@@ -300,12 +304,9 @@ async def _missed(state: State, ep: eps.Endpoint, since: float, now: float) -> i
             return created
 
 
-def _wants(ep: eps.Endpoint, event: Event) -> bool:
-    try:
-        return ep.wants(event)
-    except Exception as exc:  # a plugin filter that raises skips the event, never the replay
-        log.warning("replay.filter_failed", endpoint=ep.id, event=event.id, error=str(exc))
-        return False
+async def _wants(ep: eps.Endpoint, event: Event) -> bool:
+    """Whether the endpoint would have got the event (a plugin filter that fails: no)."""
+    return ep.matches(event) and await ingest.plugin_allows(ep, event)
 
 
 def add_routes(app: web.Application) -> None:

@@ -14,10 +14,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hookd import ingest, jsontext
+from hookd import jsontext
 from hookd.errors import HookdError
 from hookd.secretbox import SecretBoxError
 from hookd.state import State
+from hookd.timestamps import format_timestamp
 
 STATE: web.AppKey[State] = web.AppKey("state", State)
 
@@ -177,4 +178,4 @@ def _dumps(data: Any) -> str:
 
 def ts(value: float | None) -> str | None:
     """A time in an answer: RFC 3339, or null."""
-    return None if value is None else ingest.format_timestamp(value)
+    return None if value is None else format_timestamp(value)

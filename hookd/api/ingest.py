@@ -38,10 +38,11 @@ async def post_event(request: web.Request) -> web.Response:
     body = await read_json(request, state.config.limits.max_body)
     try:
         posted = ingest.parse_event(body)
+        ingest.check_catalog(state.config.event_types, posted)
     except ingest.InvalidEvent as exc:
-        raise ApiProblem(400, "invalid_event", str(exc), field=exc.field) from exc
+        raise ApiProblem(400, exc.code, str(exc), field=exc.field) from exc
     key = _idempotency_key(request)
-    event = ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
+    event = await ingest.prepare(posted, state.endpoints, now=time.time(), idempotency_key=key)
     accepted = await _commit(state, [event], header_keyed=posted.id is None and key is not None)
     return json_response(ingest.answer(accepted[0]), 202 if accepted[0].created else 200)
 
@@ -75,15 +76,17 @@ async def post_batch(request: web.Request) -> web.Response:
             f"a batch holds at most {ingest.MAX_BATCH} events, got {len(body)}",
         )
     posted = []
-    for i, item in enumerate(body):
+    catalog = state.config.event_types
+    for i, item in enumerate(body):  # one bad event refuses the whole batch, naming it
         try:
             posted.append(ingest.parse_event(item, prefix=f"[{i}]."))
+            ingest.check_catalog(catalog, posted[-1], prefix=f"[{i}].")
         except ingest.InvalidEvent as exc:
-            raise ApiProblem(400, "invalid_event", f"event {i}: {exc}", field=exc.field) from exc
+            raise ApiProblem(400, exc.code, f"event {i}: {exc}", field=exc.field) from exc
     now = time.time()
     key = _idempotency_key(request)  # a retried batch: event i is keyed "KEY#i" unless it has an id
     events = [
-        ingest.prepare(
+        await ingest.prepare(
             p, state.endpoints, now=now, idempotency_key=f"{key}#{i}" if key is not None else None
         )
         for i, p in enumerate(posted)

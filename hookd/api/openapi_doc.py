@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hookd import __version__
-from hookd.api import openapi_stats, openapi_tenants
+from hookd.api import openapi_routing, openapi_stats, openapi_tenants
 from hookd.api.openapi_parts import NOT_FOUND, PATH_ID, YAML_OWNED, item_action, ok, op, query
 from hookd.api.openapi_schemas import SCHEMAS, STR, array, closed, ref
 
@@ -335,7 +335,8 @@ def document() -> dict[str, Any]:
             '`{"error": {"code", "message", "field"?}}`.',
         },
         "tags": [
-            {"name": t} for t in ("ingest", "endpoints", "deliveries", "tenants", "operations")
+            {"name": t}
+            for t in ("ingest", "endpoints", "deliveries", "tenants", "routing", "operations")
         ],
         "security": [{"bearer": []}],
         "paths": {
@@ -346,11 +347,17 @@ def document() -> dict[str, Any]:
             **_event_paths(),
             **openapi_tenants.paths(),
             **openapi_stats.paths(),
+            **openapi_routing.paths(),
             **_operations_paths(),
             **_page_paths(),
         },
         "components": {
-            "schemas": {**SCHEMAS, **openapi_tenants.SCHEMAS, **openapi_stats.SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **openapi_tenants.SCHEMAS,
+                **openapi_routing.SCHEMAS,
+                **openapi_stats.SCHEMAS,
+            },
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -107,7 +107,13 @@ _SETTINGS: dict[str, Schema] = {
     ),
     "max_in_flight": nullable({"type": "integer", "minimum": 1}),
     "ordering": {"enum": ["none", "fifo"]},
-    "filter": nullable({"type": "string", "minLength": 1}),
+    "filter": {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "description": "a plugin filter's name"},
+            {"type": "object", "description": "a payload filter (SPEC §9)"},
+            {"type": "null"},
+        ]
+    },
     "options": {"type": "object"},
     "tls": nullable(
         {
@@ -165,6 +171,7 @@ ENDPOINT = obj(
     rate_limit=nullable({"type": "number", "description": "requests per second"}),
     max_in_flight=nullable(INT),
     ordering={"enum": ["none", "fifo"]},
+    filter={"anyOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}]},
     tenant=ENDPOINT_TENANT,
     tls=TLS_SHOWN,
 )
@@ -336,6 +343,15 @@ SCHEMAS: dict[str, Schema] = {
             )
         ),
         db_bytes=INT,
+        nodes=array(
+            obj(
+                ("id", "host", "started_at", "last_seen_at"),
+                id=STR,
+                host=STR,
+                started_at=STR,
+                last_seen_at=STR,
+            )
+        ),
     ),
     "Health": obj(["status"], status=STR, error=STR),
 }

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hookd import __version__
 from hookd.api.access import ADMIN, OPEN, route
-from hookd.api.http import json_response, state_of
+from hookd.api.http import json_response, state_of, ts
 from hookd.metrics import CONTENT_TYPE
 from hookd.redact import redact_url
 from hookd.state import State
@@ -42,6 +42,15 @@ async def snapshot(state: State) -> dict[str, Any]:
             for ep in state.endpoints
         ],
         "db_bytes": state.store.db_bytes(),
+        "nodes": [
+            {
+                "id": node.id,
+                "host": node.host,
+                "started_at": ts(node.started_at),
+                "last_seen_at": ts(node.last_seen_at),
+            }
+            for node in await state.store.nodes()
+        ],
     }
 
 

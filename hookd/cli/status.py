@@ -41,6 +41,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"queue:       scheduled {body.get('scheduled', 0)}  in flight {body.get('in_flight', 0)}"
     )
+    nodes = body.get("nodes") or []
+    if len(nodes) > 1:  # several processes share the outbox (PostgreSQL)
+        hosts = sorted({str(n.get("host")) for n in nodes})
+        print(f"nodes:       {len(nodes)} processes on {', '.join(hosts)}")
     endpoints = body.get("endpoints") or []
     print()
     if not endpoints:

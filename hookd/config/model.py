@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hookd.catalog import Catalog
 from hookd.config.paths import join, line_for
 from hookd.delivery import policy as retry
 from hookd.delivery.tls import TLSConfig
@@ -57,6 +58,8 @@ class AuthConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StorageConfig:
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    dsn: str | None = field(default=None, repr=False)  # postgres: libpq string or URL
     path: Path = Path("hookd.db")
     synchronous: Literal["off", "normal", "full", "extra"] = "full"
     retention: float = 30 * 86400.0
@@ -103,7 +106,7 @@ class EndpointConfig:
     rate_limit: float | None = None  # requests per second
     max_in_flight: int | None = None
     ordering: Literal["none", "fifo"] = "none"
-    filter: str | None = None  # a plugin filter's name
+    filter: str | Mapping[str, Any] | None = None  # a plugin filter's name, or a payload filter
     options: Mapping[str, Any] = field(default_factory=dict)
     tenant: str | None = None  # a tenant id, "*" (every tenant's events), or None (untenanted)
     tls: TLSConfig | None = None  # a private CA, a client certificate (SPEC §13)
@@ -139,6 +142,7 @@ class Config:
     endpoints: tuple[EndpointConfig, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
+    event_types: Catalog = field(default_factory=Catalog)
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     # The YAML path of each list item that parsed, by (section, position among those that did):
     # when an item failed (``hookd check`` goes on), the ones after it keep their own lines.

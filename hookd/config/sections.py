@@ -8,11 +8,11 @@ policy that exists, a signing scheme with its key) are checked here, at load.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hookd.builtin import builtin_registry
+from hookd.catalog import build_catalog
 from hookd.config import files, tls_section
 from hookd.config.model import (
     AuthConfig,
@@ -27,22 +27,22 @@ from hookd.config.model import (
     StorageConfig,
 )
 from hookd.config.paths import join
+from hookd.config.policy_section import BACKOFF_KEYS, POLICY_KEYS, read_policies
+from hookd.config.routing_section import (
+    check_patterns_listed,
+    parse_filter,
+    read_event_types,
+)
 from hookd.config.tls_section import read_tls
 from hookd.config.values import (
-    DAY,
     HOUR,
-    ID_PATTERN,
-    at_most,
     check_signing_secret,
     choice,
     duration_up_to,
-    float_at_least,
     int_at_least,
-    int_between,
     kind_of,
     nonneg,
     parse_bool,
-    parse_delays,
     parse_duration,
     parse_endpoint_id,
     parse_endpoint_tenant,
@@ -66,6 +66,9 @@ from hookd.delivery import policy as retry
 from hookd.errors import HookdError
 from hookd.registry import SignerConfig, SigningKey
 
+# The storage keys an unknown key's message suggests, by backend (all are accepted).
+SQLITE_KEYS = ("path", "synchronous", "retention", "secret_key", "secret_key_file")
+POSTGRES_KEYS = ("backend", "dsn", "retention", "secret_key", "secret_key_file")
 BUILTIN_SCHEMES = ("standard-webhooks", "hmac-sha256", "rsa-sha256")
 KEY_SOURCES = ("secret", "secret_file", "private_key_file")
 
@@ -83,9 +86,18 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "endpoints",
         "plugins",
         "log",
+        "event_types",
     ),
     "auth": ("ingest_tokens", "admin_tokens"),
-    "storage": ("path", "synchronous", "retention", "secret_key", "secret_key_file"),
+    "storage": (
+        "backend",
+        "dsn",
+        "path",
+        "synchronous",
+        "retention",
+        "secret_key",
+        "secret_key_file",
+    ),
     "limits": (
         "max_body",
         "max_pending",
@@ -95,17 +107,8 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "idle_timeout",
     ),
     "delivery": ("concurrency", "allow_private_networks", "max_response_body", "proxy"),
-    "policies.*": (
-        "timeout",
-        "retry_on",
-        "delays",
-        "backoff",
-        "jitter",
-        "honor_retry_after",
-        "retry_after_max",
-        "disable_after",
-    ),
-    "policies.*.backoff": ("initial", "factor", "max", "attempts"),
+    "policies.*": POLICY_KEYS,
+    "policies.*.backoff": BACKOFF_KEYS,
     "endpoints[]": (
         "id",
         "url",
@@ -163,6 +166,7 @@ class _Sections:
         self.item_paths: dict[tuple[str, int], str] = {}
         self.with_plugins = False  # plugins may add schemes, formats and filters: names wait
         self.builtins = builtin_registry()
+        self.catalog = build_catalog([])
 
     def config(self, raw: Any) -> Config:
         top = self.doc.mapping(raw, "", SCHEMA[""])
@@ -198,10 +202,12 @@ class _Sections:
                 proxy=parse_proxy_url,
             )
         )
-        policies = self.policies(top.get("policies"))
+        policies = read_policies(self.doc, top.get("policies"))
         kw["policies"] = policies
         kw["plugins"] = self.plugins(top.get("plugins"))
         self.with_plugins = bool(top.get("plugins"))
+        self.catalog = read_event_types(self.doc, top.get("event_types"), base=self.base)
+        kw["event_types"] = self.catalog
         kw["endpoints"] = self.endpoints(top.get("endpoints"), policies)
         log = self.doc.mapping(top.get("log"), "log", SCHEMA["log"])
         kw["log"] = LogConfig(
@@ -244,10 +250,15 @@ class _Sections:
         return AuthConfig(**kw)
 
     def storage(self, value: Any) -> StorageConfig:
-        data = self.doc.mapping(value, "storage", SCHEMA["storage"])
+        postgres = isinstance(value, dict) and value.get("backend") == "postgres"
+        data = self.doc.mapping(
+            value, "storage", SCHEMA["storage"], POSTGRES_KEYS if postgres else SQLITE_KEYS
+        )
         kw = self.doc.kwargs(
             data,
             "storage",
+            backend=choice("sqlite", "postgres"),
+            dsn=parse_nonempty_str,
             synchronous=parse_synchronous,
             retention=positive(parse_duration),
             secret_key=parse_nonempty_str,
@@ -255,6 +266,10 @@ class _Sections:
         # Relative paths are relative to the YAML file, the default one included.
         path = self.doc.convert(data, "path", "storage", parse_nonempty_str) or "hookd.db"
         kw["path"] = self.base / path if path != ":memory:" else Path(path)
+        if kw.get("backend") == "postgres" and "dsn" not in kw and "dsn" not in data:
+            self.doc.error("storage.backend", "postgres needs storage.dsn (a libpq string or URL)")
+        elif kw.get("backend", "sqlite") == "sqlite" and "dsn" in data:
+            self.doc.error("storage.dsn", "only used with backend: postgres")
         if "secret_key" in data and "secret_key_file" in data:
             self.doc.error("storage.secret_key_file", "give either secret_key or secret_key_file")
         elif "secret_key_file" in data:
@@ -272,65 +287,6 @@ class _Sections:
         except (OSError, ValueError) as exc:  # FileTooLarge and UnicodeDecodeError included
             self.doc.error(path, f"cannot read {value}: {files.reason(exc)}")
             return None
-
-    def policies(self, value: Any) -> dict[str, retry.RetryPolicy]:
-        out = dict(retry.PRESETS)
-        if value is None:
-            return out
-        if not isinstance(value, dict):
-            self.doc.error("policies", f"expected a mapping of policy names, got {kind_of(value)}")
-            return out
-        for name, spec in value.items():
-            path = join("policies", name)
-            if not ID_PATTERN.match(str(name)):
-                self.doc.error(path, "a policy name is letters, digits, '_', '-', '.', ':'")
-            base = retry.PRESETS.get(name, retry.PRESETS["standard"])
-            out[name] = self.policy(spec, path, replace(base, name=name))
-        return out
-
-    def policy(self, value: Any, path: str, base: retry.RetryPolicy) -> retry.RetryPolicy:
-        data = self.doc.mapping(value, path, SCHEMA["policies.*"])
-        kw = self.doc.kwargs(
-            data,
-            path,
-            timeout=_up_to(HOUR, "1h"),
-            retry_on=retry.parse_retry_on,
-            jitter=retry.parse_jitter,
-            honor_retry_after=parse_bool,
-            retry_after_max=_up_to(30 * DAY, "30d", nonneg),
-            disable_after=int_at_least(0),
-            delays=parse_delays,
-        )
-        if "delays" in data and "backoff" in data:
-            self.doc.error(join(path, "backoff"), "give either delays or backoff, not both")
-        elif "backoff" in data:
-            delays = self.backoff(data["backoff"], join(path, "backoff"))
-            if delays is not None:
-                kw["delays"] = delays
-        return replace(base, **kw)
-
-    def backoff(self, value: Any, path: str) -> tuple[float, ...] | None:
-        data = self.doc.mapping(value, path, SCHEMA["policies.*.backoff"])
-        missing = [k for k in ("initial", "attempts") if k not in data]
-        for key in missing:
-            self.doc.error(join(path, key), "required")
-        kw = self.doc.kwargs(
-            data,
-            path,
-            initial=_up_to(30 * DAY, "30d"),
-            factor=at_most(float_at_least(1.0), 100.0, "100"),
-            max=_up_to(30 * DAY, "30d"),
-            attempts=int_between(1, 1000),
-        )
-        if missing or len(kw) < len([k for k in data if data[k] is not None]):
-            return None
-        initial = kw["initial"]
-        return retry.backoff_delays(
-            initial=initial,
-            factor=kw.get("factor", 2.0),
-            max=kw.get("max", max(initial, 86400.0)),
-            attempts=kw["attempts"],
-        )
 
     def endpoints(
         self, value: Any, policies: Mapping[str, retry.RetryPolicy]
@@ -375,10 +331,14 @@ class _Sections:
             rate_limit=parse_rate,
             max_in_flight=int_at_least(1),
             ordering=choice("none", "fifo"),
-            filter=parse_nonempty_str,
             options=parse_mapping,
             tenant=parse_endpoint_tenant,
         )
+        flt = parse_filter(self.doc, data.get("filter"), join(path, "filter"))
+        if flt is not None:
+            kw["filter"] = flt
+        if "events" in kw:
+            check_patterns_listed(self.doc, self.catalog, kw["events"], join(path, "events"))
         if "policy" in kw and kw["policy"] not in policies:
             known = ", ".join(sorted(policies))
             self.doc.error(
@@ -389,7 +349,7 @@ class _Sections:
             self.doc.error(
                 join(path, "body"), f"no body format named {kw['body']!r} (known: {known})"
             )
-        if not self.with_plugins and "filter" in kw:
+        if not self.with_plugins and isinstance(kw.get("filter"), str):
             self.doc.error(
                 join(path, "filter"), f"no filter named {kw['filter']!r} (plugins add them)"
             )

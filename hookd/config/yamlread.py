@@ -151,7 +151,11 @@ class YamlReader:
 
     # -- converting values
 
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    def mapping(
+        self, value: Any, path: str, allowed: tuple[str, ...], hint: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """``value`` as a mapping whose keys are all ``allowed``; an unknown key's message lists
+        ``hint`` (the keys that apply in context) when given, else every allowed key."""
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -159,7 +163,8 @@ class YamlReader:
             return {}
         for key in value:
             if key not in allowed:
-                self.error(join(path, key), f"unknown key (expected one of: {', '.join(allowed)})")
+                expected = ", ".join(hint or allowed)
+                self.error(join(path, key), f"unknown key (expected one of: {expected})")
         return value
 
     def convert(

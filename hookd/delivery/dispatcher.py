@@ -10,8 +10,10 @@ wait their turn, round robin, for any attempt to end. ``ordering: fifo`` lanes h
 endpoint's oldest pending delivery, read from the database. A delivery id is in at most one
 place (a lane queue or in flight), so a re-fired id never makes a second concurrent attempt.
 
-After each attempt its record, the delivery's next state and the endpoint's failure counter are
-committed together; only then is the retry offered to the scheduler.
+Each attempt claims its delivery with the endpoint's limits; a store shared by several processes
+enforces them for all, and what it refuses for now goes back to the head of its lane, paused
+until the time it named. After each attempt its record, the delivery's next state and the
+endpoint's failure counter are committed together; only then is the retry offered.
 """
 
 from __future__ import annotations
@@ -33,20 +35,39 @@ import structlog
 from hookd.config import DeliveryConfig
 from hookd.delivery import client
 from hookd.delivery.attempt import attempt
-from hookd.delivery.lanes import Lane
-from hookd.delivery.policy import Outcome, is_retryable, next_delay
+from hookd.delivery.lanes import Lane, limits_of
+from hookd.delivery.policy import Outcome, disables, is_retryable, next_delay
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
+from hookd.errors import StoreError
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Observer
-from hookd.store import LEASE_SLACK_S, AttemptResult, DeliveryStore, Job, Recorded, Status
+from hookd.store import (
+    DISABLED,
+    EXHAUSTED,
+    LEASE_SLACK_S,
+    AttemptResult,
+    DeliveryStore,
+    Job,
+    Notices,
+    Recorded,
+    Status,
+)
 
 log = structlog.get_logger("hookd.delivery.dispatcher")
 LOAD_BATCH = 512
 CRASH_RETRY_S = 5.0  # an attempt whose outcome could not be recorded runs again after this
+STORE_RETRY_S = 1.0  # a store that failed a read is asked again after this
 _EARLY = 0.001  # a delivery due within this many seconds counts as due now
+
+
+def _gone(ep: Endpoint, outcome: Outcome) -> str | None:
+    """The disable reason when the answer is in the policy's ``disable_on`` (410 by default)."""
+    if not disables(ep.policy, outcome):
+        return None
+    return f"HTTP {outcome.status_code} from the endpoint (policy {ep.policy.name}: disable_on)"
 
 
 class Dispatcher:
@@ -118,7 +139,13 @@ class Dispatcher:
                         ids.append(delivery_id)
                 if not ids:
                     continue
-                jobs = await self.store.jobs(ids)
+                try:
+                    jobs = await self.store.jobs(ids)
+                except StoreError as exc:  # the database is away: keep them, look again soon
+                    log.warning("dispatcher.store_error", error=str(exc), deliveries=len(ids))
+                    self._fired.extendleft(reversed(ids))
+                    await asyncio.sleep(STORE_RETRY_S)
+                    continue
                 now = self.clock()
                 for job in jobs:
                     self._consider(job, now)
@@ -213,11 +240,15 @@ class Dispatcher:
     def _timer_fired(self, lane: Lane) -> None:
         lane.timer = None
         lane.timer_at = math.inf
+        ep = self.endpoints.get(lane.id)
+        if not lane.queue and ep is not None and ep.config.ordering == "fifo":
+            self._kick_fifo(ep)  # a head look-up to do again
+            return
         self._pump(lane)
 
     def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lane.in_flight += 1
-        task = asyncio.create_task(self._attempt(job, ep), name=f"attempt:{job.id}")
+        task = asyncio.create_task(self._attempt(job, ep, lane), name=f"attempt:{job.id}")
         self.in_flight[job.id] = task
         task.add_done_callback(lambda t: self._finished(job, lane, t))
 
@@ -240,7 +271,7 @@ class Dispatcher:
             if other is not None:
                 self._pump(other)
         ep = self.endpoints.get(lane.id)
-        if ep is None or ep.config.ordering != "fifo":
+        if ep is None or ep.config.ordering != "fifo" or lane.queue:  # (a head held back)
             self._pump(lane)
         elif not crashed:  # a crashed head waits for its timer: a fresh look would rerun it now
             self._kick_fifo(ep)
@@ -261,6 +292,10 @@ class Dispatcher:
     async def _fifo_step(self, lane: Lane) -> None:
         try:
             head = await self.store.fifo_head(lane.id)
+        except StoreError as exc:  # look again soon (a timer, so the lane can be dropped)
+            log.warning("dispatcher.store_error", error=str(exc), endpoint=lane.id)
+            self._arm(lane, self.clock() + STORE_RETRY_S)
+            return
         finally:
             lane.fifo_busy = False
         ep = self.endpoints.get(lane.id)
@@ -278,10 +313,16 @@ class Dispatcher:
 
     # -- one attempt
 
-    async def _attempt(self, job: Job, ep: Endpoint) -> None:
-        claimed = await self.store.claim([job], lease_s=ep.policy.timeout + LEASE_SLACK_S)
+    async def _attempt(self, job: Job, ep: Endpoint, lane: Lane) -> None:
+        lease_s = ep.policy.timeout + LEASE_SLACK_S
+        claimed = await self.store.claim([job], lease_s=lease_s, limits=limits_of(ep.config))
+        if not claimed and claimed.retry_at is not None and not self._stopping:
+            lane.hold(job, claimed.retry_at)  # limits shared with other processes: not yet
+            self._queued.add(job.id)
+            return
         if not claimed:  # another attempt holds it (a stale fire, or another process)
             log.debug("delivery.claim_skipped", delivery=job.id, endpoint=ep.id)
+            lane.give_back()
             return
         now = self.clock()
         headers, response = await attempt(
@@ -329,8 +370,15 @@ class Dispatcher:
             next_attempt_at=next_at,
             endpoint=ep.id,
             disable_after=ep.policy.disable_after,
+            disable_reason=_gone(ep, outcome),
+            event_id=job.event_id,
+            event_type=job.event_type,
+            notices=self._notices(ep) if status == "failed" else None,
         )
         [recorded] = await self.store.record([result])
+        if recorded.emitted:  # operational events (a delivery exhausted, the endpoint disabled)
+            self.metrics.deliveries_created.inc(len(recorded.emitted))
+            self.submit(list(recorded.emitted))
         self.metrics.attempt(status, response.latency_ms / 1000, outcome)
         if not recorded.applied:  # a newer attempt, or a delete, got there first
             log.info("delivery.attempt_stale", delivery=job.id, endpoint=ep.id, attempt=n)
@@ -350,6 +398,10 @@ class Dispatcher:
             log.warning("delivery.failed", delivery=job.id, endpoint=ep.id, attempts=n, error=error)
         if self.observers:  # outside the attempt, so a slow observer holds no delivery slot
             self._helper(self._observe(job, ep, n, response, status), f"observe:{job.id}")
+
+    def _notices(self, ep: Endpoint) -> Notices:
+        """Where the operational events about a failed delivery of ``ep`` would go."""
+        return self.endpoints.notices(self.endpoints.get(ep.id) or ep, DISABLED, EXHAUSTED)
 
     def _maybe_back_off(self, ep: Endpoint, outcome: Outcome, now: float) -> None:
         """A 429 or 503 with Retry-After pauses every delivery to the endpoint, not only this."""
@@ -440,3 +492,9 @@ class Dispatcher:
         task = asyncio.create_task(coro, name=name)
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:  # a helper that failed says why, once
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("dispatcher.helper_failed", task=task.get_name(), error=repr(exc))

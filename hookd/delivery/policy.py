@@ -27,11 +27,13 @@ __all__ = [
     "RetryClass",
     "RetryPolicy",
     "backoff_delays",
+    "disables",
     "is_retryable",
     "next_delay",
     "parse_jitter",
     "parse_retry_after",
     "parse_retry_on",
+    "parse_status_codes",
 ]
 
 RetryClass: TypeAlias = str | int
@@ -102,6 +104,7 @@ class RetryPolicy:
     honor_retry_after: bool = True
     retry_after_max: float = 3600.0
     disable_after: int = 0  # consecutive failed deliveries; 0 = never
+    disable_on: frozenset[int] = frozenset({410})  # answers that disable the endpoint at once
 
     def __post_init__(self) -> None:
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
@@ -113,6 +116,9 @@ class RetryPolicy:
             raise ValueError(f"retry_after_max must be >= 0, got {self.retry_after_max!r}")
         if self.disable_after < 0:
             raise ValueError(f"disable_after must be >= 0, got {self.disable_after!r}")
+        for code in self.disable_on:
+            if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+                raise ValueError(f"disable_on: {code!r} is not an HTTP status code (100-599)")
         for item in self.retry_on:
             if not _is_retry_class(item):
                 raise ValueError(f"retry_on: {item!r} is not a retry class nor an HTTP status code")
@@ -183,6 +189,18 @@ def parse_jitter(value: object) -> Jitter:
     )
 
 
+def parse_status_codes(items: object) -> frozenset[int]:
+    """A list of HTTP status codes (``disable_on: [410, 404]``; ``[]`` for none)."""
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of HTTP status codes like [410], got {items!r}")
+    out = set()
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or not 100 <= item <= 599:
+            raise ValueError(f"{item!r} is not an HTTP status code (100-599)")
+        out.add(item)
+    return frozenset(out)
+
+
 def parse_retry_on(items: object) -> frozenset[RetryClass]:
     """The ``retry_on`` list of classes (non-2xx, 4xx, 5xx, timeout, network) and status codes."""
     if not isinstance(items, list | tuple):
@@ -249,9 +267,16 @@ def parse_retry_after(header: str | None, now: float) -> float | None:
     return max(0.0, when - now)
 
 
+def disables(policy: RetryPolicy, outcome: Outcome) -> bool:
+    """Whether this answer disables the endpoint at once (``disable_on``, default ``[410]``: the
+    receiver said the endpoint is gone, as the Standard Webhooks guidance asks senders to heed)."""
+    return outcome.error is None and outcome.status_code in policy.disable_on
+
+
 def is_retryable(policy: RetryPolicy, outcome: Outcome) -> bool:
-    """Whether ``policy.retry_on`` covers this failed outcome (never a success nor ``refused``)."""
-    if outcome.succeeded or outcome.error == "refused":
+    """Whether ``policy.retry_on`` covers this failed outcome (never a success, ``refused``, nor
+    an answer in ``disable_on``)."""
+    if outcome.succeeded or outcome.error == "refused" or disables(policy, outcome):
         return False
     if outcome.error is not None:
         return outcome.error in policy.retry_on

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import structlog
 
 from hookd.delivery.wheel import TimerWheel
+from hookd.errors import StoreError
 from hookd.store import START, DuePosition, DueSource
 
 log = structlog.get_logger("hookd.delivery.scheduler")
@@ -101,6 +102,9 @@ class Scheduler:
     async def run(self) -> None:
         while True:
             self._kick.clear()
-            await self.load_once()
+            try:
+                await self.load_once()
+            except StoreError as exc:  # the database is away: the next load reads the same page
+                log.warning("scheduler.store_error", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=self.window / 4)

@@ -39,7 +39,7 @@ from hookd.errors import (
 from hookd.registry import SigningKey
 from hookd.signing import STANDARD_WEBHOOKS
 from hookd.state import State
-from hookd.store import EndpointRow
+from hookd.store import DISABLED, ENABLED, EndpointRow
 
 log = structlog.get_logger("hookd.endpoints")
 
@@ -213,6 +213,30 @@ async def reload_from_config(state: State, config: Config, configured: dict[str,
         state.scheduler.reset()
 
 
+async def refresh(state: State) -> None:
+    """Another process changed endpoints: the table again from the database's rows, the YAML's
+    endpoints kept as resolved (every process runs the same YAML). Held deliveries are looked
+    at again, in case an endpoint was enabled. Writes nothing."""
+    async with state.endpoints_lock:
+        configured = {ep.id: ep for ep in state.endpoints if ep.source == "config"}
+        rows = await state.store.endpoints()
+        table, problems = load_table(state.config, configured, rows, state.registry, state.box)
+        for problem in problems:
+            log.error("endpoint.unloadable", problem=problem)
+        state.endpoints.replace_all(table)
+    log.info("endpoints.reloaded", endpoints=len(state.endpoints), reason="changed elsewhere")
+    if state.scheduler is not None:
+        state.scheduler.reset()
+
+
+async def refresh_state(state: State) -> None:
+    """The endpoints' live state (enabled, failure counters) as other processes left it."""
+    rows = await state.store.endpoints()
+    async with state.endpoints_lock:
+        for row in rows:
+            state.endpoints.apply_state(row)
+
+
 # --------------------------------------------------------------------------- internals
 
 
@@ -239,7 +263,13 @@ async def _set_enabled(
     state: State, endpoint_id: str, *, enabled: bool, reason: str | None = None
 ) -> Endpoint:
     async with state.endpoints_lock:
-        if not await state.store.set_endpoint_enabled(endpoint_id, enabled, reason):
+        endpoint = state.endpoints.require(endpoint_id)
+        kind = ENABLED if enabled else DISABLED
+        notices = state.endpoints.notices(endpoint, kind)
+        toggled = await state.store.set_endpoint_enabled(
+            endpoint_id, enabled, reason, notices=notices
+        )
+        if not toggled.found:
             raise UnknownEndpoint(endpoint_id)
         # a PATCH or rotation may have swapped the live object while we waited: change the current
         endpoint = state.endpoints.require(endpoint_id)
@@ -247,6 +277,9 @@ async def _set_enabled(
         endpoint.disabled_reason = None if enabled else reason
         if enabled:
             endpoint.consecutive_failures = 0
+    if toggled.emitted and state.dispatcher is not None:
+        state.metrics.deliveries_created.inc(len(toggled.emitted))
+        state.dispatcher.submit(list(toggled.emitted))
     return endpoint
 
 

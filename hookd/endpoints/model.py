@@ -20,6 +20,7 @@ from hookd.delivery import policy as retry
 from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
+from hookd.filters import FilterError, Matcher, compile_filter
 from hookd.redact import hide_values, redact_url
 from hookd.registry import (
     BodyFormat,
@@ -32,6 +33,8 @@ from hookd.registry import (
     SigningKey,
 )
 
+OWN_PREFIX = "hookd."  # hookd's own event types (operational events, hookd.test)
+
 
 @dataclass(kw_only=True, slots=True, eq=False)
 class Endpoint:
@@ -40,8 +43,10 @@ class Endpoint:
     policy: retry.RetryPolicy
     signer: Signer
     body: BodyFormat
-    filter: Filter | None
-    pattern: re.Pattern[str]
+    filter: Filter | None  # a plugin's filter (run fenced: hookd.isolation)
+    pattern: re.Pattern[str]  # every ``events`` glob, for application events
+    own_pattern: re.Pattern[str] | None = None  # the ``hookd.``-prefixed globs (operational)
+    payload: Matcher | None = None  # a payload filter (SPEC §9), compiled once
     enabled: bool = True
     disabled_reason: str | None = None
     consecutive_failures: int = 0
@@ -66,8 +71,27 @@ class Endpoint:
         and ``"*"`` endpoints, nothing else, ever."""
         return self.config.tenant == "*" or self.config.tenant == tenant
 
+    def subscribes(self, event_type: str, tenant: str | None) -> bool:
+        """Tenant and ``events`` patterns. ``hookd.*`` events match only patterns that begin
+        with ``hookd.``: a plain ``*`` does not bring hookd's operational events (SPEC §11)."""
+        if not self.serves(tenant):
+            return False
+        if event_type.startswith(OWN_PREFIX):
+            return self.own_pattern is not None and bool(self.own_pattern.match(event_type))
+        return bool(self.pattern.match(event_type))
+
+    def matches(self, event: Event) -> bool:
+        """Tenant, ``events`` patterns and payload filter (not a plugin's filter: callers run
+        that fenced)."""
+        if not self.subscribes(event.type, event.tenant):
+            return False
+        if self.payload is None:
+            return True
+        return self.payload({"type": event.type, "tenant": event.tenant, "data": event.data})
+
     def wants(self, event: Event) -> bool:
-        if not self.serves(event.tenant) or not self.pattern.match(event.type):
+        """:meth:`matches`, then the plugin filter run here (for callers off the hot path)."""
+        if not self.matches(event):
             return False
         return self.filter is None or bool(self.filter(event, self.view))
 
@@ -90,6 +114,7 @@ class Endpoint:
             "rate_limit": c.rate_limit,
             "max_in_flight": c.max_in_flight,
             "ordering": c.ordering,
+            "filter": c.filter,
             "tenant": c.tenant,
             "tls": summary(c.tls),
         }
@@ -98,6 +123,11 @@ class Endpoint:
 def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
     """One regex for a list of globs (``task.*``, ``*``, ``invoice.?aid``)."""
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def _own_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    own = tuple(p for p in patterns if p.startswith(OWN_PREFIX))
+    return compile_patterns(own) if own else None
 
 
 def build(
@@ -119,11 +149,16 @@ def build(
     if body is None:
         known = ", ".join(sorted(registry.formats))
         raise HookdError(f"no body format named {config.body!r} (known: {known})")
-    flt = None
-    if config.filter is not None:
+    flt, payload = None, None
+    if isinstance(config.filter, str):
         flt = registry.filters.get(config.filter)
         if flt is None:
             raise HookdError(f"no filter named {config.filter!r}")
+    elif config.filter is not None:
+        try:
+            payload = compile_filter(config.filter)
+        except FilterError as exc:
+            raise HookdError(f"filter.{exc}") from exc
     s = config.signing
     try:
         signer = factory(
@@ -146,6 +181,8 @@ def build(
         body=body,
         filter=flt,
         pattern=compile_patterns(config.events),
+        own_pattern=_own_patterns(config.events),
+        payload=payload,
         plugins=_plugin_parts(config, registry),
     )
 
@@ -155,7 +192,9 @@ def _plugin_parts(config: EndpointConfig, registry: Registry) -> dict[str, str]:
     parts = {
         "signer": registry.owner("signer", config.signing.scheme),
         "format": registry.owner("format", config.body),
-        "filter": registry.owner("filter", config.filter) if config.filter else None,
+        "filter": registry.owner("filter", config.filter)
+        if isinstance(config.filter, str)
+        else None,
     }
     return {part: owner for part, owner in parts.items() if owner is not None}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from hookd.config import Config
 from hookd.endpoints.keys import open_keys
@@ -12,9 +13,10 @@ from hookd.endpoints.sealing import open_spec
 from hookd.errors import HookdError, UnknownEndpoint
 from hookd.registry import Event, Registry
 from hookd.secretbox import SecretBox
-from hookd.store import EndpointRow
+from hookd.store import DISABLED, ENABLED, EXHAUSTED, EndpointRow, NoticeRoute, Notices
 
 _NONE: list[Endpoint] = []
+ROUTE_CACHE = 10_000  # (event type, tenant) pairs kept; past it the cache starts again
 
 
 class EndpointTable:
@@ -29,6 +31,7 @@ class EndpointTable:
         self._by_id: dict[str, Endpoint] = {}
         self._by_tenant: dict[str | None, list[Endpoint]] | None = None  # built on first use
         self._position: dict[str, int] = {}  # table order, for merging index lists
+        self._routes: dict[tuple[str, str | None], list[Endpoint]] = {}  # (type, tenant) -> subs
 
     def __iter__(self) -> Iterator[Endpoint]:
         return iter(self._by_id.values())
@@ -48,35 +51,88 @@ class EndpointTable:
 
     def put(self, endpoint: Endpoint) -> None:
         self._by_id[endpoint.id] = endpoint
-        self._by_tenant = None
+        self._changed()
 
     def replace_all(self, other: EndpointTable) -> None:
         """Take another table's endpoints (a reload), keeping this object shared."""
         self._by_id = dict(other._by_id)
-        self._by_tenant = None
+        self._changed()
 
     def __contains__(self, endpoint_id: object) -> bool:
         return endpoint_id in self._by_id
 
     def remove(self, endpoint_id: str) -> Endpoint | None:
-        self._by_tenant = None
+        self._changed()
         return self._by_id.pop(endpoint_id, None)
+
+    def _changed(self) -> None:
+        self._by_tenant = None
+        self._routes = {}
 
     def of_tenant(self, tenant: str | None) -> list[Endpoint]:
         """The endpoints whose tenant is exactly ``tenant`` (``"*"`` ones are not T's)."""
         return list(self._index().get(tenant, ()))
 
     def route(self, event: Event) -> list[Endpoint]:
-        """Enabled endpoints that subscribe to this event: its tenant's and ``"*"`` ones."""
+        """Enabled endpoints that subscribe to this event: its tenant's and ``"*"`` ones, by
+        patterns and payload filter (a plugin's filter is the caller's: :func:`hookd.ingest.
+        fan_out`). Which endpoints subscribe to a (type, tenant) is computed once and kept
+        until the table changes; enabled state and payload filters are looked at every time."""
+        key = (event.type, event.tenant)
+        subscribed = self._routes.get(key)
+        if subscribed is None:
+            subscribed = self._subscribed(event.type, event.tenant)
+            if len(self._routes) >= ROUTE_CACHE:
+                self._routes.clear()
+            self._routes[key] = subscribed
+        out = []
+        view: dict[str, Any] | None = None
+        for ep in subscribed:
+            if not ep.enabled:
+                continue
+            if ep.payload is not None:
+                if view is None:
+                    view = {"type": event.type, "tenant": event.tenant, "data": event.data}
+                if not ep.payload(view):
+                    continue
+            out.append(ep)
+        return out
+
+    def _subscribed(self, event_type: str, tenant: str | None) -> list[Endpoint]:
         index = self._index()
-        own = index.get(event.tenant, _NONE)
-        every = index.get("*", _NONE)
+        own = index.get(tenant, _NONE)
+        every = index.get("*", _NONE) if tenant != "*" else _NONE
         if own and every:
             position = self._position
             candidates = sorted([*own, *every], key=lambda ep: position[ep.id])
         else:
             candidates = own or every
-        return [ep for ep in candidates if ep.enabled and ep.wants(event)]
+        return [ep for ep in candidates if ep.subscribes(event_type, tenant)]
+
+    def notice_routes(self, kind: str, tenant: str | None) -> tuple[NoticeRoute, ...]:
+        """Where an operational event of ``kind`` (``hookd.endpoint.disabled`` …) about an
+        endpoint of ``tenant`` goes: enabled endpoints of that tenant or ``"*"`` with a
+        ``hookd.``-prefixed pattern that matches (SPEC §11), each with its payload filter."""
+        probe = Event(id="", type=kind, timestamp="", data=None, tenant=tenant)
+        index = self._index()
+        out = []
+        for ep in (*index.get(tenant, _NONE), *index.get("*", _NONE)):
+            if not ep.enabled or not ep.serves(tenant) or ep.own_pattern is None:
+                continue
+            if ep.own_pattern.match(probe.type):
+                out.append(NoticeRoute(endpoint=ep.id, match=ep.payload))
+        return tuple(out)
+
+    def notices(self, endpoint: Endpoint, *kinds: str) -> Notices:
+        """:class:`Notices` of the given kinds about ``endpoint`` (its tenant; ``"*"``: none)."""
+        tenant = None if endpoint.tenant == "*" else endpoint.tenant
+        routes = {kind: self.notice_routes(kind, tenant) for kind in kinds}
+        return Notices(
+            tenant=tenant,
+            disabled=routes.get(DISABLED, ()),
+            enabled=routes.get(ENABLED, ()),
+            exhausted=routes.get(EXHAUSTED, ()),
+        )
 
     def _index(self) -> dict[str | None, list[Endpoint]]:
         if self._by_tenant is None:

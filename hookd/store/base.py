@@ -2,7 +2,8 @@
 
 Several narrow Protocols, so each part depends on just what it uses (the scheduler on
 :class:`DueSource`, the dispatcher on :class:`DeliveryStore`), and one :class:`Store` that a
-backend implements whole. Backends: :mod:`hookd.store.sqlite` (embedded, one process).
+backend implements whole. Backends: :mod:`hookd.store.sqlite` (embedded, one process) and
+:mod:`hookd.store.pg` (PostgreSQL, any number of processes).
 
 Claims and leases. A delivery is attempted only under a *claim*: :meth:`DeliveryStore.claim`
 gives this process a lease on a pending, due delivery for ``lease_s`` seconds (the attempt's
@@ -12,6 +13,18 @@ retried or deleted meanwhile) changes nothing. A process that dies holds its lea
 expire; then any process may claim those deliveries again. This is how procrastinate, saq and
 River hand out work: PostgreSQL does it with ``FOR UPDATE SKIP LOCKED`` and lease columns;
 SQLite, which one process owns at a time, keeps the leases in that process.
+
+Limits across processes. A claim is given the endpoint's :class:`~hookd.store.records.Limits`
+(``max_in_flight``, ``rate_limit``, ``ordering: fifo``). The dispatcher's in-memory lanes
+enforce them within a process (the fast path, and all a one-process backend needs); a shared
+backend enforces them again in the claim, for all processes together, and answers when the lane
+should try again (:class:`~hookd.store.records.Claim`).
+
+Several processes. :meth:`Store.wait_changes` tells a process what the others changed (new
+work, endpoint settings), :meth:`Store.ready` lists what is due and unclaimed (what another
+process ingested, re-queued or left behind when it died), :meth:`Store.heartbeat` and
+:meth:`Store.nodes` keep the list of live processes. A one-process backend answers them
+trivially (:class:`hookd.store.single.SingleProcess`); ``shared`` tells them apart.
 
 Counters live in the database: recording a result adds to or resets the endpoint's
 ``consecutive_failures`` there (:func:`hookd.store.rules.endpoint_change` decides a disable), so
@@ -28,17 +41,23 @@ from hookd.store.records import (
     Accepted,
     AttemptResult,
     AttemptRow,
+    Changes,
+    Claim,
     CommitStats,
     DeliveryFilter,
     DeliveryRow,
     EndpointRow,
     EventRow,
     Job,
+    Limits,
     NewEvent,
+    NodeRow,
+    Notices,
     Page,
     Purged,
     Recorded,
     TenantRow,
+    Toggled,
 )
 from hookd.store.stats import AttemptStats, Window
 
@@ -73,10 +92,14 @@ class DeliveryStore(Protocol):
         """The oldest pending delivery of an endpoint (``ordering: fifo`` runs only this one)."""
         ...
 
-    async def claim(self, jobs: Sequence[Job], *, lease_s: float) -> list[Job]:
+    async def claim(
+        self, jobs: Sequence[Job], *, lease_s: float, limits: Limits | None = None
+    ) -> Claim:
         """Claim those of ``jobs`` that are pending and not under a live lease.
 
         Returns the claimed ones, each with its fencing token in ``lease``, in the given order.
+        ``jobs`` all belong to one endpoint when ``limits`` are given; a shared backend claims
+        only what they allow and sets ``retry_at`` for the rest.
         """
         ...
 
@@ -88,12 +111,51 @@ class DeliveryStore(Protocol):
         """Write attempts, delivery states and endpoint counters in one transaction.
 
         Each result is applied only under its live claim and only while its delivery is pending
-        at ``n - 1`` attempts; the claim ends either way.
+        at ``n - 1`` attempts; the claim ends either way. The operational events a result
+        causes (``result.notices``: a delivery exhausted, the endpoint disabled) are written in
+        the same transaction; their new deliveries come back in ``Recorded.emitted``.
         """
         ...
 
 
-class Store(DueSource, DeliveryStore, Protocol):
+class Coordination(Protocol):
+    """What processes sharing one store learn of each other (see the module docstring)."""
+
+    @property
+    def shared(self) -> bool:
+        """True when several processes may use this store at once."""
+        ...
+
+    @property
+    def node_id(self) -> str:
+        """This process, as :meth:`nodes` and the leases name it."""
+        ...
+
+    async def wait_changes(self, wait_s: float) -> Changes:
+        """Wait up to ``wait_s`` seconds for another process's change; what changed."""
+        ...
+
+    async def endpoints_version(self) -> int:
+        """A number that moves whenever another process changes an endpoint (the periodic
+        check behind NOTIFY); constant where no other process can."""
+        ...
+
+    async def ready(self, *, per_endpoint: int, grace_s: float = 0.0) -> list[tuple[str, float]]:
+        """Pending deliveries of enabled endpoints due for at least ``grace_s`` and under no
+        lease: ``(id, due)``, at most ``per_endpoint`` of each endpoint (a one-process backend
+        may give fewer)."""
+        ...
+
+    async def heartbeat(self) -> None:
+        """Tell the others this process is alive (and refresh shared counts)."""
+        ...
+
+    async def nodes(self) -> list[NodeRow]:
+        """The live processes sharing the store, this one included."""
+        ...
+
+
+class Store(DueSource, DeliveryStore, Coordination, Protocol):
     """The whole interface a backend implements (see the module docstring)."""
 
     max_pending: int  # limits.max_pending, checked at ingest (a reload may change it)
@@ -140,9 +202,15 @@ class Store(DueSource, DeliveryStore, Protocol):
         ...
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        """Enable (resetting the failure counter) or disable; False when there is no such row."""
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        """Enable (resetting the failure counter) or disable. When the state changes, the
+        operational event (``notices``) is written in the same transaction."""
         ...
 
     async def create_endpoint(

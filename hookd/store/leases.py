@@ -33,6 +33,11 @@ class Leases:
         self._held[delivery_id] = (token, now + seconds)
         return token
 
+    def live(self, delivery_id: str) -> bool:
+        """Whether a lease on the delivery is held and has not run out."""
+        held = self._held.get(delivery_id)
+        return held is not None and held[1] > self._clock()
+
     def holds(self, delivery_id: str, token: int) -> bool:
         """Whether ``token`` is the newest claim on the delivery (expired or not: a lease that
         ran out is still good until someone else claims)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -63,6 +64,37 @@ class Accepted:
     created: bool
 
 
+# --------------------------------------------------------------------------- operational events
+
+DISABLED = "hookd.endpoint.disabled"
+ENABLED = "hookd.endpoint.enabled"
+EXHAUSTED = "hookd.delivery.exhausted"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeRoute:
+    """An endpoint that subscribes to one kind of operational event (SPEC §11), with its payload
+    filter, which the store applies to the event's data when it makes the event."""
+
+    endpoint: str
+    match: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notices:
+    """Where hookd's operational events about a change go, if the change happens.
+
+    The caller routes (it knows the endpoints); the store decides whether the change happened
+    and writes the event and its deliveries in the transaction that makes the change.
+    ``tenant`` is the concerned endpoint's (None for an untenanted or ``"*"`` endpoint).
+    """
+
+    tenant: str | None = None
+    disabled: tuple[NoticeRoute, ...] = ()
+    enabled: tuple[NoticeRoute, ...] = ()
+    exhausted: tuple[NoticeRoute, ...] = ()
+
+
 # --------------------------------------------------------------------------- the delivery path
 
 
@@ -88,6 +120,34 @@ class Job:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """An endpoint's limits that hold across every process sharing the store, checked by
+    :meth:`~hookd.store.base.DeliveryStore.claim` (a one-process backend leaves them to the
+    dispatcher's lanes)."""
+
+    max_in_flight: int | None = None
+    rate_limit: float | None = None  # attempts per second, paced (no burst)
+    fifo: bool = False  # only the endpoint's oldest pending delivery may be claimed
+
+
+NO_LIMITS = Limits()
+
+
+class Claim(list[Job]):
+    """The jobs a claim got, each with its fencing token, in the order asked.
+
+    ``retry_at`` (a ``time.time()`` moment) is set when the endpoint's limits refused some of
+    the jobs for now (another process used the slot, the rate or the fifo head): the lane should
+    try those again then. ``None``: the jobs not returned are held by another claim or are no
+    longer pending, so there is nothing to try again.
+    """
+
+    def __init__(self, jobs: Iterable[Job] = (), *, retry_at: float | None = None) -> None:
+        super().__init__(jobs)
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AttemptResult:
     """One finished attempt with the delivery's next state, written together.
 
@@ -110,6 +170,9 @@ class AttemptResult:
     endpoint: str
     disable_after: int = 0
     disable_reason: str | None = None
+    event_id: str = ""  # for hookd.delivery.exhausted
+    event_type: str = ""
+    notices: Notices | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,9 +186,39 @@ class Recorded:
     applied: bool
     consecutive_failures: int | None = None
     disabled: str | None = None
+    emitted: tuple[Job, ...] = ()  # deliveries of the operational events it wrote
 
 
 # --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeRow:
+    """A live hookd process sharing the store (SPEC §12 ``nodes``)."""
+
+    id: str
+    host: str
+    started_at: float
+    last_seen_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Changes:
+    """What other processes changed, as :meth:`~hookd.store.base.Store.wait_changes` saw it:
+    new or re-queued work (``due``), endpoint settings (``endpoints``)."""
+
+    due: bool = False
+    endpoints: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Toggled:
+    """What enabling or disabling an endpoint did: ``found`` (the endpoint exists), ``changed``
+    (it was in the other state), the deliveries of the operational event it wrote."""
+
+    found: bool
+    changed: bool = False
+    emitted: tuple[Job, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

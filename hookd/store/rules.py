@@ -15,15 +15,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hookd.ids import new_id
 from hookd.store.records import (
+    DISABLED,
+    ENABLED,
+    EXHAUSTED,
     Accepted,
     AttemptResult,
     BadCursor,
     Conflict,
+    Job,
     NewDelivery,
     NewEvent,
+    NoticeRoute,
+    Notices,
     OverCapacity,
 )
+from hookd.timestamps import format_timestamp
+
+OWN_PREFIX = "hookd."
 
 # --------------------------------------------------------------------------- ingest
 
@@ -37,8 +47,8 @@ def explicit_ids(batches: Sequence[Sequence[NewEvent]]) -> list[str]:
     return [e.id for events in batches for e in events if e.idem_key == e.id]
 
 
-def routed_endpoints(batches: Sequence[Sequence[NewEvent]]) -> list[str]:
-    return sorted({d.endpoint for events in batches for e in events for d in e.deliveries})
+def routed_endpoints(batches: Sequence[Sequence[NewEvent]]) -> set[str]:
+    return {d.endpoint for events in batches for e in events for d in e.deliveries}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -176,6 +186,114 @@ def endpoint_change(result: AttemptResult, failures: int, enabled: bool) -> str 
     if result.status == "failed" and limit and failures >= limit:
         return disable_reason_after(failures)
     return None
+
+
+# --------------------------------------------------------------------------- operational events
+
+
+def notice(
+    kind: str,
+    data: dict[str, Any],
+    tenant: str | None,
+    routes: Sequence[NoticeRoute],
+    now: float,
+) -> tuple[NewEvent, tuple[NewDelivery, ...]]:
+    """One of hookd's own events (SPEC §11) and its deliveries: to each route whose payload
+    filter, if any, matches the event as it is."""
+    view = {"type": kind, "tenant": tenant, "data": data}
+    event = NewEvent(
+        id=new_id("evt"),
+        type=kind,
+        timestamp=format_timestamp(now),
+        data=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        content_hash="",
+        idem_key=None,
+        deliveries=(),
+        tenant=tenant,
+    )
+    deliveries = tuple(
+        NewDelivery(id=new_id("dlv"), endpoint=r.endpoint)
+        for r in routes
+        if r.match is None or r.match(view)
+    )
+    return event, deliveries
+
+
+def attempt_notices(
+    result: AttemptResult, failures: int | None, disabled: str | None, now: float
+) -> list[tuple[NewEvent, tuple[NewDelivery, ...]]]:
+    """The operational events an applied attempt result causes: ``hookd.delivery.exhausted``
+    when its delivery ends failed (never about a ``hookd.*`` event), ``hookd.endpoint.disabled``
+    when it disabled the endpoint. Only events with somewhere to go are made."""
+    notices = result.notices
+    if notices is None:
+        return []
+    out = []
+    if result.status == "failed" and not result.event_type.startswith(OWN_PREFIX):
+        data = {
+            "delivery": result.delivery_id,
+            "event": result.event_id,
+            "endpoint": result.endpoint,
+            "tenant": notices.tenant,
+            "event_type": result.event_type,
+            "attempts": result.n,
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+        }
+        out.append(notice(EXHAUSTED, data, notices.tenant, notices.exhausted, now))
+    if disabled is not None:
+        data = {
+            "endpoint": result.endpoint,
+            "tenant": notices.tenant,
+            "reason": disabled,
+            "consecutive_failures": failures,
+        }
+        out.append(notice(DISABLED, data, notices.tenant, notices.disabled, now))
+    return [(event, deliveries) for event, deliveries in out if deliveries]
+
+
+def toggle_notice(
+    endpoint: str,
+    enabled: bool,
+    reason: str | None,
+    failures: int,
+    notices: Notices | None,
+    now: float,
+) -> tuple[NewEvent, tuple[NewDelivery, ...]] | None:
+    """``hookd.endpoint.enabled`` or ``.disabled`` for a call that changed the endpoint."""
+    if notices is None:
+        return None
+    if enabled:
+        data: dict[str, Any] = {"endpoint": endpoint, "tenant": notices.tenant}
+        made = notice(ENABLED, data, notices.tenant, notices.enabled, now)
+    else:
+        data = {
+            "endpoint": endpoint,
+            "tenant": notices.tenant,
+            "reason": reason,
+            "consecutive_failures": failures,
+        }
+        made = notice(DISABLED, data, notices.tenant, notices.disabled, now)
+    return made if made[1] else None
+
+
+def jobs_of(event: NewEvent, deliveries: Sequence[NewDelivery]) -> list[Job]:
+    """New deliveries as the dispatcher takes them, without reading them back."""
+    return [
+        Job(
+            id=d.id,
+            event_id=event.id,
+            endpoint=d.endpoint,
+            event_type=event.type,
+            event_timestamp=event.timestamp,
+            data=event.data,
+            status="pending",
+            attempt_count=0,
+            next_attempt_at=None,
+            tenant=event.tenant,
+        )
+        for d in deliveries
+    ]
 
 
 # --------------------------------------------------------------------------- cursors

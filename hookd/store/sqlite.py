@@ -5,11 +5,9 @@ one thread, one transaction per batch); reads use two aiosqlite connections besi
 them run while the writer writes): ``reader`` for the delivery path, ``admin`` for the API and
 retention, so a slow history query never delays a due delivery.
 
-One process owns the file: :meth:`SQLiteStore.open` takes an exclusive lock on ``<path>.lock``
-and refuses to open a database another hookd holds (two processes on one SQLite file would each
-deliver everything; several processes share PostgreSQL instead). So leases live in the process
-(:mod:`hookd.store.leases`). The history, operator and retention queries are in
-:mod:`hookd.store.sqlite_history`.
+One process owns the file (an exclusive lock on ``<path>.lock``; several processes share
+PostgreSQL instead), so leases live in the process (:mod:`hookd.store.leases`) and coordination
+is trivial (:mod:`hookd.store.single`). History queries: :mod:`hookd.store.sqlite_history`.
 """
 
 from __future__ import annotations
@@ -34,15 +32,20 @@ from hookd.store.records import (
     ENDPOINT_REMOVED,
     Accepted,
     AttemptResult,
+    Claim,
     CommitStats,
     EndpointRow,
     Job,
+    Limits,
     NewEvent,
+    Notices,
     Recorded,
+    Toggled,
 )
+from hookd.store.single import SingleProcess
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
-from hookd.store.sqlite_stats import SQLiteStats, forget
+from hookd.store.sqlite_stats import SQLiteStats, forget_endpoint
 from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
@@ -51,7 +54,7 @@ except ImportError:  # pragma: no cover - not on Linux: no lock
     fcntl = None  # type: ignore[assignment]
 
 
-class SQLiteStore(SQLiteHistory, SQLiteStats):
+class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
     """The outbox on one SQLite file. ``open()`` locks and migrates; ``close()`` drains."""
 
     def __init__(self, path: Path, *, synchronous: str = "full", max_pending: int = 1_000_000):
@@ -61,6 +64,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
         self.stats = CommitStats()
         self._writer = Writer(stats=self.stats, ingest=self._apply_ingests)
         self._leases = Leases()
+        self._live = writes.LiveEndpoints()  # the writer's; forgotten by each endpoint write
         self._read: aiosqlite.Connection | None = None
         self._admin: aiosqlite.Connection | None = None
         self._lock_fd: int | None = None
@@ -169,7 +173,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
         lookup = rules.Lookup(
             known=writes.known_keys(db, rules.idempotency_keys(batches)),
             taken=writes.taken_ids(db, rules.explicit_ids(batches)),
-            live=writes.live_endpoints(db, rules.routed_endpoints(batches)),
+            live=self._live.of(db, rules.routed_endpoints(batches)),
             pending=self._writer.pending,
             max_pending=self.max_pending,
         )
@@ -229,22 +233,21 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
             row = await cur.fetchone()
         return schema.job(row) if row else None
 
-    async def claim(self, jobs: Sequence[Job], *, lease_s: float) -> list[Job]:
-        """In-process leases (the file has one owner). A job that is no longer pending may be
-        claimed here; its record then applies nothing (the fence is in :meth:`record`)."""
-        claimed = []
-        for job in jobs:
-            token = self._leases.take(job.id, lease_s)
-            if token is not None:
-                claimed.append(replace(job, lease=token))
-        return claimed
+    async def claim(
+        self, jobs: Sequence[Job], *, lease_s: float, limits: Limits | None = None
+    ) -> Claim:
+        """In-process leases (the file has one owner, whose lanes keep ``limits``). A job that
+        is no longer pending may be claimed here; its record then applies nothing."""
+        tokens = [(job, self._leases.take(job.id, lease_s)) for job in jobs]
+        return Claim(replace(job, lease=t) for job, t in tokens if t is not None)
 
     async def release(self, ids: Sequence[str]) -> None:
         self._leases.end_all(ids)
 
     async def record(self, results: Sequence[AttemptResult]) -> list[Recorded]:
         """Fenced twice: by the live claim, and by the attempt number (the delivery must still
-        be pending at ``n - 1`` attempts), so a stale attempt never overwrites a newer one."""
+        be pending at ``n - 1`` attempts), so a stale attempt never overwrites a newer one.
+        The operational events a result causes are written in the same transaction."""
         now = time.time()
         leases = self._leases
 
@@ -258,13 +261,18 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
                 failures, disabled = writes.count(db, r, now)
-                delta -= r.status != "pending"
+                if disabled is not None:
+                    self._live.forget()
+                made = rules.attempt_notices(r, failures, disabled, now)
+                emitted = writes.insert_notices(db, made, now) if made else []
+                delta += len(emitted) - (r.status != "pending")
                 out.append(
                     Recorded(
                         delivery_id=r.delivery_id,
                         applied=True,
                         consecutive_failures=failures,
                         disabled=disabled,
+                        emitted=tuple(emitted),
                     )
                 )
             return out, delta
@@ -295,6 +303,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
         wanted = list(tenants)
 
         def apply(db: sqlite3.Connection) -> tuple[dict[str, int], int]:
+            self._live.forget()
             now = time.time()
             db.executemany(
                 "INSERT INTO endpoints (id, source, created_at, updated_at, tenant)"
@@ -323,18 +332,19 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
         return await self._writer.run_counted(apply)
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, reason: str | None = None
-    ) -> bool:
-        def apply(db: sqlite3.Connection) -> bool:
-            cur = db.execute(
-                "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
-                " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
-                " updated_at = ? WHERE id = ?",
-                (int(enabled), None if enabled else reason, int(enabled), time.time(), endpoint_id),
-            )
-            return cur.rowcount > 0
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        reason: str | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Toggled:
+        def apply(db: sqlite3.Connection) -> tuple[Toggled, int]:
+            self._live.forget()
+            toggled = writes.toggle(db, endpoint_id, enabled, reason, notices, time.time())
+            return toggled, len(toggled.emitted)
 
-        return await self._writer.run(apply)
+        return await self._writer.run_counted(apply)
 
     async def create_endpoint(
         self,
@@ -345,6 +355,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
         tenant: str | None = None,
     ) -> EndpointRow | None:
         def apply(db: sqlite3.Connection) -> bool:
+            self._live.forget()
             now = time.time()
             cur = db.execute(
                 "INSERT INTO endpoints (id, source, spec, secrets, created_at, updated_at, tenant)"
@@ -381,6 +392,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
 
     async def delete_endpoint(self, endpoint_id: str) -> int | None:
         def apply(db: sqlite3.Connection) -> tuple[int | None, int]:
+            self._live.forget()
             with contextlib.closing(
                 db.execute(
                     "SELECT count(*), coalesce(sum(status = 'pending'), 0) FROM deliveries"
@@ -396,7 +408,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats):
                 (endpoint_id,),
             )
             db.execute("DELETE FROM deliveries WHERE endpoint_id = ?", (endpoint_id,))
-            forget(db, endpoint_id)
+            forget_endpoint(db, endpoint_id)
             cur = db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
             return (total if cur.rowcount > 0 else None), -pending
 

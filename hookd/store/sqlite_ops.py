@@ -7,7 +7,7 @@ import contextlib
 import sqlite3
 
 from hookd.store import rules, sqlite_stats
-from hookd.store.records import AttemptResult, NewDelivery
+from hookd.store.records import AttemptResult, Job, NewDelivery, NewEvent, Notices, Toggled
 from hookd.store.sqlite_schema import chunks, marks
 
 
@@ -37,6 +37,26 @@ def taken_ids(db: sqlite3.Connection, explicit: list[str]) -> set[str]:
         sql = f"SELECT id FROM events WHERE id IN ({marks(chunk)}) AND idem_key IS NOT id"
         taken.update(row[0] for row in db.execute(sql, chunk))
     return taken
+
+
+class LiveEndpoints:
+    """The enabled endpoints as the writer last read them, so an ingest batch checks its routes
+    against a set instead of querying hundreds of ids (SQLite has one writer: only its own
+    writes change endpoints, and each of them calls :meth:`forget`). Writer thread only."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] | None = None
+
+    def of(self, db: sqlite3.Connection, routed: set[str]) -> set[str]:
+        if self._ids is None:
+            with contextlib.closing(
+                db.execute("SELECT id FROM endpoints WHERE enabled = 1")
+            ) as cur:
+                self._ids = {str(row[0]) for row in cur}
+        return routed & self._ids
+
+    def forget(self) -> None:
+        self._ids = None
 
 
 def live_endpoints(db: sqlite3.Connection, routed: list[str]) -> set[str]:
@@ -124,3 +144,58 @@ def count(db: sqlite3.Connection, r: AttemptResult, now: float) -> tuple[int | N
             (reason, r.endpoint),
         )
     return (failures if r.status == "failed" else None), reason
+
+
+def insert_notices(
+    db: sqlite3.Connection, made: list[tuple[NewEvent, tuple[NewDelivery, ...]]], now: float
+) -> list[Job]:
+    """Write operational events and their deliveries (to endpoints still enabled here)."""
+    jobs: list[Job] = []
+    for event, deliveries in made:
+        live = live_endpoints(db, [d.endpoint for d in deliveries])
+        kept = tuple(d for d in deliveries if d.endpoint in live)
+        if not kept:
+            continue
+        db.execute(
+            "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key, created_at,"
+            " tenant) VALUES (?, ?, ?, ?, '', NULL, ?, ?)",
+            (event.id, event.type, event.timestamp, event.data, now, event.tenant),
+        )
+        db.executemany(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
+            " next_attempt_at, origin, created_at, updated_at, tenant)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, 'hookd', ?, ?, ?)",
+            [(d.id, event.id, d.endpoint, event.type, now, now, now, event.tenant) for d in kept],
+        )
+        jobs.extend(rules.jobs_of(event, kept))
+    return jobs
+
+
+def toggle(
+    db: sqlite3.Connection,
+    endpoint_id: str,
+    enabled: bool,
+    reason: str | None,
+    notices: Notices | None,
+    now: float,
+) -> Toggled:
+    """Enable (resetting the failure counter) or disable; the notice if the state changed."""
+    with contextlib.closing(
+        db.execute(
+            "SELECT enabled, consecutive_failures FROM endpoints WHERE id = ?", (endpoint_id,)
+        )
+    ) as cur:
+        row = cur.fetchone()
+    if row is None:
+        return Toggled(found=False)
+    db.execute(
+        "UPDATE endpoints SET enabled = ?, disabled_reason = ?,"
+        " consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,"
+        " updated_at = ? WHERE id = ?",
+        (int(enabled), None if enabled else reason, int(enabled), now, endpoint_id),
+    )
+    if bool(row[0]) == enabled:
+        return Toggled(found=True)
+    made = rules.toggle_notice(endpoint_id, enabled, reason, int(row[1]), notices, now)
+    jobs = insert_notices(db, [made], now) if made else []
+    return Toggled(found=True, changed=True, emitted=tuple(jobs))

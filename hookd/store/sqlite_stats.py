@@ -51,7 +51,7 @@ def tally(db: sqlite3.Connection, r: AttemptResult) -> None:
         db.execute(_LATENCY, (r.endpoint, span, int(at // span), index))
 
 
-def forget(db: sqlite3.Connection, endpoint_id: str) -> None:
+def forget_endpoint(db: sqlite3.Connection, endpoint_id: str) -> None:
     """In the writer's transaction: an endpoint's rollups go with the endpoint."""
     for table in _TABLES:
         db.execute(f"DELETE FROM {table} WHERE endpoint_id = ?", (endpoint_id,))
