@@ -40,6 +40,7 @@ from tests.support.polling import free_port, wait_for
 from tests.support.process import Process, start_process, stopped_at_exit, wait_ready
 from tests.support.receiver import Answer, Received, Receiver, fail_first, gaps, receiver
 from tests.support.store import (
+    an_hour_of_attempts,
     attempt_result,
     every_delivery,
     every_event,
@@ -61,6 +62,7 @@ __all__ = [
     "Receiver",
     "Result",
     "Running",
+    "an_hour_of_attempts",
     "assert_one_line_error",
     "attempt_result",
     "auth",
