@@ -6,6 +6,7 @@ computed, is in :mod:`hookd.store.stats`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -62,14 +63,22 @@ def _answer(text: str, result: attempt_stats.AttemptStats) -> dict[str, Any]:
     answer = {"window": text, **_tally(result.total), "since": ts(win.start), "until": ts(win.end)}
     if result.by_minute is not None:
         answer["by_minute"] = [
-            {
-                "minute": ts(m.minute * attempt_stats.MINUTE),
-                "succeeded": m.succeeded,
-                "failed": m.failed,
-            }
+            {"minute": _minute(m.minute), "succeeded": m.succeeded, "failed": m.failed}
             for m in result.by_minute
         ]
     return answer
+
+
+def _minute(minute: int) -> str:
+    """A minute's start as ``ts`` writes it (``2026-01-02T03:04:00.000Z``), from its hour's
+    prefix: a day's 1,441 minutes cost 25 formattings, not 1,441."""
+    hour, rest = divmod(minute, 60)
+    return f"{_hour_prefix(hour)}{rest:02d}:00.000Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _hour_prefix(hour: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:", time.gmtime(hour * 3600))
 
 
 async def endpoint_stats(request: web.Request) -> web.Response:
