@@ -14,7 +14,7 @@ from typing import Any
 from bench.common import RESULTS, ROOT, fmt
 
 DOC = ROOT / "docs" / "benchmarks.md"
-ORDER = ("ingest", "delivery", "scale", "signing", "postgres")
+ORDER = ("ingest", "delivery", "scale", "signing", "postgres", "stats")
 
 
 def _begin(name: str) -> str:

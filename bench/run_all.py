@@ -21,7 +21,7 @@ if __name__ == "__main__" and not __package__:  # run as a script: make `bench` 
 
 from bench import common  # after the path set-up above, for `python bench/run_all.py`
 
-NAMES = ("ingest", "delivery", "scale", "signing")
+NAMES = ("ingest", "delivery", "scale", "signing", "stats")
 EXTRA = ("postgres",)  # only when asked for: --postgres, or --only postgres (needs a server)
 
 

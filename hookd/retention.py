@@ -66,6 +66,7 @@ async def purge(
             if cursor is None:
                 break
             await asyncio.sleep(pause)
+    await store.purge_stats(now=cutoff + retention)  # rollups keep their own time (stats.py)
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hookd.api import catalog, deliveries, endpoints, ingest, openapi, status, tenants, ui
+from hookd.api import catalog, deliveries, endpoints, ingest, openapi, stats, status, tenants, ui
 from hookd.api.access import access_middleware
 from hookd.api.http import STATE
 from hookd.api.middleware import errors_middleware
@@ -24,6 +24,7 @@ def make_app(state: State) -> web.Application:
     endpoints.add_routes(app)
     deliveries.add_routes(app)
     tenants.add_routes(app)
+    stats.add_routes(app)
     catalog.add_routes(app)
     openapi.add_routes(app)
     ui.add_routes(app)

@@ -24,6 +24,7 @@ from hookd.api.access import TenantAllowed, route, scope_of
 from hookd.api.endpoint_settings import SETTINGS, check_listed, merge_settings, patch_settings
 from hookd.api.http import (
     ApiProblem,
+    duration_field,
     invalid,
     json_response,
     only,
@@ -193,16 +194,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 
 def _grace(value: Any) -> float:
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            grace = float(value)
-        else:
-            grace = values.parse_duration(value)
-    except ValueError as exc:
-        raise invalid("grace", f"grace: {exc}") from exc
-    if not 0 <= grace <= MAX_GRACE:
-        raise invalid("grace", "grace is at most 30d")
-    return grace
+    return duration_field(value, "grace", low=0, high=MAX_GRACE, shown="at most 30d")
 
 
 async def test_endpoint(request: web.Request) -> web.Response:
@@ -225,6 +217,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
         content_hash=ingest.content_hash(posted),
         idem_key=None,
         deliveries=(NewDelivery(id=new_id("dlv"), endpoint=ep.id),),
+        tenant=None if ep.tenant == "*" else ep.tenant,  # so the tenant sees its own test
     )
     try:
         [accepted] = await state.store.ingest([event])

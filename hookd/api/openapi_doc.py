@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hookd import __version__
-from hookd.api import openapi_routing, openapi_tenants
+from hookd.api import openapi_routing, openapi_stats, openapi_tenants
 from hookd.api.openapi_parts import NOT_FOUND, PATH_ID, YAML_OWNED, item_action, ok, op, query
 from hookd.api.openapi_schemas import SCHEMAS, STR, array, closed, ref
 
@@ -346,12 +346,18 @@ def document() -> dict[str, Any]:
             **_delivery_paths(),
             **_event_paths(),
             **openapi_tenants.paths(),
+            **openapi_stats.paths(),
             **openapi_routing.paths(),
             **_operations_paths(),
             **_page_paths(),
         },
         "components": {
-            "schemas": {**SCHEMAS, **openapi_tenants.SCHEMAS, **openapi_routing.SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **openapi_tenants.SCHEMAS,
+                **openapi_routing.SCHEMAS,
+                **openapi_stats.SCHEMAS,
+            },
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

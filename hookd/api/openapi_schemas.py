@@ -330,6 +330,7 @@ SCHEMAS: dict[str, Schema] = {
         due=INT,
         scheduled=INT,
         in_flight=INT,
+        retrying={**INT, "description": "pending deliveries waiting for a retry"},
         endpoints=array(
             obj(
                 ("id", "enabled", "consecutive_failures"),

@@ -29,6 +29,7 @@ async def snapshot(state: State) -> dict[str, Any]:
         "due": due,
         "scheduled": scheduled,
         "in_flight": in_flight,
+        "retrying": await state.store.count_retrying(),
         "endpoints": [
             {
                 "id": ep.id,

@@ -405,7 +405,7 @@ def _introduce(demo: Demo, receiver_url: str, tmp: Path) -> None:
         f"hookd demo: daemon at {demo.url} (config and database in {tmp}, log {tmp}/hookd.log)",
         f"receiver at {receiver_url}: /orders (standard-webhooks) and /crm (rsa-sha256, taskee "
         "body); it fails some first attempts on purpose (500, 429 with Retry-After, 503)",
-        "try in another terminal:",
+        f"open {demo.url}/ui/ in a browser for the dashboard, or try in another terminal:",
         f"  hookd status --url {demo.url}",
         f"  hookd deliveries list --url {demo.url}",
         f"  hookd send order.created --data '{{\"order_id\": 7}}' --url {demo.url}",

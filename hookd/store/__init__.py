@@ -54,6 +54,7 @@ from hookd.store.records import (
 )
 from hookd.store.sqlite import SQLiteStore
 from hookd.store.sqlite_schema import MIGRATIONS
+from hookd.store.stats import AttemptStats, Tally, Window
 
 __all__ = [
     "DISABLED",
@@ -67,6 +68,7 @@ __all__ = [
     "Accepted",
     "AttemptResult",
     "AttemptRow",
+    "AttemptStats",
     "BadCursor",
     "Changes",
     "Claim",
@@ -94,8 +96,10 @@ __all__ = [
     "SQLiteStore",
     "Status",
     "Store",
+    "Tally",
     "TenantRow",
     "Toggled",
+    "Window",
     "describe",
     "open_store",
 ]

@@ -59,6 +59,7 @@ from hookd.store.records import (
     TenantRow,
     Toggled,
 )
+from hookd.store.stats import AttemptStats, Window
 
 LEASE_SLACK_S = 30.0  # a lease outlives the attempt's timeout by this much
 
@@ -322,4 +323,18 @@ class Store(DueSource, DeliveryStore, Coordination, Protocol):
 
     async def count_due(self, now: float) -> int:
         """Pending deliveries of enabled endpoints whose time has come."""
+        ...
+
+    async def count_retrying(self) -> int:
+        """Pending deliveries that were attempted and wait for their next attempt."""
+        ...
+
+    # -- attempt stats (SPEC §14; hookd.store.stats)
+
+    async def attempt_stats(self, win: Window, *, endpoint: str | None = None) -> AttemptStats:
+        """Attempts in ``win``: of ``endpoint``, or of every endpoint (each, and together)."""
+        ...
+
+    async def purge_stats(self, *, now: float) -> int:
+        """Forget rollups no window reads any more, and those of endpoints that are gone."""
         ...

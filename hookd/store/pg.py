@@ -43,6 +43,7 @@ from hookd.store.pg_history import PgHistory
 from hookd.store.pg_ingest import IngestBatcher, insert_notices, note_tenants
 from hookd.store.pg_listen import Listener
 from hookd.store.pg_schema import CHANNEL, NOW
+from hookd.store.pg_stats import PgStats, forget_endpoint
 from hookd.store.records import (
     ENDPOINT_REMOVED,
     Accepted,
@@ -66,7 +67,7 @@ NODE_FORGET_S = 3600.0  # and is deleted after this long
 PENDING_REFRESH_S = 5.0
 
 
-class PostgresStore(PgDelivery, PgHistory):
+class PostgresStore(PgDelivery, PgHistory, PgStats):
     """The outbox on PostgreSQL (see the module docstring). ``open()`` connects and migrates."""
 
     def __init__(self, dsn: str, *, max_pending: int = 1_000_000) -> None:
@@ -400,6 +401,7 @@ class PostgresStore(PgDelivery, PgHistory):
                 await conn.execute(
                     "DELETE FROM attempts WHERE delivery_id = ANY(%s)", ([r[0] for r in gone],)
                 )
+                await forget_endpoint(conn, endpoint_id)
                 await self._changed(conn)
         except pg.DB_ERRORS as exc:
             raise pg.wrap(exc, "database write failed") from exc

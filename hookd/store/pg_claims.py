@@ -28,7 +28,7 @@ from typing import Any
 
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
-from hookd.store import rules
+from hookd.store import pg_stats, rules
 from hookd.store.pg_batch import Batcher
 from hookd.store.pg_ingest import insert_notices
 from hookd.store.pg_schema import NOW
@@ -64,7 +64,7 @@ WHERE id = %s AND lease = %s AND status = 'pending'
 """
 _ATTEMPT = """
 INSERT INTO attempts (delivery_id, n, started_at, status_code, latency_ms, error,
-    response_body, request_headers) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    response_body, request_headers, endpoint_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (delivery_id, n) DO UPDATE SET started_at = excluded.started_at,
     status_code = excluded.status_code, latency_ms = excluded.latency_ms,
     error = excluded.error, response_body = excluded.response_body,
@@ -301,6 +301,7 @@ class PgDelivery:
                     out[i] = await self._record_one(conn, results[i], now)
                     delta += len(out[i].emitted)
                     delta -= out[i].applied and results[i].status != "pending"
+                await pg_stats.tally(conn, [results[i] for i in order if out[i].applied])
         except pg.DB_ERRORS as exc:
             raise pg.wrap(exc, "recording the attempt failed") from exc
         self._bump_pending(delta)
@@ -335,6 +336,7 @@ class PgDelivery:
                 r.error,
                 r.response_body,
                 r.request_headers,
+                r.endpoint,
             ),
         )
         if r.status == "pending" and r.next_attempt_at is not None:

@@ -14,6 +14,7 @@ import structlog
 
 from hookd.errors import StoreError
 from hookd.store.records import AttemptRow, DeliveryRow, EndpointRow, EventRow, Job
+from hookd.store.stats import GAMMA, MIN_LATENCY_MS
 
 log = structlog.get_logger("hookd.store")
 
@@ -23,6 +24,11 @@ MIGRATE_LOCK = 0x1D6F_0C3B_5A9E_4D21
 PURGE_LOCK = 0x1D6F_0C3B_5A9E_4D22
 CHANNEL = "hookd"  # LISTEN/NOTIFY channel: payloads 'due:<node>' and 'endpoints:<node>'
 NOW = "extract(epoch FROM now())"  # the database clock, for leases and nodes
+# hookd.store.stats.bucket in SQL (the same doubles through the same libm)
+BUCKET_SQL = (
+    f"ceil(ln(greatest(latency_ms, {MIN_LATENCY_MS!r}::double precision))"
+    f" / ln({GAMMA!r}::double precision) - 1e-9)::integer"
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the outbox, leases, limits across processes, nodes
@@ -109,6 +115,49 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX endpoints_tenant ON endpoints (tenant) WHERE tenant IS NOT NULL;
     CREATE TABLE tenants (id text PRIMARY KEY, created_at double precision NOT NULL);
     CREATE TABLE tenant_tokens (tenant text PRIMARY KEY, generation integer NOT NULL);
+    """,
+    # 3: attempt stats (SPEC §14, hookd.store.stats), as SQLite's migration 5: each attempt
+    # names its endpoint (indexed by time with the latency, for exact percentiles of small
+    # windows); rollups per endpoint and minute or hour (counts), 10 minutes or hour (latency
+    # histograms), kept by the transaction that records attempts; backfilled from the
+    # attempts on record (an attempt succeeded when it has no error)
+    f"""
+    ALTER TABLE attempts ADD COLUMN endpoint_id text;
+    UPDATE attempts a SET endpoint_id = d.endpoint_id FROM deliveries d
+        WHERE d.id = a.delivery_id;
+    CREATE INDEX attempts_endpoint ON attempts (endpoint_id, started_at) INCLUDE (latency_ms);
+    CREATE TABLE attempt_counts (
+        endpoint_id text NOT NULL,
+        span integer NOT NULL,
+        slot bigint NOT NULL,
+        succeeded bigint NOT NULL,
+        failed bigint NOT NULL,
+        last_success_at double precision,
+        last_failure_at double precision,
+        PRIMARY KEY (endpoint_id, span, slot)
+    );
+    CREATE TABLE attempt_latency (
+        endpoint_id text NOT NULL,
+        span integer NOT NULL,
+        slot bigint NOT NULL,
+        bucket integer NOT NULL,
+        n bigint NOT NULL,
+        PRIMARY KEY (endpoint_id, span, slot, bucket)
+    );
+    INSERT INTO attempt_counts
+        SELECT endpoint_id, s.span, floor(started_at / s.span)::bigint AS slot,
+            count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL),
+            max(started_at) FILTER (WHERE error IS NULL),
+            max(started_at) FILTER (WHERE error IS NOT NULL)
+        FROM attempts CROSS JOIN (VALUES (60, 90000), (3600, 2678400)) AS s (span, keep)
+        WHERE endpoint_id IS NOT NULL AND started_at >= {NOW} - s.keep
+        GROUP BY endpoint_id, s.span, slot;
+    INSERT INTO attempt_latency
+        SELECT endpoint_id, s.span, floor(started_at / s.span)::bigint AS slot,
+            {BUCKET_SQL} AS bucket, count(*)
+        FROM attempts CROSS JOIN (VALUES (600, 90000), (3600, 2678400)) AS s (span, keep)
+        WHERE endpoint_id IS NOT NULL AND started_at >= {NOW} - s.keep
+        GROUP BY endpoint_id, s.span, slot, bucket;
     """,
 )
 

@@ -45,6 +45,7 @@ from hookd.store.records import (
 from hookd.store.single import SingleProcess
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
+from hookd.store.sqlite_stats import SQLiteStats, forget_endpoint
 from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
@@ -53,7 +54,7 @@ except ImportError:  # pragma: no cover - not on Linux: no lock
     fcntl = None  # type: ignore[assignment]
 
 
-class SQLiteStore(SQLiteHistory, SingleProcess):
+class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
     """The outbox on one SQLite file. ``open()`` locks and migrates; ``close()`` drains."""
 
     def __init__(self, path: Path, *, synchronous: str = "full", max_pending: int = 1_000_000):
@@ -407,6 +408,7 @@ class SQLiteStore(SQLiteHistory, SingleProcess):
                 (endpoint_id,),
             )
             db.execute("DELETE FROM deliveries WHERE endpoint_id = ?", (endpoint_id,))
+            forget_endpoint(db, endpoint_id)
             cur = db.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
             return (total if cur.rowcount > 0 else None), -pending
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 
-from hookd.store import rules
+from hookd.store import rules, sqlite_stats
 from hookd.store.records import AttemptResult, Job, NewDelivery, NewEvent, Notices, Toggled
 from hookd.store.sqlite_schema import chunks, marks
 
@@ -93,7 +93,8 @@ def record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool
         return False
     db.execute(
         "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
-        " latency_ms, error, response_body, request_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " latency_ms, error, response_body, request_headers, endpoint_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             r.delivery_id,
             r.n,
@@ -103,8 +104,10 @@ def record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool
             r.error,
             r.response_body,
             r.request_headers,
+            r.endpoint,
         ),
     )
+    sqlite_stats.tally(db, r)
     return True
 
 

@@ -13,6 +13,7 @@ import structlog
 
 from hookd.errors import StoreError
 from hookd.store.records import AttemptRow, DeliveryRow, EndpointRow, EventRow, Job
+from hookd.store.stats import bucket
 
 log = structlog.get_logger("hookd.store")
 
@@ -92,6 +93,49 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
     """,
+    # 5: attempt stats (SPEC §14, hookd.store.stats): each attempt names its endpoint (indexed
+    # by time, covering the latency: exact percentiles of small windows); rollups per endpoint
+    # and minute (span 60) or hour (3600) for counts, per 10 minutes (600) or hour for latency
+    # histograms, kept by the transaction that records each attempt; backfilled from the
+    # attempts on record (an attempt succeeded when it has no error)
+    """
+    ALTER TABLE attempts ADD COLUMN endpoint_id TEXT;
+    UPDATE attempts SET endpoint_id =
+        (SELECT d.endpoint_id FROM deliveries d WHERE d.id = attempts.delivery_id);
+    CREATE INDEX attempts_endpoint ON attempts(endpoint_id, started_at, latency_ms);
+    CREATE TABLE attempt_counts (
+        endpoint_id TEXT NOT NULL,
+        span INTEGER NOT NULL,
+        slot INTEGER NOT NULL,
+        succeeded INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        last_success_at REAL,
+        last_failure_at REAL,
+        PRIMARY KEY (endpoint_id, span, slot)
+    ) WITHOUT ROWID;
+    CREATE TABLE attempt_latency (
+        endpoint_id TEXT NOT NULL,
+        span INTEGER NOT NULL,
+        slot INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (endpoint_id, span, slot, bucket)
+    ) WITHOUT ROWID;
+    INSERT INTO attempt_counts
+        SELECT endpoint_id, span, CAST(started_at / span AS INTEGER) AS slot,
+            sum(error IS NULL), sum(error IS NOT NULL),
+            max(CASE WHEN error IS NULL THEN started_at END),
+            max(CASE WHEN error IS NOT NULL THEN started_at END)
+        FROM attempts JOIN (SELECT 60 AS span, 90000 AS keep UNION ALL SELECT 3600, 2678400)
+        WHERE endpoint_id IS NOT NULL AND started_at >= strftime('%s', 'now') - keep
+        GROUP BY endpoint_id, span, slot;
+    INSERT INTO attempt_latency
+        SELECT endpoint_id, span, CAST(started_at / span AS INTEGER) AS slot,
+            hookd_latency_bucket(latency_ms) AS bucket, count(*)
+        FROM attempts JOIN (SELECT 600 AS span, 90000 AS keep UNION ALL SELECT 3600, 2678400)
+        WHERE endpoint_id IS NOT NULL AND started_at >= strftime('%s', 'now') - keep
+        GROUP BY endpoint_id, span, slot, bucket;
+    """,
 )
 
 
@@ -119,6 +163,7 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             f"database {path} has schema version {version}, newer than this hookd "
             f"({len(MIGRATIONS)}); upgrade hookd"
         )
+    db.create_function("hookd_latency_bucket", 1, bucket, deterministic=True)
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -42,12 +42,14 @@ from tests.support.polling import free_port, wait_for
 from tests.support.process import Process, start_process, stopped_at_exit, wait_ready
 from tests.support.receiver import Answer, Received, Receiver, fail_first, gaps, receiver
 from tests.support.store import (
+    an_hour_of_attempts,
     attempt_result,
     every_delivery,
     every_event,
     finish,
     new_event,
     opened_store,
+    seed_attempts,
 )
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "Receiver",
     "Result",
     "Running",
+    "an_hour_of_attempts",
     "assert_one_line_error",
     "attempt_result",
     "auth",
@@ -88,6 +91,7 @@ __all__ = [
     "run_hookd",
     "running",
     "running_daemon",
+    "seed_attempts",
     "spawn",
     "start_process",
     "stopped_at_exit",

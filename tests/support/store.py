@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 from hookd.store import (
@@ -144,3 +145,54 @@ async def finish(
         ]
     )
     return recorded
+
+
+Seed = tuple[float, float, bool]  # (started_at, latency_ms, succeeded)
+
+
+async def seed_attempts(
+    store: Store, endpoint: str, attempts: list[Seed], *, tag: str = "s", tenant: str | None = None
+) -> None:
+    """Record one finished attempt per ``(started_at, latency_ms, succeeded)``, each on a
+    delivery of its own to ``endpoint`` (through ingest, claim and record, as the daemon
+    does). ``tag`` keeps event ids apart between calls; ``tenant`` is the events' tenant."""
+    for start in range(0, len(attempts), 500):
+        chunk = attempts[start : start + 500]
+        ids = [f"{tag}{endpoint}{start + i}" for i in range(len(chunk))]
+        await store.ingest([replace(new_event(i, endpoint), tenant=tenant) for i in ids])
+        jobs = await store.jobs([f"dlv_{i}_{endpoint}" for i in ids])
+        claimed = {j.id: j.lease for j in await store.claim(jobs, lease_s=60)}
+        results = []
+        for event_id, (at, latency, ok) in zip(ids, chunk, strict=True):
+            delivery_id = f"dlv_{event_id}_{endpoint}"
+            results.append(
+                AttemptResult(
+                    delivery_id=delivery_id,
+                    lease=claimed[delivery_id],
+                    n=1,
+                    started_at=at,
+                    status_code=200 if ok else 500,
+                    latency_ms=latency,
+                    error=None if ok else "HTTP 500",
+                    response_body="",
+                    request_headers="{}",
+                    status="succeeded" if ok else "failed",
+                    next_attempt_at=None,
+                    endpoint=endpoint,
+                )
+            )
+        recorded = await store.record(results)
+        assert all(r.applied for r in recorded)
+
+
+def an_hour_of_attempts(now: float) -> list[tuple[float, float, bool]]:
+    """An hour of an endpoint's history for :func:`seed_attempts`: a few attempts a minute,
+    more and slower in a burst of failures 20 minutes ago (what a chart should show)."""
+    out = []
+    for minute in range(60):
+        burst = 18 <= minute <= 23
+        for k in range(3 + (minute * 7) % 5 + (6 if burst else 0)):
+            ok = not (burst and k % 2) and (minute * 13 + k) % 17 != 0
+            latency = 40.0 + (minute * 37 + k * 11) % 90 + (400.0 if burst else 0.0)
+            out.append((now - 60 * minute - 1 - k, latency, ok))
+    return out

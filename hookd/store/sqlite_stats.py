@@ -1,0 +1,209 @@
+"""SQLite: attempt stats (SPEC §14) from the rollups :func:`tally` keeps (see
+:mod:`hookd.store.stats` for what they hold and how a window reads them).
+
+Two tables, both keyed by ``(endpoint_id, span, slot[, bucket])`` with ``slot`` = unix time //
+``span``: ``attempt_counts`` (succeeded, failed, the latest of each; per minute and per hour)
+and ``attempt_latency`` (a histogram; per 10 minutes and per hour). :func:`tally` adds an
+attempt to its slots in the transaction that records it; a window sums at most 59 minute (or 5
+ten-minute) slots and 25 hour slots (721 for 30 days) of each endpoint it asks about.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from hookd.store import stats
+from hookd.store.records import AttemptResult
+from hookd.store.sqlite_writer import Writer
+
+_COUNT = (
+    "INSERT INTO attempt_counts (endpoint_id, span, slot, succeeded, failed, last_success_at,"
+    " last_failure_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (endpoint_id, span, slot) DO UPDATE SET"
+    " succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,"
+    " last_success_at = CASE WHEN excluded.last_success_at > coalesce(last_success_at, 0)"
+    " THEN excluded.last_success_at ELSE last_success_at END,"
+    " last_failure_at = CASE WHEN excluded.last_failure_at > coalesce(last_failure_at, 0)"
+    " THEN excluded.last_failure_at ELSE last_failure_at END"
+)
+_LATENCY = (
+    "INSERT INTO attempt_latency (endpoint_id, span, slot, bucket, n) VALUES (?, ?, ?, ?, 1)"
+    " ON CONFLICT (endpoint_id, span, slot, bucket) DO UPDATE SET n = n + 1"
+)
+_TABLES = ("attempt_counts", "attempt_latency")
+
+
+def tally(db: sqlite3.Connection, r: AttemptResult) -> None:
+    """In the writer's transaction: add a recorded attempt to its minute and hour rollups."""
+    ok = r.status == "succeeded"
+    at = r.started_at
+    for span in stats.COUNT_SPANS:
+        db.execute(
+            _COUNT,
+            (r.endpoint, span, int(at // span), int(ok), int(not ok))
+            + ((at, None) if ok else (None, at)),
+        )
+    index = stats.bucket(r.latency_ms)
+    for span in stats.LATENCY_SPANS:
+        db.execute(_LATENCY, (r.endpoint, span, int(at // span), index))
+
+
+def forget_endpoint(db: sqlite3.Connection, endpoint_id: str) -> None:
+    """In the writer's transaction: an endpoint's rollups go with the endpoint."""
+    for table in _TABLES:
+        db.execute(f"DELETE FROM {table} WHERE endpoint_id = ?", (endpoint_id,))
+
+
+def _selection(endpoint: str | None) -> tuple[str, list[Any]]:
+    """Rows of one endpoint, or of every endpoint that exists (the primary key's first column
+    either way, so each lookup is an index range)."""
+    if endpoint is not None:
+        return "endpoint_id = ?", [endpoint]
+    return "endpoint_id IN (SELECT id FROM endpoints)", []
+
+
+def _parts(
+    table: str, parts: tuple[stats.Part, ...], endpoint: str | None
+) -> tuple[str, list[Any]]:
+    """``table``'s rows in those slots, one ``UNION ALL`` branch per part."""
+    where, params = _selection(endpoint)
+    branches: list[str] = []
+    values: list[Any] = []
+    for part in parts:
+        branches.append(
+            f"SELECT * FROM {table} WHERE {where} AND span = ? AND slot BETWEEN ? AND ?"
+        )
+        values += [*params, part.span, part.first, part.last]
+    return " UNION ALL ".join(branches), values
+
+
+class SQLiteStats:
+    _writer: Writer
+
+    @property
+    def admin(self) -> aiosqlite.Connection:
+        raise NotImplementedError
+
+    async def attempt_stats(
+        self, win: stats.Window, *, endpoint: str | None = None
+    ) -> stats.AttemptStats:
+        rows, params = _parts("attempt_counts", win.parts, endpoint)
+        counts: dict[str, stats.Counts] = {}
+        async with self.admin.execute(
+            "SELECT endpoint_id, sum(succeeded), sum(failed), max(last_success_at),"
+            f" max(last_failure_at) FROM ({rows}) GROUP BY endpoint_id",
+            params,
+        ) as cur:
+            for e, ok, bad, last_ok, last_bad in await cur.fetchall():
+                counts[e] = stats.Counts(
+                    succeeded=int(ok),
+                    failed=int(bad),
+                    last_success_at=last_ok,
+                    last_failure_at=last_bad,
+                )
+        rows, params = _parts("attempt_latency", win.latency_parts, endpoint)
+        histograms: dict[str, dict[int, int]] = {}
+        async with self.admin.execute(
+            f"SELECT endpoint_id, bucket, sum(n) FROM ({rows}) GROUP BY endpoint_id, bucket",
+            params,
+        ) as cur:
+            for e, index, n in await cur.fetchall():
+                histograms.setdefault(e, {})[int(index)] = int(n)
+        attempts = sum(c.succeeded + c.failed for c in counts.values())
+        exact: dict[str, stats.Ranked] | None = None
+        exact_total: stats.Ranked | None = None
+        if attempts <= stats.EXACT_LIMIT:
+            exact = await self._ranked(win, endpoint, by_endpoint=True)
+            if endpoint is None:
+                exact_total = (await self._ranked(win, None, by_endpoint=False)).get("")
+            else:
+                exact_total = exact.get(endpoint)
+        minutes = await self._minutes(win, endpoint) if win.by_minute else None
+        return stats.summarize(
+            win, counts, histograms, exact=exact, exact_total=exact_total, minutes=minutes
+        )
+
+    async def _ranked(
+        self, win: stats.Window, endpoint: str | None, *, by_endpoint: bool
+    ) -> dict[str, stats.Ranked]:
+        """Exact p50 and p99 of the window's attempts on record, per endpoint or of all of
+        them together (key ""). The index covers the latency, so this reads the index alone
+        (~3 ms for 10,000 attempts; ranking inside SQLite with window functions took 15)."""
+        where, params = _selection(endpoint)
+        values: dict[str, list[float]] = {}
+        async with self.admin.execute(
+            "SELECT endpoint_id, latency_ms FROM attempts INDEXED BY attempts_endpoint"
+            f" WHERE {where} AND started_at >= ?",
+            [*params, win.start],
+        ) as cur:
+            for e, latency in await cur.fetchall():
+                values.setdefault(str(e) if by_endpoint else "", []).append(float(latency))
+        out: dict[str, stats.Ranked] = {}
+        for key, found in values.items():
+            found.sort()
+            out[key] = stats.Ranked(
+                count=len(found),
+                p50=found[stats.rank(50, len(found)) - 1],
+                p99=found[stats.rank(99, len(found)) - 1],
+            )
+        return out
+
+    async def _minutes(self, win: stats.Window, endpoint: str | None) -> dict[int, tuple[int, int]]:
+        where, params = _selection(endpoint)
+        minutes = win.minutes
+        async with self.admin.execute(
+            "SELECT slot, sum(succeeded), sum(failed) FROM attempt_counts"
+            f" WHERE {where} AND span = ? AND slot BETWEEN ? AND ? GROUP BY slot",
+            [*params, stats.MINUTE, minutes.start, minutes.stop - 1],
+        ) as cur:
+            return {int(slot): (int(ok), int(bad)) for slot, ok, bad in await cur.fetchall()}
+
+    async def count_retrying(self) -> int:
+        async with self.admin.execute(
+            "SELECT count(*) FROM deliveries INDEXED BY deliveries_status"
+            " WHERE status = 'pending' AND attempt_count > 0"
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def purge_stats(self, *, now: float) -> int:
+        """Rollups too old for any window; those of endpoints that no longer exist. Each
+        endpoint's are deleted by primary-key range, so the write stays short."""
+        async with self.admin.execute(
+            "SELECT DISTINCT c.endpoint_id, e.id IS NOT NULL FROM attempt_counts c"
+            " LEFT JOIN endpoints e ON e.id = c.endpoint_id"
+        ) as cur:
+            seen = [(str(e), bool(live)) for e, live in await cur.fetchall()]
+        cutoffs = [
+            (
+                span,
+                int(
+                    (now - (stats.KEEP_HOURS_S if span == stats.HOUR else stats.KEEP_FINE_S))
+                    // span
+                ),
+            )
+            for span in sorted({*stats.COUNT_SPANS, *stats.LATENCY_SPANS})
+        ]
+
+        def apply(db: sqlite3.Connection) -> int:
+            deleted = 0
+            for endpoint_id, live in seen:
+                for table in _TABLES:
+                    if not live:
+                        cur = db.execute(
+                            f"DELETE FROM {table} WHERE endpoint_id = ?", (endpoint_id,)
+                        )
+                        deleted += cur.rowcount
+                        continue
+                    for span, before in cutoffs:
+                        cur = db.execute(
+                            f"DELETE FROM {table} WHERE endpoint_id = ? AND span = ? AND slot < ?",
+                            (endpoint_id, span, before),
+                        )
+                        deleted += cur.rowcount
+            return deleted
+
+        return await self._writer.run(apply) if seen else 0
