@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from hookd import jsontext
 from hookd.catalog import Catalog, SchemaMismatch, UnknownEventType
 from hookd.config import values
 from hookd.config.values import parse_tenant
@@ -137,7 +138,7 @@ async def prepare(
         id=event_id,
         type=posted.type,
         timestamp=timestamp,
-        data=json.dumps(posted.data, separators=(",", ":"), ensure_ascii=False),
+        data=jsontext.dumps(posted.data).decode(),
         # only keyed events can be repeated, so only they need the hash that tells repeats apart
         content_hash=content_hash(posted) if key else "",
         idem_key=key,

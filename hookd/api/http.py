@@ -169,11 +169,10 @@ async def optional_object(request: web.Request, state: State) -> dict[str, Any]:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    """Compact UTF-8 JSON (:func:`hookd.jsontext.dumps`), ``application/json; charset=utf-8``."""
+    return web.Response(
+        body=jsontext.dumps(data), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def ts(value: float | None) -> str | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import math
 import random
 import time
@@ -30,6 +29,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
+import orjson
 import structlog
 
 from hookd.config import DeliveryConfig
@@ -365,7 +365,7 @@ class Dispatcher:
             latency_ms=round(response.latency_ms, 3),
             error=error,
             response_body=response.body,
-            request_headers=json.dumps(redact_headers(headers)),
+            request_headers=orjson.dumps(redact_headers(headers)).decode(),
             status=status,
             next_attempt_at=next_at,
             endpoint=ep.id,
