@@ -2,6 +2,7 @@
 
     python -m bench.profile delivery [--events 6000] [--src DIR] [--rate 250]
     python -m bench.profile batch [--duration 6] [--src DIR]
+    python -m bench.profile single [--duration 6] [--src DIR]
 
 ``delivery``: one endpoint (standard-webhooks) on the ``bench.servers sink``; ``--events``
 are ingested in batches of 100 and delivered, and the profile covers ingest, attempt and
@@ -142,8 +143,9 @@ def batch(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         time.sleep(1.0)
         before = thread_cpu(hookd.pid)
         res = common.loadgen(
-            "ingest", "--url", hookd.url, "--token", INGEST_TOKEN, "--mode", "batch",
-            "--concurrency", "8", "--duration", str(args.duration), timeout=args.duration + 120,
+            "ingest", "--url", hookd.url, "--token", INGEST_TOKEN, "--mode", args.workload,
+            "--concurrency", "8" if args.workload == "batch" else "64",
+            "--duration", str(args.duration), timeout=args.duration + 120,
         )  # fmt: skip
         cpu = cpu_delta(before, thread_cpu(hookd.pid))
         spy.wait(timeout=args.seconds + 30)
@@ -155,14 +157,14 @@ def batch(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workload", choices=["delivery", "batch"])
+    parser.add_argument("workload", choices=["delivery", "batch", "single"])
     parser.add_argument("--src", type=Path, default=None, help="hookd source tree (this one)")
     parser.add_argument("--events", type=int, default=6000)
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--name", default="")
     args = parser.parse_args()
     args.name = args.name or args.workload
-    args.seconds = (args.duration if args.workload == "batch" else args.events / 600) + 4
+    args.seconds = (args.events / 600 if args.workload == "delivery" else args.duration) + 4
     with common.workspace("profile") as tmp:
         result = (delivery if args.workload == "delivery" else batch)(args, tmp)
     stacks = OUT / f"{args.name}.txt"
