@@ -31,14 +31,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a", type=Path, required=True, help="source tree A (the baseline)")
     parser.add_argument("--b", type=Path, required=True, help="source tree B (the change)")
-    parser.add_argument("--mode", choices=["single", "batch", "delivery"], default="batch")
+    parser.add_argument(
+        "--mode", choices=["single", "batch", "delivery", "latency"], default="batch"
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="latency: events/s")
     parser.add_argument("--endpoints", type=int, default=1, help="delivery: endpoints")
     parser.add_argument("--events", type=int, default=4000, help="delivery: deliveries a round")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0)
     args = parser.parse_args()
-    if args.mode == "delivery":
+    if args.mode in ("delivery", "latency"):
         delivery_ab(args)
         return
     with common.workspace("ab") as tmp:
@@ -106,8 +109,33 @@ def delivery_round(
     }
 
 
+def latency_round(
+    tmp: Path, sink: common.Proc, src: Path, name: str, args: Any
+) -> dict[str, float]:
+    port = common.free_port()
+    hookd = common.start_hookd(
+        tmp, hookd_yaml(port, tmp / f"{name}.db", sink.url, 1), port=port, name=name, src=src
+    )
+    with common.running(hookd):
+        common.wait_ready(hookd)
+        reset_sink(sink)
+        sent = common.loadgen(
+            "rate", "--url", hookd.url, "--token", DELIVERY_TOKEN, "--rate", str(args.rate),
+            "--duration", str(args.duration), timeout=args.duration + 60,
+        )  # fmt: skip
+        wait_count(sink, int(sent["events"]), 60)
+        ms = [s * 1000 for s in common.http_json(sink.url + "/_stats?samples=1")["samples"]]
+    return {
+        "p50": common.percentile(ms, 50),
+        "p99": common.percentile(ms, 99),
+        "post_p50": sent["ingest_latency_ms_p50"],
+    }
+
+
 def delivery_ab(args: Any) -> None:
-    keys = ("per_s", "cpu_ms", "loop_ms")
+    latency = args.mode == "latency"
+    keys = ("p50", "p99", "post_p50") if latency else ("per_s", "cpu_ms", "loop_ms")
+    one_round = latency_round if latency else delivery_round
     got: dict[str, dict[str, list[float]]] = {t: {k: [] for k in keys} for t in ("a", "b")}
     with common.workspace("ab") as tmp:
         sink_port = common.free_port()
@@ -119,15 +147,23 @@ def delivery_ab(args: Any) -> None:
                     [("a", args.a), ("b", args.b)] if r % 2 == 0 else [("b", args.b), ("a", args.a)]
                 )
                 for key, src in order:
-                    res = delivery_round(tmp, sink, src.resolve(), f"{key}{r}", args)
+                    res = one_round(tmp, sink, src.resolve(), f"{key}{r}", args)
                     for k in keys:
                         got[key][k].append(res[k])
-                    print(
-                        f"round {r + 1} {key}: {res['per_s']:>8,.0f} deliveries/s  "
-                        f"cpu {res['cpu_ms']:.3f} ms  loop {res['loop_ms']:.3f} ms per delivery",
-                        flush=True,
-                    )
+                    shown = "  ".join(f"{k} {res[k]:,.3f}" for k in keys)
+                    print(f"round {r + 1} {key}: {shown}", flush=True)
     med = {t: {k: common.median(v) for k, v in got[t].items()} for t in got}
+    if latency:
+        print(
+            "median "
+            + " | ".join(
+                t.upper() + " " + "  ".join(f"{k} {med[t][k]:.2f} ms" for k in keys)
+                for t in ("a", "b")
+            )
+            + f" ({args.rate:g}/s for {args.duration:g} s, {args.rounds} rounds, "
+            f"CPU pressure {common.cpu_pressure()}%)"
+        )
+        return
     print(
         f"median A {med['a']['per_s']:,.0f}/s cpu {med['a']['cpu_ms']:.3f} loop "
         f"{med['a']['loop_ms']:.3f} ms | B {med['b']['per_s']:,.0f}/s cpu "
