@@ -25,6 +25,7 @@ from hookd.ids import new_id
 from hookd.isolation import PluginFailure, call_plugin
 from hookd.registry import Event
 from hookd.store import Accepted, Job, NewDelivery, NewEvent
+from hookd.store.rules import jobs_of
 from hookd.timestamps import format_timestamp
 
 log = structlog.get_logger("hookd.ingest")
@@ -184,21 +185,10 @@ def check_catalog(catalog: Catalog, posted: Posted, prefix: str = "") -> None:
 def jobs(events: Sequence[NewEvent], accepted: Sequence[Accepted]) -> list[Job]:
     """The new deliveries of a committed ingest as the dispatcher takes them (no read-back)."""
     return [
-        Job(
-            id=d.id,
-            event_id=event.id,
-            endpoint=d.endpoint,
-            event_type=event.type,
-            event_timestamp=event.timestamp,
-            data=event.data,
-            status="pending",
-            attempt_count=0,
-            next_attempt_at=None,
-            tenant=event.tenant,
-        )
+        job
         for event, answer in zip(events, accepted, strict=True)
         if answer.created
-        for d in answer.deliveries
+        for job in jobs_of(event, answer.deliveries)
     ]
 
 

@@ -24,6 +24,7 @@ from hookd.api.access import TenantAllowed, route, scope_of
 from hookd.api.endpoint_settings import SETTINGS, check_listed, merge_settings, patch_settings
 from hookd.api.http import (
     ApiProblem,
+    duration_field,
     invalid,
     json_response,
     only,
@@ -193,16 +194,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 
 def _grace(value: Any) -> float:
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            grace = float(value)
-        else:
-            grace = values.parse_duration(value)
-    except ValueError as exc:
-        raise invalid("grace", f"grace: {exc}") from exc
-    if not 0 <= grace <= MAX_GRACE:
-        raise invalid("grace", "grace is at most 30d")
-    return grace
+    return duration_field(value, "grace", low=0, high=MAX_GRACE, shown="at most 30d")
 
 
 async def test_endpoint(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from hookd import jsontext
+from hookd.config import values
 from hookd.errors import HookdError
 from hookd.secretbox import SecretBoxError
 from hookd.state import State
@@ -59,6 +60,21 @@ def only(body: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") ->
                 f"unknown field {prefix + key!r} (expected: {', '.join(allowed)})",
                 field=prefix + key,
             )
+
+
+def duration_field(value: Any, field: str, *, low: float, high: float, shown: str) -> float:
+    """A duration in a body: seconds (a number) or text like ``1h``, from ``low`` to ``high``
+    (``shown`` says the range in words); else 400 naming ``field``."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            seconds = values.parse_duration(value)
+    except ValueError as exc:
+        raise invalid(field, f"{field} is a duration like 1h or 7d: {exc}") from exc
+    if not low <= seconds <= high:
+        raise invalid(field, f"{field} is {shown}")
+    return seconds
 
 
 def state_of(request: web.Request) -> State:

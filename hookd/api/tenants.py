@@ -16,6 +16,7 @@ from aiohttp import web
 from hookd.api.access import ADMIN, route
 from hookd.api.http import (
     ApiProblem,
+    duration_field,
     invalid,
     json_response,
     only,
@@ -84,16 +85,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 def _ttl(value: Any) -> float:
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            ttl = float(value)
-        else:
-            ttl = values.parse_duration(value)
-    except ValueError as exc:
-        raise invalid("ttl", f"ttl is a duration like 1h or 7d: {exc}") from exc
-    if not 1 <= ttl <= MAX_TTL_S:
-        raise invalid("ttl", "ttl is from 1s to 30d")
-    return ttl
+    return duration_field(value, "ttl", low=1, high=MAX_TTL_S, shown="from 1s to 30d")
 
 
 async def revoke_tokens(request: web.Request) -> web.Response:

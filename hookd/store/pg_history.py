@@ -15,6 +15,7 @@ from typing import Any
 
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
+from hookd.store import sql as shared_sql
 from hookd.store.records import (
     AttemptRow,
     DeliveryFilter,
@@ -27,7 +28,7 @@ from hookd.store.records import (
 from hookd.store.rules import decode_cursor, encode_cursor
 
 # deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
-_SCOPE = "tenant = %s AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant = %s)"
+_SCOPE = shared_sql.SCOPE.replace("?", "%s")
 
 
 class PgHistory:
@@ -57,37 +58,16 @@ class PgHistory:
     async def deliveries(
         self, where: DeliveryFilter, *, limit: int, cursor: str | None = None
     ) -> Page[DeliveryRow]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if cursor is not None:
-            (before,) = decode_cursor("d", cursor, int)
-            clauses.append("seq < %s")
-            params.append(before)
-        for column, value in (
-            ("endpoint_id", where.endpoint),
-            ("status", where.status),
-            ("event_id", where.event),
-            ("tenant", where.tenant),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if where.scope is not None:
-            clauses.append(_SCOPE)
-            params.extend((where.scope, where.scope))
-        if where.type_glob is not None:
-            glob = any(c in where.type_glob for c in "*?[")
-            clauses.append("event_type ~ %s" if glob else "event_type = %s")
-            params.append(schema.glob_regex(where.type_glob) if glob else where.type_glob)
-        if where.code_range is not None:
-            clauses.append("last_status_code BETWEEN %s AND %s")
-            params.extend(where.code_range)
-        sql = f"SELECT {schema.DELIVERY_COLUMNS}, seq FROM deliveries"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY seq DESC LIMIT %s"
+        where_sql, params = shared_sql.delivery_where(
+            where,
+            cursor,
+            glob=lambda pattern: ("event_type ~ ?", schema.glob_regex(pattern)),
+            mark="%s",
+        )
+        sql_text = f"SELECT {schema.DELIVERY_COLUMNS}, seq FROM deliveries" + where_sql
+        sql_text += " ORDER BY seq DESC LIMIT %s"
         params.append(limit + 1)
-        rows = await self._fetch(sql, params)
+        rows = await self._fetch(sql_text, params)
         page = rows[:limit]
         return Page(
             items=[schema.delivery(row) for row in page],

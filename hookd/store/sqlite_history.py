@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 import aiosqlite
 
+from hookd.store import sql as shared_sql
 from hookd.store import sqlite_schema as schema
 from hookd.store.records import (
     AttemptRow,
@@ -29,7 +29,7 @@ from hookd.store.sqlite_schema import marks
 from hookd.store.sqlite_writer import Writer
 
 # deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
-_SCOPE = "tenant = ? AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant = ?)"
+_SCOPE = shared_sql.SCOPE
 
 
 class SQLiteHistory:
@@ -48,37 +48,13 @@ class SQLiteHistory:
     async def deliveries(
         self, where: DeliveryFilter, *, limit: int, cursor: str | None = None
     ) -> Page[DeliveryRow]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if cursor is not None:
-            (before,) = decode_cursor("d", cursor, int)
-            clauses.append("seq < ?")
-            params.append(before)
-        for column, value in (
-            ("endpoint_id", where.endpoint),
-            ("status", where.status),
-            ("event_id", where.event),
-            ("tenant", where.tenant),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if where.scope is not None:
-            clauses.append(_SCOPE)
-            params.extend((where.scope, where.scope))
-        if where.type_glob is not None:
-            glob = any(c in where.type_glob for c in "*?[")
-            clauses.append("event_type GLOB ?" if glob else "event_type = ?")
-            params.append(where.type_glob)
-        if where.code_range is not None:
-            clauses.append("last_status_code BETWEEN ? AND ?")
-            params.extend(where.code_range)
-        sql = "SELECT * FROM deliveries"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY seq DESC LIMIT ?"
+        where_sql, params = shared_sql.delivery_where(
+            where, cursor, glob=lambda pattern: ("event_type GLOB ?", pattern)
+        )
+        sql_text = "SELECT * FROM deliveries" + where_sql
+        sql_text += " ORDER BY seq DESC LIMIT ?"
         params.append(limit + 1)
-        async with self.admin.execute(sql, params) as cur:
+        async with self.admin.execute(sql_text, params) as cur:
             rows = list(await cur.fetchall())
         more = len(rows) > limit
         page = rows[:limit]

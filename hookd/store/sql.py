@@ -1,0 +1,57 @@
+"""SQL text both backends build the same way, written with ``?`` placeholders; a backend with
+another placeholder style (psycopg's ``%s``) passes its own ``mark``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hookd.store.records import DeliveryFilter
+from hookd.store.rules import decode_cursor
+
+# deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
+SCOPE = "tenant = ? AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant = ?)"
+
+
+def delivery_where(
+    where: DeliveryFilter,
+    cursor: str | None,
+    *,
+    glob: Callable[[str], tuple[str, Any]],
+    mark: str = "?",
+) -> tuple[str, list[Any]]:
+    """``WHERE ...`` (or empty) and its parameters for a page of deliveries newest first.
+
+    ``glob`` turns an event-type pattern with wildcards into the backend's clause and value
+    (SQLite: ``GLOB``; PostgreSQL: a regular expression). Raises BadCursor.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if cursor is not None:
+        (before,) = decode_cursor("d", cursor, int)
+        clauses.append("seq < ?")
+        params.append(before)
+    for column, value in (
+        ("endpoint_id", where.endpoint),
+        ("status", where.status),
+        ("event_id", where.event),
+        ("tenant", where.tenant),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if where.scope is not None:
+        clauses.append(SCOPE)
+        params.extend((where.scope, where.scope))
+    if where.type_glob is not None:
+        if any(c in where.type_glob for c in "*?["):
+            clause, value = glob(where.type_glob)
+        else:
+            clause, value = "event_type = ?", where.type_glob
+        clauses.append(clause)
+        params.append(value)
+    if where.code_range is not None:
+        clauses.append("last_status_code BETWEEN ? AND ?")
+        params.extend(where.code_range)
+    text = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return text.replace("?", mark), params
