@@ -53,9 +53,15 @@ def loads(raw: bytes) -> Any:
         value = _DECODER.decode(raw)
     except (msgspec.DecodeError, RecursionError):  # not JSON, or not what hookd keeps: say why
         return _loads_checked(raw)
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than_limit(value):
+    if may_be_too_deep(raw, value):
         check(value)  # raises, naming where
     return value
+
+
+def may_be_too_deep(raw: bytes, value: Any) -> bool:
+    """Whether ``value`` (parsed from ``raw``, or a value as deep) nests deeper than MAX_DEPTH;
+    walked only when ``raw`` has more brackets than that."""
+    return raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than_limit(value)
 
 
 def _loads_checked(raw: bytes) -> Any:

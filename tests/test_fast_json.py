@@ -82,3 +82,40 @@ def test_spliced_bodies_are_the_bytes_the_formats_write(data: Any, kind: str, ei
 def test_data_stored_with_ascii_escapes_is_not_spliced() -> None:
     assert bodies.splice_for(bodies.standard, '{"a":"caf\\u00e9"}') is None
     assert bodies.splice_for(bodies.taskview, '{"a":1}') is None
+
+
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["order.paid", "a b", "", "hookd.x", "x" * 257, 7, "é"]),
+        "data": json_values,
+        "id": st.sampled_from(["evt_1", "", "a b", None, 3, "x" * 129]),
+        "timestamp": st.sampled_from(
+            ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05+02:00", "yesterday", None, 5]
+        ),
+        "tenant": st.sampled_from(["acme", "-bad", None, "a" * 65, 1]),
+        "extra": st.integers(),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_fields, min_size=0, max_size=4), st.booleans())
+def test_envelopes_checked_by_msgspec_are_the_ones_python_accepts(
+    events: list[dict[str, Any]], batch: bool
+) -> None:
+    """decode_events accepts exactly the bodies parse_event accepts, with the same result (and
+    None for the rest, which the general path then answers as it always did)."""
+    from hookd import ingest
+
+    body: Any = events if batch else (events[0] if events else {})
+    raw = json.dumps(body).encode()
+    fast = ingest.decode_events(raw, batch=batch)
+    items = body if batch else [body]
+    try:
+        slow = [ingest.parse_event(e, prefix=f"[{i}].") for i, e in enumerate(items)]
+        if batch and not 1 <= len(items) <= ingest.MAX_BATCH:
+            slow = None  # type: ignore[assignment]
+    except ingest.InvalidEvent:
+        slow = None  # type: ignore[assignment]
+    assert fast == slow

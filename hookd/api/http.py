@@ -115,6 +115,11 @@ def _cursor_aad(scope: str | None) -> bytes:
 
 async def read_json(request: web.Request, limit: int) -> Any:
     """The request's JSON body, enforcing ``limits.max_body`` and the content type."""
+    return parse_json(await read_raw(request, limit))
+
+
+async def read_raw(request: web.Request, limit: int) -> bytes:
+    """The request's body, not empty, enforcing ``limits.max_body`` and the content type."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiProblem(
             413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
@@ -142,6 +147,11 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
     if not raw:
         raise ApiProblem(400, "invalid_json", "the body is empty; send a JSON document")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """A body as JSON hookd can keep (:func:`hookd.jsontext.loads`), else 400 saying why."""
     try:
         return jsontext.loads(raw)
     except jsontext.Unfit as exc:  # JSON, but not what hookd can store and send back

@@ -29,6 +29,7 @@ import orjson
 
 from hookd.cli import benchkit
 from hookd.cli.command import add_command
+from hookd.cli.errors import UsageError
 from hookd.errors import HookdError
 
 TOKEN = "hookd-bench-token"
@@ -69,7 +70,7 @@ def register(sub: Any) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.deliveries < 100 or args.rate <= 0:
-        raise HookdError("--seconds and --rate must be positive, --deliveries at least 100")
+        raise UsageError("--seconds and --rate must be positive, --deliveries at least 100")
     with tempfile.TemporaryDirectory(prefix="hookd-bench-") as tmp:
         rows = asyncio.run(_bench(Path(tmp), args))
     print("\r" + " " * 78 + "\r", end="", file=sys.stderr)
