@@ -89,6 +89,12 @@ class Proc:
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
 
+    def loop_cpu_seconds(self) -> float:
+        """User + system CPU time of the main thread (the event loop) so far."""
+        fields = Path(f"/proc/{self.pid}/task/{self.pid}/stat").read_text().rsplit(")", 1)[1]
+        parts = fields.split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait; SIGKILL if it does not go. Returns the exit code."""
         if self.alive():

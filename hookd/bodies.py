@@ -28,9 +28,12 @@ envelope; data that is not an object goes under ``"data"``)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from hookd.registry import Event, Registry
+import orjson
+
+from hookd.registry import BodyFormat, Event, Registry
 
 _ENVELOPE_KEYS = frozenset({"event", "timestamp"})
 
@@ -69,6 +72,46 @@ def taskee(event: Event) -> bytes:
             "data": event.data,
         }
     )
+
+
+# --------------------------------------------------------------------------- from stored text
+
+# A format that can be written around the event's data as stored (compact JSON, the text these
+# formats would write for it) without parsing it: (id, type, timestamp, data text) -> body.
+Splice = Callable[[str, str, str, str], bytes]
+
+
+def _standard_text(event_id: str, kind: str, timestamp: str, data: str) -> bytes:
+    head = b'{"type":' + orjson.dumps(kind) + b',"timestamp":' + orjson.dumps(timestamp)
+    return head + b',"data":' + data.encode() + b"}"
+
+
+def _raw_text(event_id: str, kind: str, timestamp: str, data: str) -> bytes:
+    return data.encode()
+
+
+def _taskee_text(event_id: str, kind: str, timestamp: str, data: str) -> bytes:
+    head = b'{"type":' + orjson.dumps(kind) + b',"timestamp":' + orjson.dumps(timestamp)
+    head += b',"webhookId":' + orjson.dumps(event_id)
+    return head + b',"data":' + data.encode() + b"}"
+
+
+_SPLICES: dict[BodyFormat, Splice] = {
+    standard: _standard_text,
+    raw: _raw_text,
+    taskee: _taskee_text,
+}
+
+
+def splice_for(fmt: BodyFormat, data: str) -> Splice | None:
+    """How to write ``fmt`` straight from the stored ``data`` text, when that gives the same
+    bytes as ``fmt(event)``: a built-in format, and text as compact JSON writes it (data stored
+    with ``\\u`` escapes, which an older writer or an ASCII-only one may have used, is parsed
+    and written again instead)."""
+    splice = _SPLICES.get(fmt)
+    if splice is None or "\\u" in data:
+        return None
+    return splice
 
 
 def register(registry: Registry) -> None:

@@ -7,12 +7,14 @@ processors, so a log file never mixes JSON lines with plain text.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from hookd.redact import REDACTED, redact_url
@@ -31,6 +33,16 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+def _serialize(value: Any, **kw: Any) -> str:
+    """JSON for a log line with orjson (5-10x json's speed); json for what orjson refuses."""
+    try:
+        return orjson.dumps(
+            value, default=kw.get("default"), option=orjson.OPT_NON_STR_KEYS
+        ).decode()
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(value, **kw)
+
+
 def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None = None) -> None:
     """Route structlog and the standard library's logging to ``stream`` (default: stderr).
 
@@ -40,7 +52,9 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None =
     out = sys.stderr if stream is None else stream
     console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if console
+        else structlog.processors.JSONRenderer(serializer=_serialize)
     )
     # The console renderer prints exceptions itself; JSON needs them as a string field.
     exceptions: list[Any] = [] if console else [structlog.processors.format_exc_info]

@@ -115,6 +115,11 @@ def _cursor_aad(scope: str | None) -> bytes:
 
 async def read_json(request: web.Request, limit: int) -> Any:
     """The request's JSON body, enforcing ``limits.max_body`` and the content type."""
+    return parse_json(await read_raw(request, limit))
+
+
+async def read_raw(request: web.Request, limit: int) -> bytes:
+    """The request's body, not empty, enforcing ``limits.max_body`` and the content type."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiProblem(
             413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)"
@@ -126,20 +131,9 @@ async def read_json(request: web.Request, limit: int) -> Any:
         and not ctype.endswith("+json")
     ):
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
-    chunks: list[bytes] = []
-    size = 0
     deadline = state_of(request).config.limits.body_timeout
     try:
-        async with asyncio.timeout(deadline):
-            async for chunk in request.content.iter_chunked(65536):
-                size += len(chunk)
-                if size > limit:
-                    raise ApiProblem(
-                        413,
-                        "payload_too_large",
-                        f"the body is over limits.max_body ({limit} bytes)",
-                    )
-                chunks.append(chunk)
+        raw = await _read_body(request, limit, deadline)
     except (web.RequestPayloadError, HttpProcessingError) as exc:
         raise _unreadable(request) from exc
     except TimeoutError as exc:
@@ -148,17 +142,46 @@ async def read_json(request: web.Request, limit: int) -> Any:
         )
         problem.force_close()  # the rest of the body is still on its way: drop the connection
         raise problem from exc
+    size = len(raw)
     if ctype == "" and size:
         raise ApiProblem(415, "unsupported_media_type", "send Content-Type: application/json")
-    raw = b"".join(chunks)
     if not raw:
         raise ApiProblem(400, "invalid_json", "the body is empty; send a JSON document")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """A body as JSON hookd can keep (:func:`hookd.jsontext.loads`), else 400 saying why."""
     try:
         return jsontext.loads(raw)
     except jsontext.Unfit as exc:  # JSON, but not what hookd can store and send back
         raise ApiProblem(400, "invalid_json", str(exc), field=exc.field) from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ApiProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+
+
+async def _read_body(request: web.Request, limit: int, deadline: float) -> bytes:
+    """The whole body, at most ``limit`` bytes (else 413), within ``deadline`` seconds. A body
+    that has arrived whole already (most do: it came with the headers) is taken as it is."""
+    content = request.content
+    if content.is_eof():
+        raw = content.read_nowait(-1)
+        if len(raw) <= limit:
+            return raw
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(deadline):
+        async for chunk in content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiProblem:
+    return ApiProblem(413, "payload_too_large", f"the body is over limits.max_body ({limit} bytes)")
 
 
 def _unreadable(request: web.Request) -> ApiProblem:
@@ -185,11 +208,10 @@ async def optional_object(request: web.Request, state: State) -> dict[str, Any]:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    """Compact UTF-8 JSON (:func:`hookd.jsontext.dumps`), ``application/json; charset=utf-8``."""
+    return web.Response(
+        body=jsontext.dumps(data), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def ts(value: float | None) -> str | None:

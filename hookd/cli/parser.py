@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hookd import __version__
 from hookd.cli import (
+    bench,
     deliveries,
     demo,
     endpoints,
@@ -18,7 +19,7 @@ from hookd.cli import (
 )
 from hookd.cli.command import Formatter, Parser
 
-COMMANDS = (run, events, status, endpoints, deliveries, tenants, receive, keygen, demo)
+COMMANDS = (run, events, status, endpoints, deliveries, tenants, receive, keygen, demo, bench)
 
 
 def build_parser() -> Parser:

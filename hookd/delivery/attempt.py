@@ -15,6 +15,7 @@ import json
 import aiohttp
 import structlog
 
+from hookd import bodies
 from hookd.delivery import client
 from hookd.delivery.policy import Outcome
 from hookd.endpoints import Endpoint
@@ -37,13 +38,9 @@ async def attempt(
 ) -> tuple[dict[str, str], client.Response]:
     """POST the job to the endpoint; the headers sent (with signatures) as operators may see
     them (the endpoint's own header values hidden), and what came back."""
-    headers: dict[str, str] = {
-        "Content-Type": "application/json",
-        "User-Agent": client.USER_AGENT,
-        **ep.config.headers,
-    }
+    headers = dict(ep.headers)
     try:
-        body = await render(ep, _event(job))
+        body = await render_job(ep, job)
         message = Message(event_id=job.event_id, delivery_id=job.id, timestamp=int(now), body=body)
         headers.update(await _sign(ep, message, now))
     except Exception as exc:  # a plugin's format or signer failed: record it, don't crash
@@ -67,6 +64,16 @@ async def attempt(
         client_cert=ep.config.tls is not None and ep.config.tls.client_cert_pem is not None,
     )
     return redact_custom(headers, ep.config.headers), response
+
+
+async def render_job(ep: Endpoint, job: Job) -> bytes:
+    """The job's body in the endpoint's format: a built-in format is written around the stored
+    data text (:func:`hookd.bodies.splice_for`), any other gets the event with parsed data."""
+    if "format" not in ep.plugins:
+        splice = bodies.splice_for(ep.body, job.data)
+        if splice is not None:
+            return splice(job.event_id, job.event_type, job.event_timestamp, job.data)
+    return await render(ep, _event(job))
 
 
 async def render(ep: Endpoint, event: Event) -> bytes:

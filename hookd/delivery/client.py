@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -28,9 +29,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
+from pyreqwest.exceptions import PyreqwestError
 
 from hookd import __version__
 from hookd.delivery.policy import Outcome, parse_retry_after
+from hookd.delivery.reqwest import DNS_TTL_S, Transport
 from hookd.errors import HookdError
 from hookd.redact import MASK, url_password
 
@@ -45,6 +48,7 @@ class PrivateAddressRefused(OSError, HookdError):
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*", re.IGNORECASE)
 
 
 def forbidden(address: str) -> str | None:
@@ -98,12 +102,22 @@ class GuardedResolver(AbstractResolver):
 
 class DeliveryConnector(aiohttp.TCPConnector):
     """The delivery session's connector, which also knows the way out: directly, or through
-    ``proxy`` with ``target_guard`` judging each destination first."""
+    ``proxy`` with ``target_guard`` judging each destination first. Without a proxy, requests
+    that need no TLS settings of their own go through ``fast`` (reqwest, :mod:`.reqwest`),
+    pinned by ``guard`` to an address it allows (None: any address)."""
 
     def __init__(
-        self, *, proxy: str | None, target_guard: GuardedResolver | None, **kwargs: Any
+        self,
+        *,
+        proxy: str | None,
+        target_guard: GuardedResolver | None,
+        guard: GuardedResolver | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.fast = Transport() if proxy is None else None
+        self.guard = guard
+        self._pins: dict[tuple[str, int], tuple[float, str]] = {}
         url = yarl.URL(proxy) if proxy else None
         self.proxy = url.with_user(None) if url is not None else None
         self.proxy_headers: dict[str, str] | None = None
@@ -121,6 +135,28 @@ class DeliveryConnector(aiohttp.TCPConnector):
             return {"headers": headers, "proxy": self.proxy, "proxy_headers": self.proxy_headers}
         return {"headers": {**headers, **self.proxy_headers}, "proxy": self.proxy}
 
+    async def pin(self, url: str) -> tuple[str, str, int] | None:
+        """``(host, address, port)``: the allowed address a request to ``url`` must connect to
+        (resolved by the guard, kept DNS_TTL_S); None when any address may be used (no guard,
+        or an IP literal, judged before). Raises PrivateAddressRefused."""
+        if self.guard is None:
+            return None
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if _is_literal(host):
+            return None
+        if _NUMERIC_HOST.fullmatch(host):  # 127.1, 0x7f.1: not a canonical address
+            raise aiohttp.InvalidURL(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        now = time.monotonic()
+        found = self._pins.get((host, port))
+        if found is None or found[0] <= now:
+            results = await self.guard.resolve(host, port, socket.AF_UNSPEC)
+            if len(self._pins) > 4096:
+                self._pins.clear()
+            found = self._pins[(host, port)] = (now + DNS_TTL_S, results[0]["host"])
+        return host, found[1], port
+
 
 def make_session(
     *, concurrency: int, allow_private_networks: bool, proxy: str | None = None
@@ -131,6 +167,7 @@ def make_session(
     connector = DeliveryConnector(
         proxy=proxy,
         target_guard=guard if proxy else None,
+        guard=guard,
         limit=0,
         limit_per_host=0,
         ttl_dns_cache=60,
@@ -184,22 +221,24 @@ async def post(
             return done(Outcome(error="refused"), f"refused: {reason}")
     connector = session.connector
     way = connector if isinstance(connector, DeliveryConnector) else None
+    fast = way.fast if way is not None and ssl is None else None
     try:
         async with asyncio.timeout(timeout):
-            if way is not None and way.target_guard is not None:  # what the proxy cannot say
-                await _judge_target(way.target_guard, url)
-            route = way.route(url, headers) if way is not None else {"headers": headers}
-            async with session.post(
-                url, data=body, allow_redirects=False, ssl=ssl or True, **route
-            ) as resp:
-                raw = await _read_capped(resp, max_response_body)
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
-                status = resp.status
+            if fast is not None and way is not None:
+                pin = await way.pin(url)
+                answer = await fast.post(
+                    url, body, headers, pin=pin, max_response_body=max_response_body, now=now
+                )
+                raw, retry_after, status = answer.body, answer.retry_after, answer.status
+            else:
+                raw, retry_after, status = await _post_aiohttp(
+                    session, way, url, body, headers, max_response_body, now, ssl
+                )
     except TimeoutError:
         return done(Outcome(error="timeout"), f"timeout: no complete response within {timeout}s")
     except aiohttp.InvalidURL as exc:  # also non-canonical IPv4 like 127.1: never gets better
         return done(Outcome(error="refused"), f"refused: invalid URL: {_describe(exc)}")
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, OSError, PyreqwestError) as exc:
         refused = _find_refusal(exc)
         if refused is not None:
             return done(Outcome(error="refused"), f"refused: {refused}")
@@ -209,6 +248,27 @@ async def post(
         return done(Outcome(error="network"), f"network: {type(exc).__name__}: {_describe(exc)}")
     text = raw.decode("utf-8", errors="replace")
     return done(Outcome(status_code=status, retry_after=retry_after), None, text)
+
+
+async def _post_aiohttp(
+    session: aiohttp.ClientSession,
+    way: DeliveryConnector | None,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    max_response_body: int,
+    now: float,
+    ssl: ssl.SSLContext | None,
+) -> tuple[bytes, float | None, int]:
+    """The POST through aiohttp: via the proxy, or with the endpoint's own TLS context."""
+    if way is not None and way.target_guard is not None:  # what the proxy cannot say
+        await _judge_target(way.target_guard, url)
+    route = way.route(url, headers) if way is not None else {"headers": headers}
+    async with session.post(
+        url, data=body, allow_redirects=False, ssl=ssl or True, **route
+    ) as resp:
+        raw = await _read_capped(resp, max_response_body)
+        return raw, parse_retry_after(resp.headers.get("Retry-After"), now), resp.status
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -247,6 +307,13 @@ def _network_detail(exc: BaseException, *, client_cert_hint: bool) -> str:
     without a client certificate says that it may be the cause.
     """
     text = _describe(exc)
+    if isinstance(exc, PyreqwestError):
+        text = _reqwest_text(exc)
+        if "certificate" in text.lower() or "UnknownIssuer" in text:
+            return (
+                f"tls: the receiver's certificate did not verify ({text}); "
+                "for a private CA set the endpoint's tls.ca_file (API: tls.ca_pem)"
+            )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return (
             f"tls: the receiver's certificate did not verify ({exc.certificate_error}); "
@@ -267,6 +334,23 @@ def _network_detail(exc: BaseException, *, client_cert_hint: bool) -> str:
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return f"network: cannot reach the proxy: {text}"
     return f"network: {text}"
+
+
+def _reqwest_text(exc: BaseException) -> str:
+    """A reqwest error as one line, worded as aiohttp's were where they say the same thing
+    (``Cannot connect to host H:P``), with the innermost cause (the OS error)."""
+    details = getattr(exc, "details", None)
+    causes = details.get("causes") if isinstance(details, dict) else None
+    messages = [str(c.get("message", "")) for c in causes or () if isinstance(c, dict)]
+    inner = messages[-1] if messages else str(exc).split("\n", 1)[0]
+    if any("Connect" in m for m in messages) or "tcp connect" in inner:
+        match = _FOR_URL.search(" ".join(messages))
+        where = urlsplit(match.group(1)).netloc if match else "the endpoint"
+        return f"Cannot connect to host {where}: {inner}"[:500]
+    return inner[:500]
+
+
+_FOR_URL = re.compile(r"for url \((\S+)\)")
 
 
 def _is_literal(host: str) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import math
 import random
 import time
@@ -30,13 +29,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
+import orjson
 import structlog
 
 from hookd.config import DeliveryConfig
 from hookd.delivery import client
 from hookd.delivery.attempt import attempt
 from hookd.delivery.lanes import Lane, limits_of
-from hookd.delivery.policy import Outcome, disables, is_retryable, next_delay
+from hookd.delivery.policy import Outcome, disable_reason, is_retryable, next_delay
+from hookd.delivery.recorder import Recorder
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
@@ -63,13 +64,6 @@ STORE_RETRY_S = 1.0  # a store that failed a read is asked again after this
 _EARLY = 0.001  # a delivery due within this many seconds counts as due now
 
 
-def _gone(ep: Endpoint, outcome: Outcome) -> str | None:
-    """The disable reason when the answer is in the policy's ``disable_on`` (410 by default)."""
-    if not disables(ep.policy, outcome):
-        return None
-    return f"HTTP {outcome.status_code} from the endpoint (policy {ep.policy.name}: disable_on)"
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -86,6 +80,7 @@ class Dispatcher:
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
+        self._recorder = Recorder(store)
         self.endpoints = endpoints
         self.scheduler = scheduler
         self.wheel = wheel
@@ -365,17 +360,17 @@ class Dispatcher:
             latency_ms=round(response.latency_ms, 3),
             error=error,
             response_body=response.body,
-            request_headers=json.dumps(redact_headers(headers)),
+            request_headers=orjson.dumps(redact_headers(headers)).decode(),
             status=status,
             next_attempt_at=next_at,
             endpoint=ep.id,
             disable_after=ep.policy.disable_after,
-            disable_reason=_gone(ep, outcome),
+            disable_reason=disable_reason(ep.policy, outcome),
             event_id=job.event_id,
             event_type=job.event_type,
             notices=self._notices(ep) if status == "failed" else None,
         )
-        [recorded] = await self.store.record([result])
+        recorded = await self._recorder.record(result)
         if recorded.emitted:  # operational events (a delivery exhausted, the endpoint disabled)
             self.metrics.deliveries_created.inc(len(recorded.emitted))
             self.submit(list(recorded.emitted))

@@ -273,6 +273,13 @@ def disables(policy: RetryPolicy, outcome: Outcome) -> bool:
     return outcome.error is None and outcome.status_code in policy.disable_on
 
 
+def disable_reason(policy: RetryPolicy, outcome: Outcome) -> str | None:
+    """The endpoint's ``disabled_reason`` when this answer disables it (:func:`disables`)."""
+    if not disables(policy, outcome):
+        return None
+    return f"HTTP {outcome.status_code} from the endpoint (policy {policy.name}: disable_on)"
+
+
 def is_retryable(policy: RetryPolicy, outcome: Outcome) -> bool:
     """Whether ``policy.retry_on`` covers this failed outcome (never a success, ``refused``, nor
     an answer in ``disable_on``)."""

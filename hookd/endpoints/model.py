@@ -17,6 +17,7 @@ from typing import Any
 
 from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.delivery import policy as retry
+from hookd.delivery.client import USER_AGENT
 from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
@@ -53,10 +54,12 @@ class Endpoint:
     plugins: Mapping[str, str] = field(default_factory=dict)  # part -> the plugin it came from
     ssl: ssl.SSLContext | None = None  # its TLS settings, built once, used by every attempt
     view: EndpointView = field(init=False)
+    headers: Mapping[str, str] = field(init=False)  # every request's, before its signature
 
     def __post_init__(self) -> None:
         c = self.config
         self.view = EndpointView(id=c.id, url=c.url, events=c.events, options=c.options)
+        self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **c.headers}
 
     @property
     def id(self) -> str:

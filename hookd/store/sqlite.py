@@ -45,7 +45,7 @@ from hookd.store.records import (
 from hookd.store.single import SingleProcess
 from hookd.store.sqlite_history import SQLiteHistory
 from hookd.store.sqlite_schema import chunks, marks
-from hookd.store.sqlite_stats import SQLiteStats, forget_endpoint
+from hookd.store.sqlite_stats import SQLiteStats, Tallies, forget_endpoint
 from hookd.store.sqlite_writer import WRITE_BUSY_TIMEOUT_MS, Op, Writer
 
 try:
@@ -254,9 +254,10 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
         def apply(db: sqlite3.Connection) -> tuple[list[Recorded], int]:
             out: list[Recorded] = []
             delta = 0
+            tallies = Tallies()
             for r in results:
                 if not leases.holds(r.delivery_id, r.lease) or not writes.record_attempt(
-                    db, r, now
+                    db, r, now, tallies
                 ):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
@@ -275,6 +276,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
                         emitted=tuple(emitted),
                     )
                 )
+            tallies.write(db)
             return out, delta
 
         try:

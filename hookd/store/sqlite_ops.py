@@ -81,8 +81,11 @@ def deliveries_of(
     return {k: tuple(v) for k, v in out.items()}
 
 
-def record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool:
-    """The delivery's new state and its attempt row, if it is still pending at ``n - 1``."""
+def record_attempt(
+    db: sqlite3.Connection, r: AttemptResult, now: float, tallies: sqlite_stats.Tallies
+) -> bool:
+    """The delivery's new state and its attempt row, if it is still pending at ``n - 1``; its
+    rollups go to ``tallies`` (written by the caller before the transaction ends)."""
     cur = db.execute(
         "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
         " last_status_code = ?, last_error = ?, updated_at = ?"
@@ -107,7 +110,7 @@ def record_attempt(db: sqlite3.Connection, r: AttemptResult, now: float) -> bool
             r.endpoint,
         ),
     )
-    sqlite_stats.tally(db, r)
+    tallies.add(r)
     return True
 
 

@@ -1,11 +1,12 @@
-"""SQLite: attempt stats (SPEC §14) from the rollups :func:`tally` keeps (see
+"""SQLite: attempt stats (SPEC §14) from the rollups :class:`Tallies` keeps (see
 :mod:`hookd.store.stats` for what they hold and how a window reads them).
 
 Two tables, both keyed by ``(endpoint_id, span, slot[, bucket])`` with ``slot`` = unix time //
 ``span``: ``attempt_counts`` (succeeded, failed, the latest of each; per minute and per hour)
-and ``attempt_latency`` (a histogram; per 10 minutes and per hour). :func:`tally` adds an
-attempt to its slots in the transaction that records it; a window sums at most 59 minute (or 5
+and ``attempt_latency`` (a histogram; per 10 minutes and per hour). :class:`Tallies` adds
+attempts to their slots in the transaction that records it; a window sums at most 59 minute (or 5
 ten-minute) slots and 25 hour slots (721 for 30 days) of each endpoint it asks about.
+A write that records many attempts sums them first (:class:`Tallies`).
 """
 
 from __future__ import annotations
@@ -30,25 +31,40 @@ _COUNT = (
     " THEN excluded.last_failure_at ELSE last_failure_at END"
 )
 _LATENCY = (
-    "INSERT INTO attempt_latency (endpoint_id, span, slot, bucket, n) VALUES (?, ?, ?, ?, 1)"
-    " ON CONFLICT (endpoint_id, span, slot, bucket) DO UPDATE SET n = n + 1"
+    "INSERT INTO attempt_latency (endpoint_id, span, slot, bucket, n) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (endpoint_id, span, slot, bucket) DO UPDATE SET n = n + excluded.n"
 )
 _TABLES = ("attempt_counts", "attempt_latency")
 
 
-def tally(db: sqlite3.Connection, r: AttemptResult) -> None:
-    """In the writer's transaction: add a recorded attempt to its minute and hour rollups."""
-    ok = r.status == "succeeded"
-    at = r.started_at
-    for span in stats.COUNT_SPANS:
-        db.execute(
-            _COUNT,
-            (r.endpoint, span, int(at // span), int(ok), int(not ok))
-            + ((at, None) if ok else (None, at)),
-        )
-    index = stats.bucket(r.latency_ms)
-    for span in stats.LATENCY_SPANS:
-        db.execute(_LATENCY, (r.endpoint, span, int(at // span), index))
+class Tallies:
+    """Attempts recorded in one write, summed per rollup row: one upsert a row for the lot
+    (attempts of one endpoint in one minute share theirs) instead of four an attempt."""
+
+    def __init__(self) -> None:
+        # (endpoint, span, slot) -> [succeeded, failed, last success, last failure]
+        self.counts: dict[tuple[str, int, int], list[Any]] = {}
+        self.latency: dict[tuple[str, int, int, int], int] = {}
+
+    def add(self, r: AttemptResult) -> None:
+        ok = r.status == "succeeded"
+        at = r.started_at
+        for span in stats.COUNT_SPANS:
+            row = self.counts.setdefault((r.endpoint, span, int(at // span)), [0, 0, None, None])
+            row[0 if ok else 1] += 1
+            last = 2 if ok else 3
+            row[last] = at if row[last] is None else max(row[last], at)
+        index = stats.bucket(r.latency_ms)
+        for span in stats.LATENCY_SPANS:
+            key = (r.endpoint, span, int(at // span), index)
+            self.latency[key] = self.latency.get(key, 0) + 1
+
+    def write(self, db: sqlite3.Connection) -> None:
+        """In the writer's transaction, in key order."""
+        db.executemany(_COUNT, [(*k, *v) for k, v in sorted(self.counts.items())])
+        db.executemany(_LATENCY, [(*k, n) for k, n in sorted(self.latency.items())])
+        self.counts.clear()
+        self.latency.clear()
 
 
 def forget_endpoint(db: sqlite3.Connection, endpoint_id: str) -> None:

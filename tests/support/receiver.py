@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from tests.support.polling import wait_for
 
@@ -22,7 +23,7 @@ class Received:
     """One request as the receiver saw it."""
 
     path: str
-    headers: dict[str, str]
+    headers: CIMultiDict[str]  # names in any case, as HTTP has them (hookd sends lower case)
     body: bytes
     at: float  # time.time() when the request arrived
 
@@ -84,7 +85,7 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        hit = Received(request.path, dict(request.headers), body, time.time())
+        hit = Received(request.path, CIMultiDict(request.headers), body, time.time())
         self.requests.append(hit)
         n = len(self.of(hit.webhook_id)) if "webhook-id" in hit.headers else 1
         self.active += 1
