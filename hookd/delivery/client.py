@@ -266,6 +266,9 @@ def _network_detail(exc: BaseException, *, client_cert_hint: bool) -> str:
         return f"network: the proxy answered CONNECT with {exc.status} {exc.message}"
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return f"network: cannot reach the proxy: {text}"
+    if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's parser refused the answer
+        words = " ".join(str(exc.message).split())  # its "400" is aiohttp's, not the receiver's
+        return f"network: the receiver's answer is not HTTP: {words[:500]}"
     return f"network: {text}"
 
 
