@@ -46,7 +46,7 @@ class Fault:
 
 
 FAULTS = [
-    Fault("refused", r"^network: Cannot connect to host 127\.0\.0\.1:\d+ "),
+    Fault("refused", r"^network: Cannot connect to host 127\.0\.0\.1:\d+ .*: connection refused$"),
     Fault("reset", r"^network: .*Connection reset by peer"),
     Fault("close", r"^network: Server disconnected$"),
     Fault("hang", r"^timeout: no complete response within 0\.5s$"),

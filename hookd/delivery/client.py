@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 import socket
 import ssl
 import time
@@ -269,7 +270,18 @@ def _network_detail(exc: BaseException, *, client_cert_hint: bool) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's parser refused the answer
         words = " ".join(str(exc.message).split())  # its "400" is aiohttp's, not the receiver's
         return f"network: the receiver's answer is not HTTP: {words[:500]}"
-    return f"network: {text}"
+    return f"network: {text}{_why_not_connected(exc)}"
+
+
+def _why_not_connected(exc: BaseException) -> str:
+    """``: connection refused`` (the errno's words), which aiohttp's text leaves out."""
+    cause = getattr(exc, "os_error", None)
+    if not isinstance(cause, OSError) or isinstance(cause, ssl.SSLError | socket.gaierror):
+        return ""
+    if not cause.errno or cause.errno < 0:
+        return ""
+    reason = os.strerror(cause.errno).lower()
+    return "" if reason in str(exc).lower() else f": {reason}"
 
 
 def _is_literal(host: str) -> bool:
