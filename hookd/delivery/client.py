@@ -24,7 +24,6 @@ import time
 from base64 import b64encode
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import yarl
@@ -179,7 +178,7 @@ async def post(
         return Response(outcome=outcome, latency_ms=latency, body=text, detail=detail)
 
     if not allow_private_networks:
-        host = urlsplit(url).hostname or ""
+        host, _ = _destination(url)
         reason = _literal_refusal(host)
         if reason is not None:
             return done(Outcome(error="refused"), f"refused: {reason}")
@@ -227,11 +226,22 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 async def _judge_target(guard: GuardedResolver, url: str) -> None:
     """Before a request goes to the proxy: the destination's name, resolved by hookd, must have
     an allowed address (raises PrivateAddressRefused). IP literals were judged already."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    host, port = _destination(url)
     if _is_literal(host):
         return
-    await guard.resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+    await guard.resolve(host, port)
+
+
+def _destination(url: str) -> tuple[str, int]:
+    """The host and port the request goes to, as aiohttp will read them: yarl folds full-width
+    digits and ideographic full stops (U+FF11 U+FF12 U+FF17 U+3002 0 U+3002 0 U+3002 1 is
+    127.0.0.1), so the guard must judge its reading, not the text. A URL yarl cannot read
+    fails later as an invalid URL."""
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return "", 0
+    return parsed.raw_host or "", parsed.port or 0
 
 
 _CLIENT_CERT_HINT = (
