@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from hookd.api import access
-from hookd.delivery.client import GuardedResolver, PrivateAddressRefused
+from hookd.delivery.client import GuardedResolver, PrivateAddressRefused, forbidden
 from tests.support import (
     Daemon,
     Receiver,
@@ -189,6 +189,17 @@ async def test_no_spelling_of_a_private_address_is_ever_connected_to(
                 assert status == 400, answer
                 assert answer["error"]["field"] == "url", answer
         assert Counting.hits == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "label"),
+    [("fec0::1", "site-local"), ("fec0:1:2:3::4", "site-local"), ("::ffff:0:7f00:1", "reserved")],
+)
+def test_deprecated_and_odd_ipv6_ranges_are_refused(address: str, label: str) -> None:
+    """fec0::/10 (site-local, deprecated but still routed inside some networks) is private."""
+    reason = forbidden(address)
+    assert reason is not None
+    assert f"is a {label} address" in reason
 
 
 class Scripted:

@@ -51,7 +51,9 @@ def forbidden(address: str) -> str | None:
     """Why an address may not be a webhook destination, or None when it may.
 
     IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are judged by that
-    address; anything not globally routable (CGNAT, benchmarking, documentation) is refused too.
+    address; anything not globally routable (CGNAT, benchmarking, documentation) is refused too,
+    and so is fec0::/10 (site-local: deprecated, yet routed inside some networks, and
+    "global" to Python's ipaddress).
     """
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
         address.split("%", 1)[0]
@@ -65,6 +67,7 @@ def forbidden(address: str) -> str | None:
     for test, label in (
         (ip.is_loopback, "loopback"),
         (ip.is_link_local, "link-local"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
         (ip.is_multicast, "multicast"),
         (ip.is_unspecified, "unspecified"),
         (ip.is_private, "private"),
