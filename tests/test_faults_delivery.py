@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from hookd.store import AttemptRow
 from tests.support import Daemon, config, endpoint, running_daemon, wait_for
 from tests.support.backends import DAEMON_BACKENDS, storage_keys
 from tests.support.misbehaving import Servers, misbehaving
+from tests.support.process import start_process, stopped_at_exit, wait_ready
 
 TRIALS = 3  # deliveries per case; each makes 3 attempts
 POLICY = (
@@ -160,3 +162,53 @@ async def test_the_huge_body_is_kept_to_max_response_body(tmp_path: Path, server
     assert attempt.status_code == 500
     assert attempt.response_body is not None
     assert len(attempt.response_body.encode()) == 1024
+
+
+def process_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", DAEMON_BACKENDS)
+async def test_a_real_process_ends_every_round_of_faults_with_the_descriptors_it_began_with(
+    tmp_path: Path, servers: Servers, backend: str
+) -> None:
+    """Every fault at once against a real ``hookd run``, three rounds: after each round its
+    ``/proc/PID/fd`` count is back to what it was before the first (the DNS case stays in
+    process, where no query can leave the machine)."""
+    names = [f.name for f in FAULTS if f.name != "dns"]
+    endpoints = "".join(endpoint(n, servers.urls[n], policy="faults") for n in names)
+    text = config(endpoints, policies=POLICY, storage=storage_keys(backend))
+    process = start_process(tmp_path, text)
+    with stopped_at_exit(process):
+        await wait_ready(process)
+        pid = process.proc.pid
+        baseline = process_descriptors(pid)
+        async with aiohttp.ClientSession() as http:
+            for round_ in range(3):
+                async with http.post(
+                    process.url + "/v1/events/batch",
+                    json=[
+                        {"type": "fault.case", "data": {"round": round_, "i": i}}
+                        for i in range(TRIALS)
+                    ],
+                ) as resp:
+                    assert resp.status == 202, await resp.text()
+
+                async def finished() -> bool:
+                    async with http.get(process.url + "/v1/status") as resp:
+                        body = await resp.json()
+                    return bool(body["deliveries"]["pending"] == 0 and body["in_flight"] == 0)
+
+                await wait_for(finished, timeout=30, interval=0.1)
+                await wait_for(
+                    lambda: process_descriptors(pid) <= baseline,
+                    timeout=10,
+                    describe=lambda: f"{process_descriptors(pid)} descriptors, was {baseline}",
+                )
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(process.url + "/v1/status") as resp,
+        ):
+            counts = (await resp.json())["deliveries"]
+    assert counts == {"pending": 0, "succeeded": 0, "failed": 3 * TRIALS * len(names)}
