@@ -38,6 +38,8 @@ from hookd.delivery.policy import Outcome, is_retryable, next_delay
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
+from hookd.errors import StoreError
+from hookd.logs import Throttle
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Observer
@@ -84,6 +86,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
+        self._store_errors = Throttle()
 
     @property
     def config(self) -> DeliveryConfig:
@@ -226,7 +229,7 @@ class Dispatcher:
         lane.in_flight -= 1
         crashed = not task.cancelled() and task.exception() is not None
         if crashed:
-            log.error("delivery.attempt_crashed", delivery=job.id, error=repr(task.exception()))
+            self._log_crash(job, task.exception())
         if self._stopping:
             return
         if crashed:  # its outcome is not on disk: the delivery is still pending, so go again
@@ -244,6 +247,16 @@ class Dispatcher:
             self._pump(lane)
         elif not crashed:  # a crashed head waits for its timer: a fresh look would rerun it now
             self._kick_fifo(ep)
+
+    def _log_crash(self, job: Job, error: BaseException | None) -> None:
+        """A crashed attempt is logged; one the database could not record (it is down, and
+        every attempt will crash alike) once per 10 s, with how many were held back."""
+        if not isinstance(error, StoreError):
+            log.error("delivery.attempt_crashed", delivery=job.id, error=repr(error))
+        elif (held_back := self._store_errors.allow()) is not None:
+            log.error(
+                "delivery.attempt_crashed", delivery=job.id, error=repr(error), suppressed=held_back
+            )
 
     # -- fifo: only the oldest pending delivery of the endpoint runs
 
