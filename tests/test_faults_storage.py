@@ -25,6 +25,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hookd.delivery.outage import Outage
+from hookd.errors import StoreError
 from hookd.logs import Throttle
 from tests.support import (
     FakeClock,
@@ -170,6 +172,7 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
         assert "database" in answer["error"]["message"], answer
     events = collections.Counter(json.loads(line)["event"] for line in during)
     assert len(during) <= LOG_LINES_MAX, events
+    assert len(arrived) - len(set(arrived)) <= REPEATS_MAX, arrived
     assert "Traceback" not in log
     assert load.accepted <= delivered
 
@@ -184,3 +187,23 @@ def test_a_throttle_lets_one_line_through_per_period_and_counts_the_rest() -> No
             seen.append(throttle.allow())
             clock.advance(0.25)  # 40 refusals in 10 s
     assert [n for n in seen if n is not None] == [0, 39, 39]
+
+
+async def test_an_outage_opens_once_probes_until_a_write_succeeds_then_resumes() -> None:
+    """Many unrecorded attempts open one outage; probes back off until one write succeeds,
+    then the dispatcher is resumed exactly once and the outage is closed."""
+    probes: list[float] = []
+    resumed: list[bool] = []
+
+    async def probe() -> None:
+        probes.append(time.monotonic())
+        if len(probes) < 3:
+            raise StoreError("database write failed: database or disk is full")
+
+    outage = Outage(probe, lambda: resumed.append(True), first=0.01, most=0.04)
+    for _ in range(50):
+        outage.unrecorded(StoreError("database write failed: database or disk is full"))
+    assert outage.open
+    await wait_for(lambda: resumed, timeout=5)
+    assert (resumed, outage.open, len(probes)) == ([True], False, 3)
+    await outage.close()

@@ -34,12 +34,12 @@ from hookd.config import DeliveryConfig
 from hookd.delivery import client
 from hookd.delivery.attempt import attempt
 from hookd.delivery.lanes import Lane
+from hookd.delivery.outage import Outage
 from hookd.delivery.policy import Outcome, is_retryable, next_delay
 from hookd.delivery.scheduler import Scheduler
 from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
 from hookd.errors import StoreError
-from hookd.logs import Throttle
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
 from hookd.registry import AttemptOutcome, Observer
@@ -86,7 +86,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
-        self._store_errors = Throttle()
+        self.outage = Outage(probe=store.ping, resume=self._resume)
 
     @property
     def config(self) -> DeliveryConfig:
@@ -173,7 +173,7 @@ class Dispatcher:
 
     def _pump(self, lane: Lane) -> None:
         ep = self.endpoints.get(lane.id)
-        while lane.queue and not self._stopping:
+        while lane.queue and not self._stopping and not self.outage.open:
             if ep is None or not ep.enabled:
                 self._drop_queue(lane)  # held in the database; enabling the endpoint reloads
                 return
@@ -249,14 +249,21 @@ class Dispatcher:
             self._kick_fifo(ep)
 
     def _log_crash(self, job: Job, error: BaseException | None) -> None:
-        """A crashed attempt is logged; one the database could not record (it is down, and
-        every attempt will crash alike) once per 10 s, with how many were held back."""
-        if not isinstance(error, StoreError):
+        """A crashed attempt is logged; one the database could not record pauses every lane
+        until it takes writes again (:mod:`hookd.delivery.outage` logs that, once)."""
+        if isinstance(error, StoreError):
+            self.outage.unrecorded(error)
+        else:
             log.error("delivery.attempt_crashed", delivery=job.id, error=repr(error))
-        elif (held_back := self._store_errors.allow()) is not None:
-            log.error(
-                "delivery.attempt_crashed", delivery=job.id, error=repr(error), suppressed=held_back
-            )
+
+    def _resume(self) -> None:
+        """The outage is over: every lane goes on where it stopped."""
+        for lane in list(self._lanes.values()):
+            ep = self.endpoints.get(lane.id)
+            if ep is not None and ep.config.ordering == "fifo" and not lane.queue:
+                self._kick_fifo(ep)
+            else:
+                self._pump(lane)
 
     # -- fifo: only the oldest pending delivery of the endpoint runs
 
@@ -428,6 +435,7 @@ class Dispatcher:
         and are attempted again after restart).
         """
         self._stopping = True
+        await self.outage.close()
         for lane in self._lanes.values():
             if lane.timer is not None:
                 lane.timer.cancel()

@@ -91,6 +91,11 @@ class DeliveryStore(Protocol):
         """
         ...
 
+    async def ping(self) -> None:
+        """Prove the database takes a write; raises StoreError (the dispatcher waits on it
+        after an attempt it could not record)."""
+        ...
+
 
 class Store(DueSource, DeliveryStore, Protocol):
     """The whole interface a backend implements (see the module docstring)."""
