@@ -22,6 +22,7 @@ import socket
 import ssl
 import time
 from base64 import b64encode
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,20 @@ class DeliveryConnector(aiohttp.TCPConnector):
             pair = f"{url.user}:{url.password or ''}".encode()
             self.proxy_headers = {"Proxy-Authorization": "Basic " + b64encode(pair).decode()}
         self.target_guard = target_guard
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        """Pool a connection so that the one released last is reused first.
+
+        aiohttp reuses the oldest idle connection first: under any steady load every pooled
+        connection is used again within keepalive_timeout, so the pool keeps whatever a burst
+        (a slow receiver, a backlog) opened, for ever. Reusing the newest keeps the few that
+        the steady load needs warm and lets the rest idle out. (aiohttp's ``_conns`` holds a
+        deque of (protocol, released at) per key; if that ever changes, this does nothing.)
+        """
+        super()._release(key, protocol, should_close=should_close)
+        conns = getattr(self, "_conns", {}).get(key)
+        if isinstance(conns, deque) and len(conns) > 1 and conns[-1][0] is protocol:
+            conns.appendleft(conns.pop())
 
     def route(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
         """How a POST to ``url`` goes: directly, or through the proxy with its credentials on
