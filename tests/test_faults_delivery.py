@@ -183,8 +183,11 @@ async def test_a_real_process_ends_every_round_of_faults_with_the_descriptors_it
     with stopped_at_exit(process):
         await wait_ready(process)
         pid = process.proc.pid
-        baseline = process_descriptors(pid)
-        async with aiohttp.ClientSession() as http:
+        connector = aiohttp.TCPConnector(limit=1)  # one connection to hookd, open throughout
+        async with aiohttp.ClientSession(connector=connector) as http:
+            async with http.get(process.url + "/healthz") as resp:
+                assert resp.status == 200
+            baseline = process_descriptors(pid)
             for round_ in range(3):
                 async with http.post(
                     process.url + "/v1/events/batch",
