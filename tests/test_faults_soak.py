@@ -1,6 +1,6 @@
 """Soak, CI size: 20 s of steady load on the real ``hookd run`` with a receiver failing 20 % of
 requests (``python -m bench.soak`` runs 10 minutes and more): its open descriptors do not grow,
-nothing is left behind, and it stops cleanly."""
+and it stops cleanly; and the delivery pool gives back the connections a burst opened."""
 
 from __future__ import annotations
 
@@ -27,9 +27,13 @@ async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(
         tmp_path, duration=20, rate=50, interval=2, storage=storage_keys(backend), log=print
     )
     warm = samples[len(samples) // 4]
+    after = samples[len(samples) // 4 :]
     assert len(samples) >= 9
-    # a descriptor kept per delivery would add hundreds; connections in flight move a few
-    assert max(s.fds for s in samples[len(samples) // 4 :]) <= warm.fds + 3, samples
+    # descriptors that are not sockets (database, WAL, log, pipes): exactly flat
+    assert max(s.files for s in after) <= warm.files, samples
+    # sockets: a descriptor kept per request or delivery would add hundreds in 20 s; the
+    # keep-alive pools move with the concurrency of the moment (and recede after 15-30 s)
+    assert max(s.fds for s in after) <= warm.fds + 20, samples
     assert summary["accepted"] >= 20 * 50 * 0.9
     assert summary["receiver_500s"] > 0
     assert summary["exit_code"] == 0
