@@ -304,6 +304,7 @@ async def test_schemathesis_refusals_write_nothing(daemon: Target) -> None:
                         assert mode is GenerationMode.NEGATIVE
 
     await asyncio.to_thread(fuzz)
+    print(f"schemathesis: {len(sent)} requests, statuses {sorted(set(sent))}")
     assert len(sent) >= 100
     assert_clean_log(daemon.process)
 
