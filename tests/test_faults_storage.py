@@ -5,9 +5,10 @@ attempts.
 
 During the outage: every ingest is answered within STORE_ANSWER_S with 503, ``Retry-After`` and
 a JSON error saying the database is unavailable; ``/readyz`` turns 503; the daemon writes at most
-LOG_LINES_MAX log lines however many requests it refuses; and it stops starting attempts it
-could not record (they would reach the receiver again and again until the outage ends).
-After it: ready again without a restart, and every event answered 202 is delivered.
+LOG_LINES_MAX log lines however many requests it refuses (warnings and errors, for a disk that
+flaps and takes half the writes); and it starts no attempt it could not record.
+After it: ready again without a restart, every event answered 202 is delivered, and none is
+answered 2xx twice (an attempt made during the outage is not made again).
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ OUTAGE_S = 10.0
 RATE = 100.0  # events per second, open loop
 STORE_ANSWER_S = 5.0  # every ingest during the outage is answered within this
 LOG_LINES_MAX = 20  # lines the daemon may write during the outage
-# Deliveries that reach the receiver twice within the outage: an attempt that could not be
-# recorded must not be made again until the database is back (the few allowed are retries whose
-# failed attempt was recorded in the instant before the fault took hold).
-REPEATS_MAX = 3
 POLICY = "  busy: {delays: [500ms, 500ms, 500ms, 500ms, 500ms, 500ms], jitter: none}\n"
 
 
@@ -90,6 +87,21 @@ class Load:
                 self.refusals.append((time.monotonic() - began, dict(resp.headers), answer))
 
 
+def debug_missing(missing: set[str], database: Path) -> str:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        rows = [
+            db.execute(
+                "SELECT event_id, status, attempt_count, next_attempt_at, last_error "
+                "FROM deliveries WHERE event_id = ?",
+                (m,),
+            ).fetchall()
+            for m in list(missing)[:10]
+        ]
+    return f"{len(missing)} missing: {rows} now {time.time()}"
+
+
 def fails_first(hit: Received, n: int) -> int:
     """500 to the first arrival of one event in five (by its id), 200 otherwise."""
     return 500 if n == 1 and zlib.crc32(hit.webhook_id.encode()) % 5 == 0 else 200
@@ -113,12 +125,12 @@ def fault(request: pytest.FixtureRequest) -> Iterator[Any]:
 async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
     tmp_path: Path, fault: Any, backend: str
 ) -> None:
-    delivered: set[str] = set()
+    delivered: collections.Counter[str] = collections.Counter()  # 2xx answers per event
 
     def decide(hit: Received, n: int) -> int:
         answer = fails_first(hit, n)
         if answer == 200:
-            delivered.add(hit.webhook_id)
+            delivered[hit.webhook_id] += 1
         return answer
 
     async with receiver(decide=decide) as rec:
@@ -153,7 +165,12 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
                 await asyncio.sleep(2)  # load after the recovery, accepted again
                 stop.set()
                 await running
-                await wait_for(lambda: load.accepted <= delivered, timeout=30, interval=0.1)
+                await wait_for(
+                    lambda: load.accepted <= set(delivered),
+                    timeout=30,
+                    interval=0.1,
+                    describe=lambda: debug_missing(load.accepted - set(delivered), database),
+                )
             assert process.proc.poll() is None  # recovered without a restart
             log = process.log()
 
@@ -162,19 +179,24 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
         f"{len(refusals)} refused in the outage (slowest {max(r[0] for r in refusals):.2f}s), "
         f"{accepted_during} accepted in it, not ready after {not_ready_after:.2f}s, "
         f"ready {ready_after:.2f}s after, {len(during)} log lines, {len(arrived)} arrivals, "
-        f"{len(arrived) - len(set(arrived))} repeated"
+        f"{len(arrived) - len(set(arrived))} repeated, "
+        f"{sum(n - 1 for n in delivered.values())} duplicate 2xx"
     )
-    assert len(refusals) >= OUTAGE_S * RATE / 2
+    assert len(refusals) >= OUTAGE_S * RATE * fault.refused_share
     for took, headers, answer in refusals:
         assert took <= STORE_ANSWER_S, took
         assert headers["Retry-After"]
         assert answer["error"]["code"] == "unavailable", answer
         assert "database" in answer["error"]["message"], answer
     events = collections.Counter(json.loads(line)["event"] for line in during)
-    assert len(during) <= LOG_LINES_MAX, events
-    assert len(arrived) - len(set(arrived)) <= REPEATS_MAX, arrived
+    alarms = [line for line in during if json.loads(line)["level"] in ("warning", "error")]
+    assert len(alarms) <= LOG_LINES_MAX, events
+    if fault.refused_share >= 0.5:  # nothing else happens in a full outage: every line counts
+        assert len(during) <= LOG_LINES_MAX, events
+    duplicates = {event: n for event, n in delivered.items() if n > 1}
+    assert not duplicates  # no event answered 2xx twice: no attempt was made again
     assert "Traceback" not in log
-    assert load.accepted <= delivered
+    assert load.accepted <= set(delivered)
 
 
 def test_a_throttle_lets_one_line_through_per_period_and_counts_the_rest() -> None:

@@ -350,7 +350,7 @@ class Dispatcher:
             endpoint=ep.id,
             disable_after=ep.policy.disable_after,
         )
-        [recorded] = await self.store.record([result])
+        recorded = await self._record(result)
         self.metrics.attempt(status, response.latency_ms / 1000, outcome)
         if not recorded.applied:  # a newer attempt, or a delete, got there first
             log.info("delivery.attempt_stale", delivery=job.id, endpoint=ep.id, attempt=n)
@@ -370,6 +370,20 @@ class Dispatcher:
             log.warning("delivery.failed", delivery=job.id, endpoint=ep.id, attempts=n, error=error)
         if self.observers:  # outside the attempt, so a slow observer holds no delivery slot
             self._helper(self._observe(job, ep, n, response, status), f"observe:{job.id}")
+
+    async def _record(self, result: AttemptResult) -> Recorded:
+        """Write the attempt. While the database takes no write its outcome waits here and is
+        written once it does: the attempt was made, and making it again would deliver it twice.
+        (Stopping, it gives up: the delivery stays pending and runs again after the restart.)"""
+        while True:
+            try:
+                [recorded] = await self.store.record([result])
+                return recorded
+            except StoreError as exc:
+                if self._stopping:
+                    raise
+                self.outage.unrecorded(exc)
+                await self.outage.wait()
 
     def _maybe_back_off(self, ep: Endpoint, outcome: Outcome, now: float) -> None:
         """A 429 or 503 with Retry-After pauses every delivery to the endpoint, not only this."""

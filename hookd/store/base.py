@@ -87,7 +87,8 @@ class DeliveryStore(Protocol):
         """Write attempts, delivery states and endpoint counters in one transaction.
 
         Each result is applied only under its live claim and only while its delivery is pending
-        at ``n - 1`` attempts; the claim ends either way.
+        at ``n - 1`` attempts; the claim ends either way once the transaction commits. A write
+        that fails (StoreError) keeps the claims, so the same results can be written again.
         """
         ...
 

@@ -8,6 +8,8 @@
   this module, which wraps the writer's SQLite connection; while the flag file exists every
   write transaction fails with SQLite's own error for a read-only database.
 - :class:`WriteLock`: another process takes SQLite's write lock (``BEGIN IMMEDIATE``) and holds it.
+- :class:`Flapping`: a disk nearly full, injected like :class:`ReadOnly`: every other write
+  transaction fails (``database or disk is full``), the others go through.
 
 Each is used as ``with fault.active(process): ...`` (switching takes milliseconds);
 :data:`KINDS` names them for parametrize.
@@ -32,6 +34,8 @@ from tests.support.slow import require_slow
 
 FLAG_ENV = "HOOKD_TEST_STORAGE_FAULT"  # the flag file's path, for the injected fault
 READ_ONLY_ERROR = "attempt to write a readonly database"  # SQLite's words (SQLITE_READONLY)
+FULL_ERROR = "database or disk is full"  # (SQLITE_FULL)
+ALTERNATE = "alternate"  # the flag file's content for Flapping
 
 
 class Fault(Protocol):
@@ -46,6 +50,7 @@ class DiskFull:
     """No space left on the database's file system (see the module docstring)."""
 
     name = "disk_full"
+    refused_share = 0.5  # of the ingests during the outage, at least
 
     def __init__(self) -> None:
         self.mount: Path | None = None
@@ -98,6 +103,7 @@ class ReadOnly:
     """Every write transaction fails as on a read-only database (injected: module docstring)."""
 
     name = "read_only"
+    refused_share = 0.5  # of the ingests during the outage, at least
     how = "injected SQLITE_READONLY"
 
     def __init__(self) -> None:
@@ -120,10 +126,29 @@ class ReadOnly:
         pass
 
 
+class Flapping(ReadOnly):
+    """A disk nearly full: every other write transaction fails as SQLite fails one on a full
+    disk, the others go through (injected, as :class:`ReadOnly`)."""
+
+    name = "flapping"
+    how = "injected SQLITE_FULL on every other write"
+    refused_share = 0.25
+
+    @contextlib.contextmanager
+    def active(self, process: Process) -> Iterator[None]:
+        assert self.flag is not None
+        self.flag.write_text(ALTERNATE)
+        try:
+            yield
+        finally:
+            self.flag.unlink()
+
+
 class WriteLock:
     """Another process holds SQLite's write lock on the database."""
 
     name = "write_lock"
+    refused_share = 0.5  # of the ingests during the outage, at least
     how = "BEGIN IMMEDIATE held by another process"
 
     def __init__(self) -> None:
@@ -168,7 +193,12 @@ class WriteLock:
         pass
 
 
-KINDS = {"disk_full": DiskFull, "read_only": ReadOnly, "write_lock": WriteLock}
+KINDS = {
+    "disk_full": DiskFull,
+    "read_only": ReadOnly,
+    "write_lock": WriteLock,
+    "flapping": Flapping,
+}
 
 
 def start_faulty(
@@ -204,11 +234,23 @@ class _ReadOnlyWhenFlagged:
     def __init__(self, db: sqlite3.Connection, flag: Path) -> None:
         self._db = db
         self._flag = flag
+        self._writes = 0
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if sql.lstrip().upper().startswith("BEGIN") and self._flag.exists():
-            raise sqlite3.OperationalError(READ_ONLY_ERROR)
+        if sql.lstrip().upper().startswith("BEGIN"):
+            self._fail_when_flagged()
         return self._db.execute(sql, *args)
+
+    def _fail_when_flagged(self) -> None:
+        try:
+            how = self._flag.read_text()
+        except FileNotFoundError:
+            return
+        if how != ALTERNATE:
+            raise sqlite3.OperationalError(READ_ONLY_ERROR)
+        self._writes += 1
+        if self._writes % 2:
+            raise sqlite3.OperationalError(FULL_ERROR)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
