@@ -99,9 +99,13 @@ async def settle_to(d: Daemon, fds: int, count: int) -> None:
         idle = dispatcher is not None and not dispatcher.in_flight
         return idle and descriptors() <= fds and tasks() <= count
 
-    await wait_for(
-        back, timeout=10, describe=lambda: f"fds {descriptors()} (was {fds}), tasks {tasks()}"
-    )
+    def seen() -> str:
+        dispatcher = d.state.dispatcher
+        flying = list(dispatcher.in_flight) if dispatcher is not None else []
+        names = sorted(t.get_name() for t in asyncio.all_tasks())
+        return f"fds {descriptors()} (was {fds}), tasks {tasks()} (was {count}): {names}; {flying}"
+
+    await wait_for(back, timeout=10, describe=seen)
 
 
 def check_attempts(fault: Fault, tries: list[AttemptRow]) -> None:

@@ -5,6 +5,7 @@ and it stops cleanly; and the delivery pool gives back the connections a burst o
 from __future__ import annotations
 
 import asyncio
+import statistics
 from pathlib import Path
 
 import aiohttp
@@ -32,8 +33,12 @@ async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(
     # descriptors that are not sockets (database, WAL, log, pipes): exactly flat
     assert max(s.files for s in after) <= warm.files, samples
     # sockets: a descriptor kept per request or delivery would add hundreds in 20 s; the
-    # keep-alive pools move with the concurrency of the moment (and recede after 15-30 s)
-    assert max(s.fds for s in after) <= warm.fds + 20, samples
+    # keep-alive pools move with the concurrency of the moment (and recede after 15-30 s), so
+    # the halves are compared by their medians
+    half = len(after) // 2
+    first, second = after[:half], after[half:]
+    assert statistics.median(s.fds for s in second) <= statistics.median(s.fds for s in first) + 5
+    assert max(s.fds for s in after) <= warm.fds + 60, samples
     assert summary["accepted"] >= 20 * 50 * 0.9
     assert summary["receiver_500s"] > 0
     assert summary["exit_code"] == 0
