@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
@@ -89,3 +91,27 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None =
     root.addHandler(handler)
     root.setLevel(levelno)
     logging.captureWarnings(True)
+
+
+class Throttle:
+    """One line per ``every`` seconds for a condition that can recur on every request (a
+    database that takes no write, under load, would otherwise log once per refused request):
+    the first occurrence is logged at once, later ones are counted, and the count goes out with
+    the next line that is let through (``suppressed=N``)."""
+
+    def __init__(self, every: float = 10.0, *, clock: Callable[[], float] = time.monotonic):
+        self.every = every
+        self._clock = clock
+        self._last = -math.inf
+        self._suppressed = 0
+
+    def allow(self) -> int | None:
+        """How many were held back since the last line, when this one may be logged; else
+        None (and this one is counted)."""
+        now = self._clock()
+        if now - self._last < self.every:
+            self._suppressed += 1
+            return None
+        self._last = now
+        suppressed, self._suppressed = self._suppressed, 0
+        return suppressed

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hookd.config import Config
 from hookd.endpoints import EndpointTable
+from hookd.logs import Throttle
 from hookd.metrics import Metrics
 from hookd.registry import Registry
 from hookd.secretbox import SecretBox
@@ -36,3 +37,5 @@ class State:
     endpoints_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
+    # requests refused because the database failed: logged once per 10 s, with a count
+    store_errors: Throttle = field(default_factory=Throttle)

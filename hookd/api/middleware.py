@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from hookd.api.http import ApiProblem
+from hookd.api.http import ApiProblem, state_of
 from hookd.errors import (
     EndpointError,
     EndpointExists,
@@ -55,7 +55,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         status, code = _REFUSED[type(exc)]
         raise ApiProblem(status, code, str(exc), field=exc.field) from exc
     except StoreError as exc:
-        log.error("http.store_error", path=request.path, error=str(exc))
+        suppressed = state_of(request).store_errors.allow()
+        if suppressed is not None:
+            log.error("http.store_error", path=request.path, error=str(exc), suppressed=suppressed)
         raise ApiProblem(
             503, "unavailable", "the database is unavailable", headers={"Retry-After": "5"}
         ) from exc

@@ -31,3 +31,14 @@ def by_line(problems: list[str]) -> list[str]:
 def _line_of_problem(problem: str) -> int:
     m = re.match(r"^.*?:(\d+): ", problem)
     return int(m.group(1)) if m else 0
+
+
+def shown(path: str) -> str:
+    """``path`` as a problem line shows it: one printable line, whatever the keys hold (a newline
+    or a terminal escape in a key is written as its Python escape, ``\\n``, ``\\x1b``)."""
+    if path.isprintable():
+        return path
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in path
+    )

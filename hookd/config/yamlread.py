@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from hookd.config.paths import join, line_for
+from hookd.config.paths import join, line_for, shown
 from hookd.config.values import kind_of
 from hookd.config.yamlevents import PathTracker, YamlLimit, check_limits, show_tag
 from hookd.errors import ConfigError
@@ -31,7 +31,8 @@ def compose(text: str, source: str) -> yaml.Node | None:
         check_limits(text)
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except YamlLimit as exc:
-        where = f"{source}:{exc.line}: {exc.path}: " if exc.path else f"{source}:{exc.line}: "
+        path = shown(exc.path)
+        where = f"{source}:{exc.line}: {path}: " if path else f"{source}:{exc.line}: "
         raise ConfigError([where + str(exc)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([syntax_problem(text, source, exc)]) from exc
@@ -42,12 +43,15 @@ def syntax_problem(text: str, source: str, exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     last_line = max(1, len(text.splitlines()))
     line = min(mark.line + 1, last_line) if mark is not None else 1
-    problem = getattr(exc, "problem", None) or str(exc)
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
+    if mark is None and isinstance(position, int):
+        line = min(text.count("\n", 0, position) + 1, last_line)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
     if context and context_mark is not None and min(context_mark.line + 1, last_line) != line:
         problem += f" ({context} that starts on line {context_mark.line + 1})"
-    path = path_at_syntax_error(text)
+    path = shown(path_at_syntax_error(text))
     where = f"{source}:{line}: {path}: " if path else f"{source}:{line}: "
     return f"{where}YAML syntax error: {problem}"
 
@@ -138,7 +142,7 @@ class YamlReader:
             return  # a missing ${VAR} below this key is the cause; say only that
         self._failed.add(path)
         line = line_for(self.lines, path)
-        where = f"{self.source}:{line}: {path}: " if path else f"{self.source}:{line}: "
+        where = f"{self.source}:{line}: {shown(path)}: " if path else f"{self.source}:{line}: "
         self.problems.append(where + message)
 
     def failed_under(self, path: str) -> bool:

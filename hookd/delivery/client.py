@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 import re
 import socket
 import ssl
 import time
 from base64 import b64encode
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import yarl
@@ -55,7 +56,9 @@ def forbidden(address: str) -> str | None:
     """Why an address may not be a webhook destination, or None when it may.
 
     IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are judged by that
-    address; anything not globally routable (CGNAT, benchmarking, documentation) is refused too.
+    address; anything not globally routable (CGNAT, benchmarking, documentation) is refused too,
+    and so is fec0::/10 (site-local: deprecated, yet routed inside some networks, and
+    "global" to Python's ipaddress).
     """
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
         address.split("%", 1)[0]
@@ -69,6 +72,7 @@ def forbidden(address: str) -> str | None:
     for test, label in (
         (ip.is_loopback, "loopback"),
         (ip.is_link_local, "link-local"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
         (ip.is_multicast, "multicast"),
         (ip.is_unspecified, "unspecified"),
         (ip.is_private, "private"),
@@ -125,6 +129,20 @@ class DeliveryConnector(aiohttp.TCPConnector):
             pair = f"{url.user}:{url.password or ''}".encode()
             self.proxy_headers = {"Proxy-Authorization": "Basic " + b64encode(pair).decode()}
         self.target_guard = target_guard
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        """Pool a connection so that the one released last is reused first.
+
+        aiohttp reuses the oldest idle connection first: under any steady load every pooled
+        connection is used again within keepalive_timeout, so the pool keeps whatever a burst
+        (a slow receiver, a backlog) opened, for ever. Reusing the newest keeps the few that
+        the steady load needs warm and lets the rest idle out. (aiohttp's ``_conns`` holds a
+        deque of (protocol, released at) per key; if that ever changes, this does nothing.)
+        """
+        super()._release(key, protocol, should_close=should_close)
+        conns = getattr(self, "_conns", {}).get(key)
+        if isinstance(conns, deque) and len(conns) > 1 and conns[-1][0] is protocol:
+            conns.appendleft(conns.pop())
 
     def route(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
         """How a POST to ``url`` goes: directly, or through the proxy with its credentials on
@@ -215,7 +233,7 @@ async def post(
         return Response(outcome=outcome, latency_ms=latency, body=text, detail=detail)
 
     if not allow_private_networks:
-        host = urlsplit(url).hostname or ""
+        host, _ = _destination(url)
         reason = _literal_refusal(host)
         if reason is not None:
             return done(Outcome(error="refused"), f"refused: {reason}")
@@ -286,11 +304,22 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 async def _judge_target(guard: GuardedResolver, url: str) -> None:
     """Before a request goes to the proxy: the destination's name, resolved by hookd, must have
     an allowed address (raises PrivateAddressRefused). IP literals were judged already."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    host, port = _destination(url)
     if _is_literal(host):
         return
-    await guard.resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+    await guard.resolve(host, port)
+
+
+def _destination(url: str) -> tuple[str, int]:
+    """The host and port the request goes to, as aiohttp will read them: yarl folds full-width
+    digits and ideographic full stops (U+FF11 U+FF12 U+FF17 U+3002 0 U+3002 0 U+3002 1 is
+    127.0.0.1), so the guard must judge its reading, not the text. A URL yarl cannot read
+    fails later as an invalid URL."""
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return "", 0
+    return parsed.raw_host or "", parsed.port or 0
 
 
 _CLIENT_CERT_HINT = (
@@ -333,7 +362,21 @@ def _network_detail(exc: BaseException, *, client_cert_hint: bool) -> str:
         return f"network: the proxy answered CONNECT with {exc.status} {exc.message}"
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return f"network: cannot reach the proxy: {text}"
-    return f"network: {text}"
+    if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's parser refused the answer
+        words = " ".join(str(exc.message).split())  # its "400" is aiohttp's, not the receiver's
+        return f"network: the receiver's answer is not HTTP: {words[:500]}"
+    return f"network: {text}{_why_not_connected(exc)}"
+
+
+def _why_not_connected(exc: BaseException) -> str:
+    """``: connection refused`` (the errno's words), which aiohttp's text leaves out."""
+    cause = getattr(exc, "os_error", None)
+    if not isinstance(cause, OSError) or isinstance(cause, ssl.SSLError | socket.gaierror):
+        return ""
+    if not cause.errno or cause.errno < 0:
+        return ""
+    reason = os.strerror(cause.errno).lower()
+    return "" if reason in str(exc).lower() else f": {reason}"
 
 
 def _reqwest_text(exc: BaseException) -> str:

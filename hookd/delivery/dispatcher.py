@@ -36,6 +36,7 @@ from hookd.config import DeliveryConfig
 from hookd.delivery import client
 from hookd.delivery.attempt import attempt
 from hookd.delivery.lanes import Lane, limits_of
+from hookd.delivery.outage import Outage
 from hookd.delivery.policy import Outcome, disable_reason, is_retryable, next_delay
 from hookd.delivery.recorder import Recorder
 from hookd.delivery.scheduler import Scheduler
@@ -100,6 +101,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
+        self.outage = Outage(probe=store.ping, resume=self._resume)
 
     @property
     def config(self) -> DeliveryConfig:
@@ -192,7 +194,7 @@ class Dispatcher:
 
     def _pump(self, lane: Lane) -> None:
         ep = self.endpoints.get(lane.id)
-        while lane.queue and not self._stopping:
+        while lane.queue and not self._stopping and not self.outage.open:
             if ep is None or not ep.enabled:
                 self._drop_queue(lane)  # held in the database; enabling the endpoint reloads
                 return
@@ -252,7 +254,7 @@ class Dispatcher:
         lane.in_flight -= 1
         crashed = not task.cancelled() and task.exception() is not None
         if crashed:
-            log.error("delivery.attempt_crashed", delivery=job.id, error=repr(task.exception()))
+            self._log_crash(job, task.exception())
         if self._stopping:
             return
         if crashed:  # its outcome is not on disk: the delivery is still pending, so go again
@@ -270,6 +272,23 @@ class Dispatcher:
             self._pump(lane)
         elif not crashed:  # a crashed head waits for its timer: a fresh look would rerun it now
             self._kick_fifo(ep)
+
+    def _log_crash(self, job: Job, error: BaseException | None) -> None:
+        """A crashed attempt is logged; one the database could not record pauses every lane
+        until it takes writes again (:mod:`hookd.delivery.outage` logs that, once)."""
+        if isinstance(error, StoreError):
+            self.outage.unrecorded(error)
+        else:
+            log.error("delivery.attempt_crashed", delivery=job.id, error=repr(error))
+
+    def _resume(self) -> None:
+        """The outage is over: every lane goes on where it stopped."""
+        for lane in list(self._lanes.values()):
+            ep = self.endpoints.get(lane.id)
+            if ep is not None and ep.config.ordering == "fifo" and not lane.queue:
+                self._kick_fifo(ep)
+            else:
+                self._pump(lane)
 
     # -- fifo: only the oldest pending delivery of the endpoint runs
 
@@ -370,7 +389,7 @@ class Dispatcher:
             event_type=job.event_type,
             notices=self._notices(ep) if status == "failed" else None,
         )
-        recorded = await self._recorder.record(result)
+        recorded = await self._record(result)
         if recorded.emitted:  # operational events (a delivery exhausted, the endpoint disabled)
             self.metrics.deliveries_created.inc(len(recorded.emitted))
             self.submit(list(recorded.emitted))
@@ -397,6 +416,20 @@ class Dispatcher:
     def _notices(self, ep: Endpoint) -> Notices:
         """Where the operational events about a failed delivery of ``ep`` would go."""
         return self.endpoints.notices(self.endpoints.get(ep.id) or ep, DISABLED, EXHAUSTED)
+
+    async def _record(self, result: AttemptResult) -> Recorded:
+        """Write the attempt (with the others that end in this turn of the loop). While the
+        database takes no write its outcome waits here and is written once it does: the attempt
+        was made, and making it again would deliver it twice. (Stopping, it gives up: the
+        delivery stays pending and runs again after the restart.)"""
+        while True:
+            try:
+                return await self._recorder.record(result)
+            except StoreError as exc:
+                if self._stopping:
+                    raise
+                self.outage.unrecorded(exc)
+                await self.outage.wait()
 
     def _maybe_back_off(self, ep: Endpoint, outcome: Outcome, now: float) -> None:
         """A 429 or 503 with Retry-After pauses every delivery to the endpoint, not only this."""
@@ -462,6 +495,7 @@ class Dispatcher:
         and are attempted again after restart).
         """
         self._stopping = True
+        await self.outage.close()
         for lane in self._lanes.values():
             if lane.timer is not None:
                 lane.timer.cancel()

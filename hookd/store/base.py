@@ -111,10 +111,17 @@ class DeliveryStore(Protocol):
         """Write attempts, delivery states and endpoint counters in one transaction.
 
         Each result is applied only under its live claim and only while its delivery is pending
-        at ``n - 1`` attempts; the claim ends either way. The operational events a result
-        causes (``result.notices``: a delivery exhausted, the endpoint disabled) are written in
-        the same transaction; their new deliveries come back in ``Recorded.emitted``.
+        at ``n - 1`` attempts; the claim ends either way once the transaction commits. The
+        operational events a result causes (``result.notices``: a delivery exhausted, the
+        endpoint disabled) are written in the same transaction; their new deliveries come back
+        in ``Recorded.emitted``. A write that fails (StoreError) keeps the claims, so the same
+        results can be written again.
         """
+        ...
+
+    async def ping(self) -> None:
+        """Prove the database takes a write; raises StoreError (the dispatcher waits on it
+        after an attempt it could not record)."""
         ...
 
 

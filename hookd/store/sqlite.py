@@ -279,11 +279,10 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
             tallies.write(db)
             return out, delta
 
-        try:
-            return await self._writer.run_counted(apply)
-        finally:
-            for r in results:
-                leases.end(r.delivery_id, r.lease)
+        recorded = await self._writer.run_counted(apply)
+        for r in results:  # a write that failed keeps its claims: it may be made again
+            leases.end(r.delivery_id, r.lease)
+        return recorded
 
     # -- endpoints
 

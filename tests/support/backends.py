@@ -14,6 +14,9 @@ it opens; without a server the postgres case skips, saying why (:mod:`tests.pg_s
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +113,36 @@ def live_state_s() -> float:
     and may answer out of commit order, until the cluster task's next read of the rows
     (``hookd.cluster.STATE_S``)."""
     return STATE_S + 1.0 if current() == "postgres" else 0.0
+
+
+# The reliability tests (tests/test_faults_*.py) that run a daemon on each backend.
+DAEMON_BACKENDS = ["sqlite"]
+
+# What a refused request must leave alone (tests/test_faults_hostile.py): the rows of these
+# tables, and what each endpoint is (not its failure counter, which deliveries move).
+TABLES = ("events", "deliveries", "endpoints", "tenants", "tenant_tokens")
+ENDPOINT_COLUMNS = "id, source, spec, secrets, enabled, disabled_reason, tenant"
+
+
+def storage_keys(backend: str) -> str:
+    """More keys for ``tests.support.config(storage=...)`` so the daemon runs on ``backend``."""
+    if backend == "sqlite":
+        return ""
+    raise ValueError(f"no daemon test support for backend {backend!r} yet")
+
+
+def snapshot(backend: str, where: Path) -> dict[str, object]:
+    """Rows per table and a digest of every endpoint, read beside the running daemon.
+
+    ``where`` is the test's directory (SQLite: ``where/hookd.db``, read-only, as WAL allows).
+    """
+    if backend != "sqlite":
+        raise ValueError(f"no snapshot for backend {backend!r} yet")
+    uri = f"file:{where / 'hookd.db'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+        out: dict[str, object] = {
+            t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES
+        }
+        rows = db.execute(f"SELECT {ENDPOINT_COLUMNS} FROM endpoints ORDER BY id").fetchall()
+    out["endpoint_rows"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return out
