@@ -30,6 +30,7 @@ async def test_bench_prints_ingest_delivery_and_latency_figures() -> None:
     assert "Traceback" not in result.err
 
 
+@pytest.mark.slow
 async def test_bench_refuses_nonsense_sizes_in_one_line() -> None:
     result = await hookd("bench", "--deliveries", "5")
     assert_one_line_error(result, 2, "--deliveries")

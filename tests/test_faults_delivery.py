@@ -48,18 +48,30 @@ class Fault:
 
 
 FAULTS = [
-    Fault("refused", r"^network: Cannot connect to host 127\.0\.0\.1:\d+ .*: connection refused$"),
-    Fault("reset", r"^network: .*Connection reset by peer"),
-    Fault("close", r"^network: Server disconnected$"),
+    Fault("refused", r"^network: Cannot connect to host 127\.0\.0\.1:\d+\b.*: connection refused$"),
+    Fault("reset", r"^network: .*[Cc]onnection reset by peer"),
+    Fault("close", r"^network: (Server disconnected|connection closed before message completed)$"),
     Fault("hang", r"^timeout: no complete response within 0\.5s$"),
     Fault("stalled_body", r"^timeout: no complete response within 0\.5s$"),
     Fault("huge_body", r"^HTTP 500$", status=500),
     Fault("redirect", r"^HTTP 302$", status=302),
-    Fault("invalid_http", r"^network: the receiver's answer is not HTTP: Bad status line\b[^\n]*$"),
-    Fault("huge_header", r"^network: the receiver's answer is not HTTP: Got more than \d+ bytes"),
-    Fault("tls_untrusted", r"^tls: the receiver's certificate did not verify \(.*CERTIFICATE_VERI"),
-    Fault("tls_not_tls", r"^network: .*WRONG_VERSION_NUMBER"),
-    Fault("dns", r"^network: Cannot connect to host hookd-fault\.invalid:80 .*Name or service not"),
+    Fault(
+        "invalid_http",
+        r"^network: the receiver's answer is not HTTP: (Bad status line|invalid HTTP)\b[^\n]*$",
+    ),
+    Fault(
+        "huge_header",
+        r"^network: the receiver's answer is not HTTP: "
+        r"(Got more than \d+ bytes|message head is too large)",
+    ),
+    Fault(
+        "tls_untrusted",
+        r"^tls: the receiver's certificate did not verify \(.*(CERTIFICATE_VERI|UnknownIssuer)",
+    ),
+    Fault("tls_not_tls", r"^network: .*(WRONG_VERSION_NUMBER|corrupt message)"),
+    Fault(
+        "dns", r"^network: Cannot connect to host hookd-fault\.invalid:80\b.*Name or service not"
+    ),
 ]
 
 

@@ -137,7 +137,7 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
         database = fault.database(tmp_path)
         text = config(
             endpoint("sink", rec.url, policy="busy"), policies=POLICY, storage=storage_keys(backend)
-        ).replace("{db}", str(database))
+        ).replace("{storage}", f"path: {database}")  # on the fault's file system
         process = start_faulty(tmp_path, text, flag=getattr(fault, "flag", None))
         with stopped_at_exit(process):
             await wait_ready(process)
@@ -152,7 +152,11 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
                 load.refusals.clear()
                 with fault.active(process):
                     began = time.monotonic()
-                    await wait_for(lambda: readyz_is(http, process, 503), timeout=10)
+                    await wait_for(
+                        lambda: readyz_is(http, process, 503),
+                        timeout=10,
+                        describe=lambda: f"exit {process.proc.poll()}: {process.log()[-2000:]}",
+                    )
                     not_ready_after = time.monotonic() - began
                     await asyncio.sleep(max(0.0, began + OUTAGE_S - time.monotonic()))
                     during = process.log().splitlines()[before:]

@@ -159,17 +159,21 @@ class DeliveryConnector(aiohttp.TCPConnector):
         or an IP literal, judged before). Raises PrivateAddressRefused."""
         if self.guard is None:
             return None
-        parts = urlsplit(url)
-        host = parts.hostname or ""
+        host, port = _destination(url)  # as the client will read it (full-width digits...)
         if _is_literal(host):
             return None
         if _NUMERIC_HOST.fullmatch(host):  # 127.1, 0x7f.1: not a canonical address
             raise aiohttp.InvalidURL(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         now = time.monotonic()
         found = self._pins.get((host, port))
         if found is None or found[0] <= now:
-            results = await self.guard.resolve(host, port, socket.AF_UNSPEC)
+            try:
+                results = await self.guard.resolve(host, port, socket.AF_UNSPEC)
+            except PrivateAddressRefused:
+                raise
+            except OSError as exc:  # worded as aiohttp's path words it
+                why = exc.strerror or str(exc)
+                raise OSError(f"Cannot connect to host {host}:{port} ssl:default [{why}]") from None
             if len(self._pins) > 4096:
                 self._pins.clear()
             found = self._pins[(host, port)] = (now + DNS_TTL_S, results[0]["host"])
@@ -245,7 +249,13 @@ async def post(
             if fast is not None and way is not None:
                 pin = await way.pin(url)
                 answer = await fast.post(
-                    url, body, headers, pin=pin, max_response_body=max_response_body, now=now
+                    url,
+                    body,
+                    headers,
+                    pin=pin,
+                    max_response_body=max_response_body,
+                    now=now,
+                    timeout=timeout,
                 )
                 raw, retry_after, status = answer.body, answer.retry_after, answer.status
             else:
@@ -381,18 +391,30 @@ def _why_not_connected(exc: BaseException) -> str:
 
 def _reqwest_text(exc: BaseException) -> str:
     """A reqwest error as one line, worded as aiohttp's were where they say the same thing
-    (``Cannot connect to host H:P``), with the innermost cause (the OS error)."""
+    (``Cannot connect to host H:P: connection refused``, ``the receiver's answer is not
+    HTTP: ...``), with the innermost cause (the OS error, without its ``(os error N)``)."""
     details = getattr(exc, "details", None)
     causes = details.get("causes") if isinstance(details, dict) else None
     messages = [str(c.get("message", "")) for c in causes or () if isinstance(c, dict)]
     inner = messages[-1] if messages else str(exc).split("\n", 1)[0]
+    inner = _OS_ERROR.sub("", inner)
+    if inner[:1].isupper() and inner[1:2].islower():  # "Connection refused" as aiohttp said it
+        inner = inner[0].lower() + inner[1:]
+    if inner.startswith(_NOT_HTTP):
+        return f"the receiver's answer is not HTTP: {inner}"[:500]
     if any("Connect" in m for m in messages) or "tcp connect" in inner:
         match = _FOR_URL.search(" ".join(messages))
-        where = urlsplit(match.group(1)).netloc if match else "the endpoint"
+        where = "the endpoint"
+        if match:
+            target = yarl.URL(match.group(1))
+            where = f"{target.raw_host}:{target.port}"
         return f"Cannot connect to host {where}: {inner}"[:500]
     return inner[:500]
 
 
+# hyper's words for an answer it could not parse as HTTP/1.1
+_NOT_HTTP = ("invalid HTTP", "message head is too large", "invalid URI", "unexpected end of file")
+_OS_ERROR = re.compile(r" \(os error \d+\)$")
 _FOR_URL = re.compile(r"for url \((\S+)\)")
 
 

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 
 from pyreqwest.client import Client, ClientBuilder
 
 from hookd.delivery.policy import parse_retry_after
 
 DNS_TTL_S = 60.0
+CANCEL_SLACK_S = 0.05  # reqwest's own bound ends after asyncio's, which records the timeout
 MAX_PINNED = 1024  # pinned clients kept at most (one per destination address)
 
 
@@ -62,7 +64,9 @@ class Transport:
     pinned client per judged destination address."""
 
     def __init__(self) -> None:
-        self._open: Client | None = None
+        # Built now, which starts reqwest's runtime (its threads and 3 descriptors): a daemon
+        # holds everything it keeps open once it is ready, not from its first delivery on.
+        self._open: Client | None = _build()
         self._pinned: dict[tuple[str, int, str], tuple[float, Client]] = {}
 
     def client(self, pin: tuple[str, str, int] | None) -> Client:
@@ -93,9 +97,14 @@ class Transport:
         pin: tuple[str, str, int] | None,
         max_response_body: int,
         now: float,
+        timeout: float,  # noqa: ASYNC109 -- reqwest's own bound, see below
     ) -> Answer:
-        """One POST; the caller bounds it in time (cancelling drops the request)."""
+        """One POST. The caller bounds it with ``asyncio.timeout``, which records the attempt;
+        reqwest is given the same bound (and a little more) so that it drops the request, and
+        closes its connection, too: cancelling the Python side alone leaves a hung request's
+        connection open on reqwest's threads (the fault matrix counted one per attempt)."""
         request = self.client(pin).post(url).body_bytes(body).headers(dict(headers))
+        request = request.timeout(timedelta(seconds=timeout + CANCEL_SLACK_S))
         async with request.build_streamed() as resp:
             reader = resp.body_reader
             chunks: list[bytes] = []
