@@ -14,14 +14,19 @@ so the figures are ingest alone: validate, route, commit. Pairs (B against A):
 ``filters``
     A: 100 endpoints subscribed to everything. B: the same 100, each with a 5-condition payload
     filter that the events match (so both make 100 deliveries per event and only the filters'
-    cost differs).
+    cost differs). The 100 filters are alike: endpoints holding one filter share its matcher and
+    routing decides it once per event.
 ``schema``
     A: events of a type without a schema. B: the type has a 30-field JSON Schema that every
     event (30 extra fields in its data) matches; A's events carry the same 30 fields.
 ``filters + schema``
-    B with both against A with neither. Target: >= 80 % (issue: filters and schemas together).
+    B with both against A with neither; here no two of the 100 filters are alike (each its own
+    threshold), so every one is evaluated for every event. Target: >= 80 % (the issue's figure:
+    filters and schemas together).
 
-Batches of 100 events at concurrency 4, and single events at concurrency 16.
+Batches of 100 events at concurrency 4, and single events at concurrency 16. Every daemon makes
+at most 5 attempts at once (``delivery.concurrency: 5``; they hang on the blackhole), so A and B
+do the same delivery work whatever their number of endpoints.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ listen: 127.0.0.1:PORT
 shutdown_timeout: 1s
 storage: {path: DATABASE, synchronous: full}
 auth: {ingest_tokens: [TOKEN], admin_tokens: [bench-admin-token]}
-delivery: {allow_private_networks: true}
+delivery: {allow_private_networks: true, concurrency: 5}
 log: {level: warning, format: json}
 limits: {max_pending: 100000000, max_endpoints_per_tenant: 100}
 policies:
@@ -104,6 +109,10 @@ def _cases(hole: int) -> dict[tuple[str, str], tuple[str, list[str]]]:
     tenanted = _endpoints(hole, TENANTS * PER_TENANT, tenant_of=lambda n: f"t{n // PER_TENANT}")
     hundred = _endpoints(hole, FILTERED)
     filtered = _endpoints(hole, FILTERED, more=FILTER)
+    distinct = [  # each endpoint's own threshold: no two filters alike
+        ENDPOINT.format(id=f"ep{n}", hole=hole, more=FILTER.replace("$gte: 0", f"$gte: {-n}"))
+        for n in range(FILTERED)
+    ]
     fields = ["--fields", str(FIELDS)]
     return {
         ("tenants", "A"): (_config(plain5, schema=False), []),
@@ -114,7 +123,7 @@ def _cases(hole: int) -> dict[tuple[str, str], tuple[str, list[str]]]:
         ("schema", "B"): (_config(plain5, schema=True), [*fields, "--type", "bench.checked"]),
         ("filters + schema", "A"): (_config(hundred, schema=True), [*fields, "--type", "x.y"]),
         ("filters + schema", "B"): (
-            _config(filtered, schema=True),
+            _config(distinct, schema=True),
             [*fields, "--type", "bench.checked"],
         ),
     }

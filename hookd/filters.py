@@ -23,6 +23,7 @@ raises :class:`FilterError` naming the path inside the filter where it is wrong.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -58,6 +59,27 @@ def compile_filter(document: Any) -> Matcher:
     """Check ``document`` and compile it; raises FilterError."""
     counter = [0]
     return _compile(document, "", 0, counter)
+
+
+_SHARED: dict[str, Matcher] = {}
+SHARED_MAX = 4096  # distinct filters kept compiled for sharing
+
+
+def shared_filter(document: Any) -> Matcher:
+    """:func:`compile_filter`, the same matcher for the same filter: endpoints that hold one
+    filter (a customer's endpoints, one per channel) share it, and routing decides it once per
+    event (:meth:`hookd.endpoints.EndpointTable.route`). Raises FilterError."""
+    try:
+        key = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return compile_filter(document)  # compile_filter says what is wrong with it
+    found = _SHARED.get(key)
+    if found is None:
+        found = compile_filter(document)
+        if len(_SHARED) >= SHARED_MAX:
+            _SHARED.clear()
+        _SHARED[key] = found
+    return found
 
 
 def matches(matcher: Matcher, *, type: str, tenant: str | None, data: Any) -> bool:

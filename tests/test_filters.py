@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from hookd.filters import FilterError, compile_filter, matches
+from hookd import config as configuration
+from hookd import endpoints as eps
+from hookd.builtin import builtin_registry
+from hookd.filters import FilterError, compile_filter, matches, shared_filter
+from hookd.registry import Event
 
 EVENT: dict[str, Any] = {
     "order": {
@@ -180,3 +185,53 @@ def test_a_regex_is_linear_time_on_a_pathological_input() -> None:
     """RE2 has no catastrophic backtracking: ``(a+)+$`` on 100,000 a's then b answers."""
     matcher = compile_filter({"data.s": {"$regex": "^(a+)+$"}})
     assert not matches(matcher, type="t", tenant=None, data={"s": "a" * 100_000 + "b"})
+
+
+URL = "url: 'http://127.0.0.1:9/'"
+SIGN = "signing: {scheme: hmac-sha256, secret: s3cret}"
+
+
+def test_equal_filters_share_one_matcher_whatever_their_key_order() -> None:
+    first = shared_filter({"data.amount": {"$gte": 10}, "type": "order.paid"})
+    again = shared_filter({"type": "order.paid", "data.amount": {"$gte": 10}})
+    other = shared_filter({"type": "order.paid", "data.amount": {"$gte": 11}})
+    assert first is again
+    assert other is not first
+    with pytest.raises(FilterError, match=r"data\.amount\.\$gtt"):
+        shared_filter({"data.amount": {"$gtt": 1}})
+
+
+def test_routing_decides_a_filter_endpoints_share_once_per_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fifty endpoints with one filter and one with another: one call each per event, and every
+    endpoint still gets its own filter's answer."""
+    text = "delivery: {allow_private_networks: true}\nendpoints:\n"
+    for n in range(50):
+        text += f"  - {{id: s{n}, {URL}, filter: {{data.n: {{$gt: 1}}}}, {SIGN}}}\n"
+    text += f"  - {{id: odd, {URL}, filter: {{data.n: {{$lt: 0}}}}, {SIGN}}}\n"
+    cfg = configuration.parse(text, source="h.yaml")
+    configured, problems = eps.resolve_config(cfg, builtin_registry())
+    assert not problems
+    shared = configured["s0"].payload
+    assert all(ep.payload is shared for i, ep in configured.items() if i != "odd")
+    calls: list[str] = []
+
+    def counting(inner: Any, name: str) -> Any:
+        def counted(view: Any) -> bool:
+            calls.append(name)
+            return bool(inner(view))
+
+        return counted
+
+    one = counting(shared, "shared")  # what the fifty share stays one object
+    table = eps.EndpointTable()
+    for ep in configured.values():
+        payload = counting(ep.payload, "odd") if ep.id == "odd" else one
+        table.put(dataclasses.replace(ep, payload=payload))
+    event = Event(id="evt_1", type="t", timestamp="2026-12-02T00:00:00Z", data={"n": 5})
+    assert [ep.id for ep in table.route(event)] == [f"s{n}" for n in range(50)]
+    assert calls == ["shared", "odd"]
+    low = Event(id="evt_2", type="t", timestamp="2026-12-02T00:00:00Z", data={"n": -1})
+    assert [ep.id for ep in table.route(low)] == ["odd"]
+    assert calls == ["shared", "odd"] * 2

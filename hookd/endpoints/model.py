@@ -21,7 +21,7 @@ from hookd.delivery.client import USER_AGENT
 from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
-from hookd.filters import FilterError, Matcher, compile_filter
+from hookd.filters import FilterError, Matcher, shared_filter
 from hookd.redact import hide_values, redact_url
 from hookd.registry import (
     BodyFormat,
@@ -159,7 +159,7 @@ def build(
             raise HookdError(f"no filter named {config.filter!r}")
     elif config.filter is not None:
         try:
-            payload = compile_filter(config.filter)
+            payload = shared_filter(config.filter)
         except FilterError as exc:
             raise HookdError(f"filter.{exc}") from exc
     s = config.signing

@@ -11,6 +11,7 @@ from hookd.endpoints.keys import open_keys
 from hookd.endpoints.model import Endpoint, api_endpoint_config, build
 from hookd.endpoints.sealing import open_spec
 from hookd.errors import HookdError, UnknownEndpoint
+from hookd.filters import Matcher
 from hookd.registry import Event, Registry
 from hookd.secretbox import SecretBox
 from hookd.store import DISABLED, ENABLED, EXHAUSTED, EndpointRow, NoticeRoute, Notices
@@ -87,13 +88,17 @@ class EndpointTable:
             self._routes[key] = subscribed
         out = []
         view: dict[str, Any] | None = None
+        decided: dict[Matcher, bool] = {}  # endpoints holding one filter share its matcher
         for ep in subscribed:
             if not ep.enabled:
                 continue
             if ep.payload is not None:
                 if view is None:
                     view = {"type": event.type, "tenant": event.tenant, "data": event.data}
-                if not ep.payload(view):
+                allowed = decided.get(ep.payload)
+                if allowed is None:
+                    allowed = decided[ep.payload] = ep.payload(view)
+                if not allowed:
                     continue
             out.append(ep)
         return out
