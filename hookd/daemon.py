@@ -231,6 +231,7 @@ def _delivery(
             config=delivery,
             observers=state.registry.observers,
             metrics=state.metrics,
+            lease_slack=state.config.storage.lease_slack,
         )
         state.metrics.gauges(lambda: status.gauges(state))
         await state.scheduler.load_once()

@@ -51,6 +51,11 @@ def test_postgres_takes_a_dsn_and_sqlite_none() -> None:
         env={"DSN": "postgresql://h/d"},
     )
     assert dsn.storage.dsn == "postgresql://h/d"
+    assert dsn.storage.lease_slack == 30.0  # SPEC §12: timeout + 30 s
+    slack = parse(
+        "storage: {backend: postgres, dsn: x, lease_slack: 5s}\n", source="h.yaml", env={}
+    )
+    assert slack.storage.lease_slack == 5.0
 
 
 @pytest.mark.parametrize(
@@ -61,6 +66,18 @@ def test_postgres_takes_a_dsn_and_sqlite_none() -> None:
         (
             "storage: {backend: mysql}\n",
             "h.yaml:1: storage.backend: expected one of sqlite, postgres",
+        ),
+        (
+            "storage: {backend: postgres, dsn: x, lease_slack: 500ms}\n",
+            "h.yaml:1: storage.lease_slack: must be at least 1s",
+        ),
+        (
+            "storage: {backend: postgres, dsn: x, lease_slack: 2h}\n",
+            "h.yaml:1: storage.lease_slack: ",
+        ),
+        (
+            "storage: {path: x.db, lease_slack: 5s}\n",
+            "h.yaml:1: storage.lease_slack: only used with backend: postgres",
         ),
         (
             "storage: {backend: postgres, dsn: x, colour: 1}\n",

@@ -23,7 +23,16 @@ import pytest
 
 from hookd.secretbox import generate_key_text
 from tests import pg_server
-from tests.support import Answer, Process, Received, Receiver, start_process, wait_for, wait_ready
+from tests.support import (
+    Answer,
+    Process,
+    Received,
+    Receiver,
+    backends,
+    start_process,
+    wait_for,
+    wait_ready,
+)
 from tests.support import receiver as lab
 
 pytestmark = [pytest.mark.slow]
@@ -33,7 +42,8 @@ def hookd_yaml(dsn: str, key: str, endpoints: str, policies: str = "") -> str:
     """A daemon config on the shared database; ``{port}`` is left for start_process."""
     text = (
         "listen: 127.0.0.1:PORT\n"
-        f"storage: {{backend: postgres, dsn: '{dsn}', secret_key: '{key}'}}\n"
+        f"storage: {{backend: postgres, dsn: '{dsn}', secret_key: '{key}',"
+        f" lease_slack: {backends.LEASE_SLACK:g}s}}\n"
         "shutdown_timeout: 2s\n"
         "delivery: {allow_private_networks: true}\n"
         "log: {level: info, format: json}\n"
@@ -158,7 +168,7 @@ async def test_every_accepted_event_is_delivered_when_one_process_is_killed(
                     return bool((await resp.json())["deliveries"]["pending"] == 0)
 
             await wait_for(lambda: accepted <= delivered(), timeout=60, interval=0.2)
-            # a's leases end after the policy timeout (3 s) + 30 s of slack: then b makes those
+            # a's leases end after the policy timeout (3 s) + the lease slack: then b makes those
             # attempts again (its record is the one that counts), and nothing stays pending
             await wait_for(nothing_pending, timeout=60, interval=0.2)
             assert leases_of(dsn, node_a) == 0

@@ -64,6 +64,8 @@ class StorageConfig:
     synchronous: Literal["off", "normal", "full", "extra"] = "full"
     retention: float = 30 * 86400.0
     secret_key: str | None = field(default=None, repr=False)  # seals API-created endpoint secrets
+    # postgres: a claim's lease outlives the attempt's timeout by this much (SPEC §12: 30 s)
+    lease_slack: float = 30.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -68,7 +68,7 @@ from hookd.registry import SignerConfig, SigningKey
 
 # The storage keys an unknown key's message suggests, by backend (all are accepted).
 SQLITE_KEYS = ("path", "synchronous", "retention", "secret_key", "secret_key_file")
-POSTGRES_KEYS = ("backend", "dsn", "retention", "secret_key", "secret_key_file")
+POSTGRES_KEYS = ("backend", "dsn", "retention", "secret_key", "secret_key_file", "lease_slack")
 BUILTIN_SCHEMES = ("standard-webhooks", "hmac-sha256", "rsa-sha256")
 KEY_SOURCES = ("secret", "secret_file", "private_key_file")
 
@@ -97,6 +97,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "retention",
         "secret_key",
         "secret_key_file",
+        "lease_slack",
     ),
     "limits": (
         "max_body",
@@ -262,6 +263,7 @@ class _Sections:
             synchronous=parse_synchronous,
             retention=positive(parse_duration),
             secret_key=parse_nonempty_str,
+            lease_slack=_up_to(HOUR, "1h"),
         )
         # Relative paths are relative to the YAML file, the default one included.
         path = self.doc.convert(data, "path", "storage", parse_nonempty_str) or "hookd.db"
@@ -270,6 +272,15 @@ class _Sections:
             self.doc.error("storage.backend", "postgres needs storage.dsn (a libpq string or URL)")
         elif kw.get("backend", "sqlite") == "sqlite" and "dsn" in data:
             self.doc.error("storage.dsn", "only used with backend: postgres")
+        if kw.get("lease_slack", 1.0) < 1.0:
+            self.doc.error(
+                "storage.lease_slack", "must be at least 1s (a lease must outlast a record)"
+            )
+        if kw.get("backend", "sqlite") == "sqlite" and "lease_slack" in data:
+            self.doc.error(
+                "storage.lease_slack",
+                "only used with backend: postgres (SQLite's one process keeps no leases)",
+            )
         if "secret_key" in data and "secret_key_file" in data:
             self.doc.error("storage.secret_key_file", "give either secret_key or secret_key_file")
         elif "secret_key_file" in data:

@@ -79,8 +79,10 @@ class Dispatcher:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        lease_slack: float = LEASE_SLACK_S,
     ) -> None:
         self.store = store
+        self.lease_slack = lease_slack  # storage.lease_slack: a lease is the timeout + this
         self._recorder = Recorder(store)
         self.endpoints = endpoints
         self.scheduler = scheduler
@@ -328,7 +330,7 @@ class Dispatcher:
     # -- one attempt
 
     async def _attempt(self, job: Job, ep: Endpoint, lane: Lane) -> None:
-        lease_s = ep.policy.timeout + LEASE_SLACK_S
+        lease_s = ep.policy.timeout + self.lease_slack
         claimed = await self.store.claim([job], lease_s=lease_s, limits=limits_of(ep.config))
         if not claimed and claimed.retry_at is not None and not self._stopping:
             lane.hold(job, claimed.retry_at)  # limits shared with other processes: not yet
