@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import math
 import random
 import time
@@ -33,7 +32,7 @@ import orjson
 import structlog
 
 from hookd.config import DeliveryConfig
-from hookd.delivery import client
+from hookd.delivery import client, observe
 from hookd.delivery.attempt import attempt
 from hookd.delivery.lanes import Lane, limits_of
 from hookd.delivery.outage import Outage
@@ -45,7 +44,7 @@ from hookd.endpoints import Endpoint, EndpointTable
 from hookd.errors import StoreError
 from hookd.metrics import Metrics
 from hookd.redact import redact_headers
-from hookd.registry import AttemptOutcome, Observer
+from hookd.registry import Observer
 from hookd.store import (
     DISABLED,
     EXHAUSTED,
@@ -391,7 +390,7 @@ class Dispatcher:
             event_type=job.event_type,
             notices=self._notices(ep) if status == "failed" else None,
         )
-        recorded = await self._record(result)
+        recorded = await self._recorder.record_through(result, self.outage, lambda: self._stopping)
         if recorded.emitted:  # operational events (a delivery exhausted, the endpoint disabled)
             self.metrics.deliveries_created.inc(len(recorded.emitted))
             self.submit(list(recorded.emitted))
@@ -413,25 +412,13 @@ class Dispatcher:
         elif status == "failed":
             log.warning("delivery.failed", delivery=job.id, endpoint=ep.id, attempts=n, error=error)
         if self.observers:  # outside the attempt, so a slow observer holds no delivery slot
-            self._helper(self._observe(job, ep, n, response, status), f"observe:{job.id}")
+            self._helper(
+                observe.tell(self.observers, job, ep.id, n, response, status), f"observe:{job.id}"
+            )
 
     def _notices(self, ep: Endpoint) -> Notices:
         """Where the operational events about a failed delivery of ``ep`` would go."""
         return self.endpoints.notices(self.endpoints.get(ep.id) or ep, DISABLED, EXHAUSTED)
-
-    async def _record(self, result: AttemptResult) -> Recorded:
-        """Write the attempt (with the others that end in this turn of the loop). While the
-        database takes no write its outcome waits here and is written once it does: the attempt
-        was made, and making it again would deliver it twice. (Stopping, it gives up: the
-        delivery stays pending and runs again after the restart.)"""
-        while True:
-            try:
-                return await self._recorder.record(result)
-            except StoreError as exc:
-                if self._stopping:
-                    raise
-                self.outage.unrecorded(exc)
-                await self.outage.wait()
 
     def _maybe_back_off(self, ep: Endpoint, outcome: Outcome, now: float) -> None:
         """A 429 or 503 with Retry-After pauses every delivery to the endpoint, not only this."""
@@ -462,28 +449,6 @@ class Dispatcher:
                 consecutive_failures=live.consecutive_failures,
                 reason=recorded.disabled,
             )
-
-    async def _observe(
-        self, job: Job, ep: Endpoint, n: int, response: client.Response, status: str
-    ) -> None:
-        record = AttemptOutcome(
-            delivery_id=job.id,
-            event_id=job.event_id,
-            event_type=job.event_type,
-            endpoint=ep.id,
-            attempt=n,
-            status_code=response.outcome.status_code,
-            error=response.detail,
-            latency_ms=response.latency_ms,
-            final_status=status,
-        )
-        for observer in self.observers:
-            try:
-                result: Any = observer(record)
-                if inspect.isawaitable(result):
-                    await asyncio.wait_for(result, timeout=5)
-            except Exception as exc:
-                log.warning("observer.failed", observer=repr(observer), error=str(exc))
 
     # -- lifecycle
 

@@ -11,8 +11,10 @@ batch that fails fails each of its attempts, as their own calls would have.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from hookd.delivery.outage import Outage
+from hookd.errors import StoreError
 from hookd.store import AttemptResult, DeliveryStore, Recorded
 
 
@@ -30,6 +32,21 @@ class Recorder:
             loop.call_soon(self._flush)
         self._batch.append((result, future))
         return await future
+
+    async def record_through(
+        self, result: AttemptResult, outage: Outage, stopping: Callable[[], bool]
+    ) -> Recorded:
+        """:meth:`record`, and while the database takes no write the outcome waits here and is
+        written once it does: the attempt was made, and making it again would deliver it twice.
+        (Stopping, it gives up: the delivery stays pending and runs again after the restart.)"""
+        while True:
+            try:
+                return await self.record(result)
+            except StoreError as exc:
+                if stopping():
+                    raise
+                outage.unrecorded(exc)
+                await outage.wait()
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, []
