@@ -182,18 +182,21 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
             plan.resolve_repeats(writes.deliveries_of(db, sorted({r[2] for r in plan.repeats})))
         now = time.time()
         if plan.new:
-            db.executemany(
+            writes.insert_rows(
+                db,
                 "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key,"
-                " created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, tenant)",
+                "(?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (e.id, e.type, e.timestamp, e.data, e.content_hash, e.idem_key, now, e.tenant)
                     for e, _ in plan.new
                 ],
             )
-            db.executemany(
+            writes.insert_rows(
+                db,
                 "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
-                " next_attempt_at, created_at, updated_at, tenant)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                " next_attempt_at, created_at, updated_at, tenant)",
+                "(?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 [
                     (d.id, e.id, d.endpoint, e.type, now, now, now, e.tenant)
                     for e, kept in plan.new
