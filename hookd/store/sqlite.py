@@ -17,11 +17,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from hookd.errors import StoreError
 from hookd.store import rules
@@ -242,7 +242,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
         """In-process leases (the file has one owner, whose lanes keep ``limits``). A job that
         is no longer pending may be claimed here; its record then applies nothing."""
         tokens = [(job, self._leases.take(job.id, lease_s)) for job in jobs]
-        return Claim(replace(job, lease=t) for job, t in tokens if t is not None)
+        return Claim(msgspec.structs.replace(job, lease=t) for job, t in tokens if t is not None)
 
     async def release(self, ids: Sequence[str]) -> None:
         self._leases.end_all(ids)
