@@ -21,7 +21,7 @@ from hookd.config import values
 from hookd.config.values import TENANT_PATTERN, parse_tenant
 from hookd.endpoints import Endpoint, EndpointTable
 from hookd.errors import HookdError
-from hookd.ids import new_id
+from hookd.ids import id_maker
 from hookd.isolation import PluginFailure, call_plugin
 from hookd.registry import Event
 from hookd.store import Accepted, Job, NewDelivery, NewEvent
@@ -115,8 +115,7 @@ def decode_events(raw: bytes, *, batch: bool) -> list[Posted] | None:
         return None
     if not 1 <= len(found) <= MAX_BATCH:
         return None
-    # as deep as the body: a batch's list, then each event's object (here a list), then data
-    if jsontext.may_be_too_deep(raw, [[e.data for e in found]] if batch else [found[0].data]):
+    if _may_be_too_deep(raw, found, batch):
         return None
     for i, e in enumerate(found):
         if e.type.startswith(RESERVED_PREFIX):
@@ -128,6 +127,24 @@ def decode_events(raw: bytes, *, batch: bool) -> list[Posted] | None:
                 return None
             found[i] = msgspec.structs.replace(e, timestamp=stamp)
     return found
+
+
+def _may_be_too_deep(raw: bytes, found: list[Posted], batch: bool) -> bool:
+    """Whether the body may nest deeper than :data:`hookd.jsontext.MAX_DEPTH`. Every object or
+    array has an opening bracket of its own in ``raw`` (one inside a string only adds to the
+    count): the batch's array, each event's object, and at least one in each event's data that
+    is an object or array; what is left over bounds the deepest data. Only when that bound is
+    past the limit are the values walked."""
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets <= jsontext.MAX_DEPTH:
+        return False
+    outer = 2 if batch else 1  # the batch's array, then each event's object
+    nested = sum(1 for e in found if isinstance(e.data, dict | list))
+    deepest = brackets - (outer - 1) - len(found) - max(nested - 1, 0)
+    if outer + deepest <= jsontext.MAX_DEPTH:
+        return False
+    # as deep as the body: a batch's array, then each event's object (here an array), then data
+    return jsontext.may_be_too_deep(raw, [[e.data for e in found]] if batch else [found[0].data])
 
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
@@ -171,10 +188,11 @@ async def prepare_many(
     """:func:`prepare` for each event in turn (event i keyed ``keys[i]`` unless it has an id).
     Events of one type and tenant that no filter looks at share one routing decision."""
     stamp = format_timestamp(now)
+    next_event_id, next_delivery_id = id_maker("evt"), id_maker("dlv")
     plain: dict[tuple[str, str | None], list[Endpoint] | None] = {}
     out: list[NewEvent] = []
     for i, p in enumerate(posted):
-        event_id = p.id or new_id("evt")
+        event_id = p.id or next_event_id()
         key = p.id or (keys[i] if keys is not None else None)
         timestamp = p.timestamp or stamp
         route = (p.type, p.tenant)
@@ -187,6 +205,7 @@ async def prepare_many(
             )
             targets = await fan_out(endpoints, event)
             plain.clear()  # endpoints may have changed while a plugin's filter ran
+            next_event_id, next_delivery_id = id_maker("evt"), id_maker("dlv")  # and time passed
         out.append(
             NewEvent(
                 id=event_id,
@@ -196,7 +215,9 @@ async def prepare_many(
                 # only keyed events can be repeated, so only they need the hash
                 content_hash=content_hash(p) if key else "",
                 idem_key=key,
-                deliveries=tuple([NewDelivery(id=new_id("dlv"), endpoint=ep.id) for ep in targets]),
+                deliveries=tuple(
+                    [NewDelivery(id=next_delivery_id(), endpoint=ep.id) for ep in targets]
+                ),
                 tenant=p.tenant,
             )
         )
