@@ -11,7 +11,9 @@ alike. ``delivery``: each round starts a fresh daemon of A and of B in turn (the
 ingests ``--events`` deliveries' worth in batches of 100 to ``--endpoints`` endpoints on the
 ``bench.servers sink`` and measures the sink's window rate, and the daemon's CPU per delivery
 from ingest to the last delivery: all threads, and the event-loop thread alone. Prints each
-round and the medians, B / A. For trying a fix on a scratch copy before proposing it.
+round and the medians, B / A; for ingest also the daemon's CPU per event, by thread
+(``main`` is the event loop, ``hookd-writer_0`` SQLite's writer), steadier than throughput on a
+shared machine. For trying a fix on a scratch copy before proposing it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from bench.delivery import TOKEN as DELIVERY_TOKEN
 from bench.delivery import hookd_yaml, reset_sink, wait_count, window_rate
 from bench.ingest import TOKEN, start_parked
 from bench.profile import cpu_delta, thread_cpu
+
+WARMUP_S = 0.5  # bench.loadgen ingest's default --warmup
 
 
 def main() -> None:
@@ -54,11 +58,13 @@ def main() -> None:
             common.wait_ready(a)
             common.wait_ready(b)
             got: dict[str, list[float]] = {"a": [], "b": []}
+            cpu_us: dict[str, dict[str, list[float]]] = {"a": {}, "b": {}}
             for r in range(args.rounds):
                 order = [("a", a), ("b", b)] if r % 2 == 0 else [("b", b), ("a", a)]
                 for key, proc in order:
                     common.wait_idle(a)
                     common.wait_idle(b)
+                    before = thread_cpu(proc.pid)
                     res: dict[str, Any] = common.loadgen(
                         "ingest",
                         "--url",
@@ -73,15 +79,31 @@ def main() -> None:
                         str(args.duration),
                         timeout=args.duration + 120,
                     )
+                    # CPU over the warm-up too: events at the measured rate for that long
+                    events = res["events_per_s"] * (args.duration + WARMUP_S)
+                    cpu = cpu_delta(before, thread_cpu(proc.pid))
+                    for thread, seconds in {**cpu, "all": sum(cpu.values())}.items():
+                        cpu_us[key].setdefault(thread, []).append(seconds / events * 1e6)
                     got[key].append(res["events_per_s"])
                     print(
-                        f"round {r + 1} {key}: {res['events_per_s']:>10,.0f} events/s", flush=True
+                        f"round {r + 1} {key}: {res['events_per_s']:>10,.0f} events/s, CPU "
+                        f"{cpu_us[key]['all'][-1]:.1f} µs/event (loop "
+                        f"{cpu_us[key].get('main', [0.0])[-1]:.1f})",
+                        flush=True,
                     )
     med_a, med_b = common.median(got["a"]), common.median(got["b"])
     print(
         f"median A {med_a:,.0f}  B {med_b:,.0f}  B/A {common.ratio(med_b, med_a):.2f} "
-        f"({args.mode}, c={args.concurrency}, {args.rounds} rounds)"
+        f"({args.mode}, c={args.concurrency}, {args.rounds} rounds, "
+        f"CPU pressure {common.cpu_pressure()}%)"
     )
+    for thread in cpu_us["a"]:
+        ca, cb = common.median(cpu_us["a"][thread]), common.median(cpu_us["b"].get(thread, [0]))
+        if ca or cb:
+            print(
+                f"CPU µs/event {thread:>14}: A {ca:6.1f}  B {cb:6.1f}  "
+                f"B/A {common.ratio(cb, ca):.2f}"
+            )
 
 
 def delivery_round(

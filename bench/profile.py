@@ -23,6 +23,8 @@ import os
 import shutil
 import subprocess
 import time
+import zlib
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +98,51 @@ def summarize(path: Path, top: int = 25) -> dict[str, Any]:
     }
 
 
-def flame(path: Path) -> None:
-    """An SVG flame graph from the collapsed stacks, when ``flamegraph.pl`` or py-spy can."""
+def flame(path: Path, width: int = 1600, row: int = 16) -> Path:
+    """An SVG flame graph of the collapsed stacks in ``path`` (one tower per thread, widths
+    proportional to samples; hover a frame for its name and share). Written next to it."""
+    root: dict[str, Any] = {"n": 0, "kids": {}}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        node = root
+        node["n"] += int(count)
+        for frame in stack.split(";"):
+            node = node["kids"].setdefault(frame, {"n": 0, "kids": {}})
+            node["n"] += int(count)
+    rects: list[str] = []
+    depth_max = 0
+
+    def draw(node: dict[str, Any], x: float, depth: int) -> None:
+        nonlocal depth_max
+        for name, kid in sorted(node["kids"].items()):
+            w = kid["n"] / max(root["n"], 1) * width
+            if w >= 0.5:
+                depth_max = max(depth_max, depth)
+                share = kid["n"] / root["n"]
+                label = escape(name)
+                text = escape(name[: int(w / 7)]) if w > 30 else ""
+                hue = 10 + zlib.crc32(name.split(" (")[0].encode()) % 40
+                rects.append(
+                    f'<g><title>{label} — {share:.1%}</title><rect x="{x:.1f}" '
+                    f'y="{{Y{depth}}}" width="{w:.1f}" height="{row - 1}" '
+                    f'fill="hsl({hue},85%,60%)"/><text x="{x + 2:.1f}" y="{{T{depth}}}" '
+                    f'font-size="11">{text}</text></g>'
+                )
+                draw(kid, x, depth + 1)
+            x += w
+
+    draw(root, 0.0, 0)
+    height = (depth_max + 2) * row
+    body = "\n".join(rects)
+    for d in range(depth_max + 1):  # the root at the bottom, callees above
+        y = height - (d + 1) * row
+        body = body.replace(f"{{Y{d}}}", str(y)).replace(f"{{T{d}}}", str(y + row - 4))
     svg = path.with_suffix(".svg")
-    tool = shutil.which("flamegraph.pl") or shutil.which("inferno-flamegraph")
-    if tool:
-        with svg.open("wb") as out:
-            subprocess.run([tool, str(path)], stdout=out, check=False)
+    svg.write_text(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="monospace">{body}</svg>\n'
+    )
+    return svg
 
 
 def delivery(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -170,7 +210,8 @@ def main() -> None:
     stacks = OUT / f"{args.name}.txt"
     result["profile"] = summarize(stacks) if stacks.exists() else {}
     result["cpu_pressure"] = common.cpu_pressure()
-    flame(stacks)
+    if stacks.exists():
+        flame(stacks)
     (OUT / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "profile"}, indent=1))
     for thread, data in result["profile"].items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 
 _random = random.Random(os.urandom(32))
 
@@ -17,6 +18,17 @@ _random = random.Random(os.urandom(32))
 def new_id(prefix: str) -> str:
     """``prefix_`` + 30 hex digits: 48 bits of milliseconds, then 72 random bits."""
     return "%s_%012x%018x" % (prefix, time.time_ns() // 1_000_000, _random.getrandbits(72))  # noqa: UP031 -- twice as fast as the f-string here
+
+
+def id_maker(prefix: str) -> Callable[[], str]:
+    """:func:`new_id` for ids made in one go (an ingest batch): the clock read once, here."""
+    head = "%s_%012x" % (prefix, time.time_ns() // 1_000_000)  # noqa: UP031 -- as new_id
+    bits = _random.getrandbits
+
+    def make() -> str:
+        return "%s%018x" % (head, bits(72))  # noqa: UP031 -- as new_id
+
+    return make
 
 
 # a forked child must not repeat its parent's ids

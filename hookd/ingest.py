@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -22,7 +21,7 @@ from hookd.config import values
 from hookd.config.values import TENANT_PATTERN, parse_tenant
 from hookd.endpoints import Endpoint, EndpointTable
 from hookd.errors import HookdError
-from hookd.ids import new_id
+from hookd.ids import id_maker
 from hookd.isolation import PluginFailure, call_plugin
 from hookd.registry import Event
 from hookd.store import Accepted, Job, NewDelivery, NewEvent
@@ -49,15 +48,16 @@ class InvalidEvent(HookdError):
         super().__init__(message)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Posted:
-    """A valid posted event before it has an id or deliveries."""
+class Posted(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A valid posted event before it has an id or deliveries. msgspec decodes a body straight
+    into it (:func:`decode_events`), checking what :func:`parse_event` checks in Python but the
+    reserved ``hookd.`` prefix and the timestamp (normalized RFC 3339 once checked, after)."""
 
-    type: str
+    type: Annotated[str, msgspec.Meta(pattern=_TYPE.pattern)]
     data: Any
-    id: str | None
-    timestamp: str | None  # normalized RFC 3339 when given
-    tenant: str | None = None
+    id: Annotated[str, msgspec.Meta(pattern=_ID.pattern)] | None = None
+    timestamp: str | None = None
+    tenant: Annotated[str, msgspec.Meta(pattern=TENANT_PATTERN.pattern)] | None = None
 
 
 def parse_event(value: Any, prefix: str = "") -> Posted:
@@ -100,19 +100,8 @@ def parse_event(value: Any, prefix: str = "") -> Posted:
     return Posted(type=kind, data=value["data"], id=event_id, timestamp=stamp, tenant=tenant)
 
 
-class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    """A valid posted event as msgspec checks it (what :func:`parse_event` checks in Python,
-    but the reserved ``hookd.`` prefix and the timestamp, checked after)."""
-
-    type: Annotated[str, msgspec.Meta(pattern=_TYPE.pattern)]
-    data: Any
-    id: Annotated[str, msgspec.Meta(pattern=_ID.pattern)] | None = None
-    timestamp: str | None = None
-    tenant: Annotated[str, msgspec.Meta(pattern=TENANT_PATTERN.pattern)] | None = None
-
-
-_ONE = msgspec.json.Decoder(_Envelope)
-_MANY = msgspec.json.Decoder(list[_Envelope])
+_ONE = msgspec.json.Decoder(Posted)
+_MANY = msgspec.json.Decoder(list[Posted])
 
 
 def decode_events(raw: bytes, *, batch: bool) -> list[Posted] | None:
@@ -126,21 +115,36 @@ def decode_events(raw: bytes, *, batch: bool) -> list[Posted] | None:
         return None
     if not 1 <= len(found) <= MAX_BATCH:
         return None
-    shape = [{"data": e.data} for e in found] if batch else {"data": found[0].data}
-    if jsontext.may_be_too_deep(raw, shape):
+    if _may_be_too_deep(raw, found, batch):
         return None
-    posted: list[Posted] = []
-    for e in found:
+    for i, e in enumerate(found):
         if e.type.startswith(RESERVED_PREFIX):
             return None
-        stamp = e.timestamp
-        if stamp is not None:
+        if e.timestamp is not None:
             try:
-                stamp = format_timestamp(values.parse_timestamp(stamp))
+                stamp = format_timestamp(values.parse_timestamp(e.timestamp))
             except ValueError:
                 return None
-        posted.append(Posted(type=e.type, data=e.data, id=e.id, timestamp=stamp, tenant=e.tenant))
-    return posted
+            found[i] = msgspec.structs.replace(e, timestamp=stamp)
+    return found
+
+
+def _may_be_too_deep(raw: bytes, found: list[Posted], batch: bool) -> bool:
+    """Whether the body may nest deeper than :data:`hookd.jsontext.MAX_DEPTH`. Every object or
+    array has an opening bracket of its own in ``raw`` (one inside a string only adds to the
+    count): the batch's array, each event's object, and at least one in each event's data that
+    is an object or array; what is left over bounds the deepest data. Only when that bound is
+    past the limit are the values walked."""
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets <= jsontext.MAX_DEPTH:
+        return False
+    outer = 2 if batch else 1  # the batch's array, then each event's object
+    nested = sum(1 for e in found if isinstance(e.data, dict | list))
+    deepest = brackets - (outer - 1) - len(found) - max(nested - 1, 0)
+    if outer + deepest <= jsontext.MAX_DEPTH:
+        return False
+    # as deep as the body: a batch's array, then each event's object (here an array), then data
+    return jsontext.may_be_too_deep(raw, [[e.data for e in found]] if batch else [found[0].data])
 
 
 def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
@@ -170,26 +174,54 @@ async def prepare(
     posted: Posted, endpoints: EndpointTable, *, now: float, idempotency_key: str | None = None
 ) -> NewEvent:
     """An outbox row for one event, its deliveries decided now (SPEC: fan-out at ingest)."""
-    event_id = posted.id or new_id("evt")
-    key = posted.id or idempotency_key
-    timestamp = posted.timestamp or format_timestamp(now)
-    event = Event(
-        id=event_id, type=posted.type, timestamp=timestamp, data=posted.data, tenant=posted.tenant
-    )
-    deliveries = tuple(
-        NewDelivery(id=new_id("dlv"), endpoint=ep.id) for ep in await fan_out(endpoints, event)
-    )
-    return NewEvent(
-        id=event_id,
-        type=posted.type,
-        timestamp=timestamp,
-        data=jsontext.dumps(posted.data).decode(),
-        # only keyed events can be repeated, so only they need the hash that tells repeats apart
-        content_hash=content_hash(posted) if key else "",
-        idem_key=key,
-        deliveries=deliveries,
-        tenant=posted.tenant,
-    )
+    (event,) = await prepare_many([posted], endpoints, now=now, keys=[idempotency_key])
+    return event
+
+
+async def prepare_many(
+    posted: Sequence[Posted],
+    endpoints: EndpointTable,
+    *,
+    now: float,
+    keys: Sequence[str | None] | None = None,
+) -> list[NewEvent]:
+    """:func:`prepare` for each event in turn (event i keyed ``keys[i]`` unless it has an id).
+    Events of one type and tenant that no filter looks at share one routing decision."""
+    stamp = format_timestamp(now)
+    next_event_id, next_delivery_id = id_maker("evt"), id_maker("dlv")
+    plain: dict[tuple[str, str | None], list[Endpoint] | None] = {}
+    out: list[NewEvent] = []
+    for i, p in enumerate(posted):
+        event_id = p.id or next_event_id()
+        key = p.id or (keys[i] if keys is not None else None)
+        timestamp = p.timestamp or stamp
+        route = (p.type, p.tenant)
+        if route not in plain:
+            plain[route] = endpoints.plain_route(p.type, p.tenant)
+        targets = plain[route]
+        if targets is None:  # a filter decides, event by event
+            event = Event(
+                id=event_id, type=p.type, timestamp=timestamp, data=p.data, tenant=p.tenant
+            )
+            targets = await fan_out(endpoints, event)
+            plain.clear()  # endpoints may have changed while a plugin's filter ran
+            next_event_id, next_delivery_id = id_maker("evt"), id_maker("dlv")  # and time passed
+        out.append(
+            NewEvent(
+                id=event_id,
+                type=p.type,
+                timestamp=timestamp,
+                data=jsontext.dumps(p.data).decode(),
+                # only keyed events can be repeated, so only they need the hash
+                content_hash=content_hash(p) if key else "",
+                idem_key=key,
+                deliveries=tuple(
+                    [NewDelivery(id=next_delivery_id(), endpoint=ep.id) for ep in targets]
+                ),
+                tenant=p.tenant,
+            )
+        )
+    return out
 
 
 async def fan_out(endpoints: EndpointTable, event: Event) -> list[Endpoint]:

@@ -119,3 +119,18 @@ def test_envelopes_checked_by_msgspec_are_the_ones_python_accepts(
     except ingest.InvalidEvent:
         slow = None  # type: ignore[assignment]
     assert fast == slow
+
+
+@pytest.mark.parametrize(("depth", "kept"), [(126, True), (127, False)])
+@pytest.mark.parametrize("shallow", [0, 200])
+def test_a_batch_deeper_than_the_limit_is_left_to_the_general_path(
+    depth: int, kept: bool, shallow: int
+) -> None:
+    """One event's data 126 arrays deep in a batch (128 levels with the batch's array and the
+    event's object) is taken, 127 deep is not, however many shallow events surround it."""
+    from hookd import ingest
+
+    events = [b'{"type":"x","data":{"a":[1]}}'] * shallow
+    events.append(b'{"type":"x","data":' + b"[" * depth + b"]" * depth + b"}")
+    raw = b"[" + b",".join(events) + b"]"
+    assert (ingest.decode_events(raw, batch=True) is not None) is kept

@@ -10,6 +10,7 @@ import pytest
 
 from hookd.errors import StoreError
 from hookd.store import MIGRATIONS, DeliveryFilter, SQLiteStore
+from hookd.store.sqlite_ops import insert_rows
 from tests.support import new_event
 
 
@@ -54,3 +55,13 @@ async def test_one_process_owns_a_database_file(store: SQLiteStore, tmp_path: Pa
     await store.close()
     await second.open()
     await second.close()
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 100, 129])
+def test_insert_rows_keeps_every_row_in_order(n: int) -> None:
+    """Multi-row INSERTs of 64, 32, ... 1 rows insert every row, in the order given."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, a TEXT, b INTEGER)")
+    rows = [(f"r{i}", i) for i in range(n)]
+    insert_rows(db, "INSERT INTO t (a, b)", "(?, ?)", rows)
+    assert db.execute("SELECT a, b FROM t ORDER BY seq").fetchall() == rows

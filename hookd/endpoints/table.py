@@ -79,13 +79,7 @@ class EndpointTable:
         patterns and payload filter (a plugin's filter is the caller's: :func:`hookd.ingest.
         fan_out`). Which endpoints subscribe to a (type, tenant) is computed once and kept
         until the table changes; enabled state and payload filters are looked at every time."""
-        key = (event.type, event.tenant)
-        subscribed = self._routes.get(key)
-        if subscribed is None:
-            subscribed = self._subscribed(event.type, event.tenant)
-            if len(self._routes) >= ROUTE_CACHE:
-                self._routes.clear()
-            self._routes[key] = subscribed
+        subscribed = self._subscriptions(event.type, event.tenant)
         out = []
         view: dict[str, Any] | None = None
         decided: dict[Matcher, bool] = {}  # endpoints holding one filter share its matcher
@@ -102,6 +96,29 @@ class EndpointTable:
                     continue
             out.append(ep)
         return out
+
+    def plain_route(self, event_type: str, tenant: str | None) -> list[Endpoint] | None:
+        """What :meth:`route` and :func:`hookd.ingest.fan_out` answer for any event of this type
+        and tenant, whatever its data; None when a subscribed, enabled endpoint has a payload
+        or plugin filter (its answer depends on the event)."""
+        out = []
+        for ep in self._subscriptions(event_type, tenant):
+            if not ep.enabled:
+                continue
+            if ep.payload is not None or ep.filter is not None:
+                return None
+            out.append(ep)
+        return out
+
+    def _subscriptions(self, event_type: str, tenant: str | None) -> list[Endpoint]:
+        key = (event_type, tenant)
+        subscribed = self._routes.get(key)
+        if subscribed is None:
+            subscribed = self._subscribed(event_type, tenant)
+            if len(self._routes) >= ROUTE_CACHE:
+                self._routes.clear()
+            self._routes[key] = subscribed
+        return subscribed
 
     def _subscribed(self, event_type: str, tenant: str | None) -> list[Endpoint]:
         index = self._index()

@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
+
+import msgspec
 
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
@@ -393,5 +394,6 @@ class PgDelivery:
 
 def _claimed(jobs: Sequence[Job], leased: dict[str, int], retry_at: float | None = None) -> Claim:
     return Claim(
-        (replace(j, lease=leased[j.id]) for j in jobs if j.id in leased), retry_at=retry_at
+        (msgspec.structs.replace(j, lease=leased[j.id]) for j in jobs if j.id in leased),
+        retry_at=retry_at,
     )

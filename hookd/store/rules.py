@@ -93,8 +93,9 @@ def plan_ingest(batches: Sequence[Sequence[NewEvent]], lookup: Lookup) -> Ingest
     known = dict(lookup.known)
     fresh: dict[str, tuple[NewDelivery, ...]] = {}  # events created earlier in this batch
     pending = lookup.pending
+    every_live = routed_endpoints(batches) <= lookup.live  # then no delivery is dropped
     for request, events in enumerate(batches):
-        outcome = _plan_request(events, request, known, fresh, lookup)
+        outcome = _plan_request(events, request, known, fresh, lookup, every_live)
         if isinstance(outcome, Exception):
             plan.results.append(outcome)
             plan.deltas.append(0)
@@ -135,6 +136,7 @@ def _plan_request(
     known: Mapping[str, tuple[str, str]],
     fresh: Mapping[str, tuple[NewDelivery, ...]],
     lookup: Lookup,
+    every_live: bool,
 ) -> _Planned | Exception:
     answers: list[Accepted] = []
     staged: dict[str, tuple[str, str]] = {}
@@ -146,7 +148,9 @@ def _plan_request(
         if seen is None:
             if event.id in lookup.taken or event.id in fresh:
                 return Conflict(index, event.id)
-            kept = tuple(d for d in event.deliveries if d.endpoint in lookup.live)
+            kept = event.deliveries
+            if not every_live:
+                kept = tuple(d for d in kept if d.endpoint in lookup.live)
             answers.append(Accepted(id=event.id, deliveries=kept, created=True))
             new.append((event, kept))
             if key:

@@ -17,11 +17,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from hookd.errors import StoreError
 from hookd.store import rules
@@ -182,18 +182,21 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
             plan.resolve_repeats(writes.deliveries_of(db, sorted({r[2] for r in plan.repeats})))
         now = time.time()
         if plan.new:
-            db.executemany(
+            writes.insert_rows(
+                db,
                 "INSERT INTO events (id, type, timestamp, data, content_hash, idem_key,"
-                " created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, tenant)",
+                "(?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (e.id, e.type, e.timestamp, e.data, e.content_hash, e.idem_key, now, e.tenant)
                     for e, _ in plan.new
                 ],
             )
-            db.executemany(
+            writes.insert_rows(
+                db,
                 "INSERT INTO deliveries (id, event_id, endpoint_id, event_type, status,"
-                " next_attempt_at, created_at, updated_at, tenant)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                " next_attempt_at, created_at, updated_at, tenant)",
+                "(?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 [
                     (d.id, e.id, d.endpoint, e.type, now, now, now, e.tenant)
                     for e, kept in plan.new
@@ -239,7 +242,7 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
         """In-process leases (the file has one owner, whose lanes keep ``limits``). A job that
         is no longer pending may be claimed here; its record then applies nothing."""
         tokens = [(job, self._leases.take(job.id, lease_s)) for job in jobs]
-        return Claim(replace(job, lease=t) for job, t in tokens if t is not None)
+        return Claim(msgspec.structs.replace(job, lease=t) for job, t in tokens if t is not None)
 
     async def release(self, ids: Sequence[str]) -> None:
         self._leases.end_all(ids)

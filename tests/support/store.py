@@ -7,8 +7,9 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
+
+import msgspec
 
 from hookd.store import (
     AttemptResult,
@@ -159,7 +160,9 @@ async def seed_attempts(
     for start in range(0, len(attempts), 500):
         chunk = attempts[start : start + 500]
         ids = [f"{tag}{endpoint}{start + i}" for i in range(len(chunk))]
-        await store.ingest([replace(new_event(i, endpoint), tenant=tenant) for i in ids])
+        await store.ingest(
+            [msgspec.structs.replace(new_event(i, endpoint), tenant=tenant) for i in ids]
+        )
         jobs = await store.jobs([f"dlv_{i}_{endpoint}" for i in ids])
         claimed = {j.id: j.lease for j in await store.claim(jobs, lease_s=60)}
         results = []
