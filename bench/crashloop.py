@@ -14,9 +14,9 @@ Reported: events accepted (answered 202), delivered (reached each endpoint with 
 **missing** (accepted but never delivered: must be 0), duplicates (2xx arrivals beyond the
 first of one delivery: the attempts in flight at a kill), restart-to-ready times.
 
-With PostgreSQL (``--processes 2 --storage ", backend: postgres, dsn: 'DSN'"``, once the
-backend is merged) two processes share the outbox and each kill picks one of them at random;
-the load goes to whichever is alive.
+With PostgreSQL (``--processes 2 --storage ", backend: postgres, dsn: 'DSN'"``) two processes
+share the outbox and each kill picks one of them at random; the load goes to whichever is alive.
+Saved as ``crashloop.json``, or ``crashloop-postgres.json`` when the storage keys name PostgreSQL.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ async def _note_ready(daemons: Daemons, member: Any, result: Result) -> None:
 
 
 def report(result: Result, *, quick: bool, args: argparse.Namespace) -> common.Report:
-    out = common.Report(name="crashloop", quick=quick, started=time.time() - result.elapsed_s)
+    name = "crashloop-postgres" if "backend: postgres" in args.storage else "crashloop"
+    out = common.Report(name=name, quick=quick, started=time.time() - result.elapsed_s)
     table = out.table(
         f"crash loop: {result.kills} SIGKILLs at random moments under {args.rate:g} requests/s",
         ["figure", "value"],
