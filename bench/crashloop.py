@@ -61,16 +61,20 @@ async def crash_loop(
     seed: int = 1,
     processes: int = 1,
     storage: str = "",
+    policy: str = "",
+    after_s: float = 0.0,
     settle_s: float = 300.0,
     log: Any = print,
 ) -> Result:
-    """Run the crash loop in ``workdir``; every figure of the report."""
+    """Run the crash loop in ``workdir``; every figure of the report. The load goes on for
+    ``after_s`` once the last start is ready (so a short run accepts events even on a machine
+    slow enough that most kills land before ``/readyz``)."""
     rng = random.Random(seed)
     result = Result()
     began = time.monotonic()
     sink = Sink(fail=0.1, max_delay=0.005, rng=random.Random(seed + 1))
     async with running_sink(sink):
-        daemons = Daemons(workdir, sink.url, count=processes, storage=storage)
+        daemons = Daemons(workdir, sink.url, count=processes, storage=storage, policy=policy)
         load = Load(rate=rate)
         stop = asyncio.Event()
         watchers: set[asyncio.Task[None]] = set()
@@ -98,6 +102,7 @@ async def crash_loop(
                 if not member.alive():
                     daemons.start(member)
                 await daemons.ready(member)
+            await asyncio.sleep(after_s)
             stop.set()
             await running
             expected = {("/a", i) for i in load.accepted} | {("/b", i) for i in load.accepted}

@@ -13,19 +13,17 @@ import pytest
 
 from bench.soak import soak
 from hookd.delivery.client import DeliveryConnector
-from tests.support.backends import DAEMON_BACKENDS, storage_keys
+from tests.support.backends import rig_storage
 from tests.support.slow import require_slow
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", DAEMON_BACKENDS)
-async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(
-    tmp_path: Path, backend: str
-) -> None:
+@pytest.mark.usefixtures("backend")
+async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(tmp_path: Path) -> None:
     require_slow("hookd run")
     samples, summary = await soak(
-        tmp_path, duration=20, rate=50, interval=2, storage=storage_keys(backend), log=print
+        tmp_path, duration=20, rate=50, interval=2, storage=rig_storage(), log=print
     )
     warm = samples[len(samples) // 4]
     after = samples[len(samples) // 4 :]

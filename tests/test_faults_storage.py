@@ -39,7 +39,6 @@ from tests.support import (
     wait_for,
     wait_ready,
 )
-from tests.support.backends import DAEMON_BACKENDS, storage_keys
 from tests.support.process import stopped_at_exit
 from tests.support.storage_faults import KINDS, start_faulty
 
@@ -121,9 +120,8 @@ def fault(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", DAEMON_BACKENDS)
 async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
-    tmp_path: Path, fault: Any, backend: str
+    tmp_path: Path, fault: Any
 ) -> None:
     delivered: collections.Counter[str] = collections.Counter()  # 2xx answers per event
 
@@ -135,9 +133,9 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
 
     async with receiver(decide=decide) as rec:
         database = fault.database(tmp_path)
-        text = config(
-            endpoint("sink", rec.url, policy="busy"), policies=POLICY, storage=storage_keys(backend)
-        ).replace("{storage}", f"path: {database}")  # on the fault's file system
+        text = config(endpoint("sink", rec.url, policy="busy"), policies=POLICY).replace(
+            "{storage}", f"path: {database}"
+        )  # on the fault's file system
         process = start_faulty(tmp_path, text, flag=getattr(fault, "flag", None))
         with stopped_at_exit(process):
             await wait_ready(process)
