@@ -14,23 +14,28 @@ Reported: events accepted (answered 202), delivered (reached each endpoint with 
 **missing** (accepted but never delivered: must be 0), duplicates (2xx arrivals beyond the
 first of one delivery: the attempts in flight at a kill), restart-to-ready times.
 
-With PostgreSQL (``--processes 2 --storage ", backend: postgres, dsn: 'DSN'"``) two processes
-share the outbox and each kill picks one of them at random; the load goes to whichever is alive.
-Saved as ``crashloop.json``, or ``crashloop-postgres.json`` when the storage keys name PostgreSQL.
+With PostgreSQL (``--processes 2 --postgres``: a fresh database on a throwaway server started as
+:mod:`bench.postgres` starts it, with the server's durable defaults, or on ``--dsn``) two
+processes share the outbox and each kill picks one of them at random; the load goes to whichever
+is alive. Saved as ``crashloop.json``, or ``crashloop-postgres.json`` on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, postgres
 from bench.rig import Daemons, Load, Sink, percentile, running_sink, status
+
+KEY = "aG9va2QtYmVuY2gtc2VjcmV0LWtleS0zMi1ieXRlcyE="  # storage.secret_key (32 bytes) on PostgreSQL
 
 
 @dataclass
@@ -198,10 +203,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=1, help="> 1 needs PostgreSQL")
     parser.add_argument("--storage", default="", help="more storage keys, e.g. a postgres dsn")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on a fresh database of a throwaway server (or --dsn), as bench.postgres starts it",
+    )
+    parser.add_argument("--dsn", default=os.environ.get("HOOKD_BENCH_DSN"))
     args = parser.parse_args()
     if args.quick:
         args.kills = min(args.kills, 10)
-    with common.workspace("crashloop") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.postgres:
+            base, _ = stack.enter_context(postgres.server(args.dsn))
+            dsn = postgres.fresh_database(base, "hookd_crashloop").replace("'", "''")
+            args.storage = f", backend: postgres, dsn: '{dsn}', secret_key: {KEY}{args.storage}"
+        tmp = stack.enter_context(common.workspace("crashloop"))
         result = common.uvloop_run(
             crash_loop(
                 tmp,
