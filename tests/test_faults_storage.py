@@ -219,8 +219,10 @@ async def test_postgres_down_under_load_is_bounded_quiet_and_loses_nothing(tmp_p
     """PostgreSQL's server killed (``pg_ctl stop -m immediate``: connections cut) for OUTAGE_S
     seconds under the same load: ingests 503 within PG_ANSWER_S, ``/readyz`` 503, at most
     LOG_LINES_MAX warnings and errors; once it is back, ready again without a restart and every
-    event answered 202 delivered, none twice (a server of this test's own, with commits that
-    survive its processes being killed)."""
+    event answered 202 delivered (a server of this test's own, with commits that survive its
+    processes being killed). An event is answered 2xx twice only when the crash took the claim
+    of its attempt (claims commit without waiting for the WAL flush: the outcome is then
+    discarded as ``delivery.attempt_stale`` and the delivery is due again), never otherwise."""
     delivered: collections.Counter[str] = collections.Counter()
 
     def decide(hit: Received, n: int) -> int:
@@ -273,12 +275,14 @@ async def test_postgres_down_under_load_is_bounded_quiet_and_loses_nothing(tmp_p
 
     events = collections.Counter(json.loads(line)["event"] for line in during)
     alarms = [line for line in during if json.loads(line)["level"] in ("warning", "error")]
+    stale = sum(json.loads(line)["event"] == "delivery.attempt_stale" for line in log.splitlines())
     print(
         f"postgres down {down_s:.1f}s: {load.sent} sent, {load.statuses}, {len(refusals)} "
         f"refused (slowest {max(r[0] for r in refusals):.2f}s), {accepted_during} accepted, "
         f"not ready after {not_ready_after:.2f}s, ready {ready_after:.2f}s after, "
         f"{len(during)} log lines ({len(alarms)} warnings/errors): {dict(events)}, "
-        f"{sum(n - 1 for n in delivered.values())} duplicate 2xx"
+        f"{sum(n - 1 for n in delivered.values())} duplicate 2xx, "
+        f"{stale} claims lost with the crash"
     )
     assert len(refusals) >= OUTAGE_S * RATE * 0.3  # ingests queue up to 10 s: fewer answers
     for took, headers, answer in refusals:
@@ -287,7 +291,8 @@ async def test_postgres_down_under_load_is_bounded_quiet_and_loses_nothing(tmp_p
         assert answer["error"]["code"] == "unavailable", answer
         assert "database" in answer["error"]["message"], answer
     assert len(alarms) <= LOG_LINES_MAX, events
-    assert not {event: n for event, n in delivered.items() if n > 1}
+    twice = {event: n for event, n in delivered.items() if n > 1}
+    assert sum(n - 1 for n in twice.values()) <= stale, twice
     assert "Traceback" not in log
     assert load.accepted <= set(delivered)
 
