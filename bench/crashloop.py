@@ -14,23 +14,28 @@ Reported: events accepted (answered 202), delivered (reached each endpoint with 
 **missing** (accepted but never delivered: must be 0), duplicates (2xx arrivals beyond the
 first of one delivery: the attempts in flight at a kill), restart-to-ready times.
 
-With PostgreSQL (``--processes 2 --storage ", backend: postgres, dsn: 'DSN'"``, once the
-backend is merged) two processes share the outbox and each kill picks one of them at random;
-the load goes to whichever is alive.
+With PostgreSQL (``--processes 2 --postgres``: a fresh database on a throwaway server started as
+:mod:`bench.postgres` starts it, with the server's durable defaults, or on ``--dsn``) two
+processes share the outbox and each kill picks one of them at random; the load goes to whichever
+is alive. Saved as ``crashloop.json``, or ``crashloop-postgres.json`` on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, postgres
 from bench.rig import Daemons, Load, Sink, percentile, running_sink, status
+
+KEY = "aG9va2QtYmVuY2gtc2VjcmV0LWtleS0zMi1ieXRlcyE="  # storage.secret_key (32 bytes) on PostgreSQL
 
 
 @dataclass
@@ -61,16 +66,20 @@ async def crash_loop(
     seed: int = 1,
     processes: int = 1,
     storage: str = "",
+    policy: str = "",
+    after_s: float = 0.0,
     settle_s: float = 300.0,
     log: Any = print,
 ) -> Result:
-    """Run the crash loop in ``workdir``; every figure of the report."""
+    """Run the crash loop in ``workdir``; every figure of the report. The load goes on for
+    ``after_s`` once the last start is ready (so a short run accepts events even on a machine
+    slow enough that most kills land before ``/readyz``)."""
     rng = random.Random(seed)
     result = Result()
     began = time.monotonic()
     sink = Sink(fail=0.1, max_delay=0.005, rng=random.Random(seed + 1))
     async with running_sink(sink):
-        daemons = Daemons(workdir, sink.url, count=processes, storage=storage)
+        daemons = Daemons(workdir, sink.url, count=processes, storage=storage, policy=policy)
         load = Load(rate=rate)
         stop = asyncio.Event()
         watchers: set[asyncio.Task[None]] = set()
@@ -98,6 +107,7 @@ async def crash_loop(
                 if not member.alive():
                     daemons.start(member)
                 await daemons.ready(member)
+            await asyncio.sleep(after_s)
             stop.set()
             await running
             expected = {("/a", i) for i in load.accepted} | {("/b", i) for i in load.accepted}
@@ -151,7 +161,8 @@ async def _note_ready(daemons: Daemons, member: Any, result: Result) -> None:
 
 
 def report(result: Result, *, quick: bool, args: argparse.Namespace) -> common.Report:
-    out = common.Report(name="crashloop", quick=quick, started=time.time() - result.elapsed_s)
+    name = "crashloop-postgres" if "backend: postgres" in args.storage else "crashloop"
+    out = common.Report(name=name, quick=quick, started=time.time() - result.elapsed_s)
     table = out.table(
         f"crash loop: {result.kills} SIGKILLs at random moments under {args.rate:g} requests/s",
         ["figure", "value"],
@@ -192,10 +203,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=1, help="> 1 needs PostgreSQL")
     parser.add_argument("--storage", default="", help="more storage keys, e.g. a postgres dsn")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on a fresh database of a throwaway server (or --dsn), as bench.postgres starts it",
+    )
+    parser.add_argument("--dsn", default=os.environ.get("HOOKD_BENCH_DSN"))
     args = parser.parse_args()
     if args.quick:
         args.kills = min(args.kills, 10)
-    with common.workspace("crashloop") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.postgres:
+            base, _ = stack.enter_context(postgres.server(args.dsn))
+            dsn = postgres.fresh_database(base, "hookd_crashloop").replace("'", "''")
+            args.storage = f", backend: postgres, dsn: '{dsn}', secret_key: {KEY}{args.storage}"
+        tmp = stack.enter_context(common.workspace("crashloop"))
         result = common.uvloop_run(
             crash_loop(
                 tmp,

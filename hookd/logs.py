@@ -75,7 +75,11 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None =
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=_PoolWarnings.KEYS),
+                *shared,
+            ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *exceptions,
@@ -91,6 +95,35 @@ def configure(level: str = "info", fmt: str = "auto", *, stream: TextIO | None =
     root.addHandler(handler)
     root.setLevel(levelno)
     logging.captureWarnings(True)
+    pool = logging.getLogger(_PoolWarnings.LOGGER)
+    for stale in [f for f in pool.filters if isinstance(f, _PoolWarnings)]:
+        pool.removeFilter(stale)
+    pool.addFilter(_PoolWarnings())
+
+
+class _PoolWarnings(logging.Filter):
+    """psycopg_pool's warnings, one line per 10 s: while PostgreSQL is down every pooled
+    connection's reconnect attempt and every broken connection writes one (62 lines in a 10 s
+    outage, growing with its length). The line let through is ``store.pool_warning``, libpq's
+    words on one line in ``detail`` and how many were held back in ``suppressed``."""
+
+    LOGGER = "psycopg.pool"
+    KEYS = ("detail", "suppressed")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttle = Throttle()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        suppressed = self.throttle.allow()
+        if suppressed is None:
+            return False
+        record.detail = " ".join(record.getMessage().split())[:500]
+        record.suppressed = suppressed
+        record.msg, record.args = "store.pool_warning", None
+        return True
 
 
 class Throttle:

@@ -4,11 +4,13 @@ skip that says why. Each test gets a database of its own (:func:`fresh_database`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,12 @@ _made: list[str] = []
 
 
 class _Server:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         self.bin = _binaries()  # first: no temp directory left behind when there are none
         self.dir = Path(tempfile.mkdtemp(prefix="hookd-pg-"))
+        # durable: commits wait for the WAL write (synchronous_commit on), so a server killed
+        # by halt() keeps every commit it answered (fsync stays off: the OS does not crash)
+        self.durable = durable
         try:
             self._start()
         except BaseException:
@@ -50,8 +55,13 @@ class _Server:
             "--locale=C.UTF-8",
             "--no-sync",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again, after :meth:`halt`); returns once it takes connections."""
+        commits = "" if self.durable else " -c synchronous_commit=off"
         options = (
-            f"-c listen_addresses='' -k {self.sock} -c fsync=off -c synchronous_commit=off"
+            f"-c listen_addresses='' -k {self.sock} -c fsync=off{commits}"
             " -c full_page_writes=off -c max_connections=300"
         )
         self._run(
@@ -75,6 +85,11 @@ class _Server:
             capture_output=True,
             timeout=120,
         )
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (``-m immediate``: connections cut, no checkpoint);
+        :meth:`resume` starts it again on the same data."""
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "stop")
 
     def stop(self) -> None:
         try:
@@ -114,6 +129,20 @@ def server_dsn() -> str:
             )
             pytest.skip(_skip)
     return _server.dsn
+
+
+@contextlib.contextmanager
+def separate_server() -> Iterator[_Server]:
+    """A throwaway server of the test's own, durable, to halt and resume (the shared one is
+    never stopped); skips, saying why, where none can be started. Its DSN is ``.dsn``."""
+    if os.environ.get("HOOKD_TEST_DSN"):
+        pytest.skip("postgres: a server of the test's own is needed, not $HOOKD_TEST_DSN's")
+    server_dsn()  # psycopg and the binaries present, or skip saying why
+    server = _Server(durable=True)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def fresh_database() -> str:

@@ -44,7 +44,7 @@ from tests.support import (
     stopped_at_exit,
     wait_ready,
 )
-from tests.support.backends import DAEMON_BACKENDS, snapshot, storage_keys
+from tests.support.backends import snapshot
 
 EXAMPLES = 150  # per hypothesis strategy below
 SCHEMA_EXAMPLES = 25  # per operation and generation mode
@@ -182,15 +182,11 @@ class Target:
     where: Path
 
 
-@pytest.fixture(params=DAEMON_BACKENDS)
-async def daemon(
-    tmp_path: Path, sink: Receiver, request: pytest.FixtureRequest
-) -> AsyncIterator[Target]:
-    backend: str = request.param
+@pytest.fixture
+async def daemon(tmp_path: Path, sink: Receiver, backend: str) -> AsyncIterator[Target]:
     text = config(
         endpoint("yaml", sink.url, events='["order.*", "task.*"]'),
         extra=auth(ingest=True) + "limits: {max_body: 64KiB}\n",
-        storage=storage_keys(backend),
     )
     with stopped_at_exit(start_process(tmp_path, text)) as process:
         await wait_ready(process)
@@ -204,11 +200,11 @@ async def daemon(
 
 def check(target: Target, send: Callable[[], requests.Response]) -> requests.Response:
     """Send one request; no 5xx, and a refusal changes nothing in the database."""
-    before = snapshot(target.backend, target.where)
+    before = snapshot(target.where)
     response = send()
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400:
-        assert snapshot(target.backend, target.where) == before, response.text[:500]
+        assert snapshot(target.where) == before, response.text[:500]
         if response.headers.get("Content-Type", "").startswith("application/json"):
             error = response.json()["error"]
             assert re.fullmatch(r"[a-z_]+", error["code"]), error

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 from pathlib import Path
 
 import aiohttp
@@ -13,19 +14,18 @@ import pytest
 
 from bench.soak import soak
 from hookd.delivery.client import DeliveryConnector
-from tests.support.backends import DAEMON_BACKENDS, storage_keys
+from hookd.delivery.reqwest import Transport
+from tests.support.backends import rig_storage
 from tests.support.slow import require_slow
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", DAEMON_BACKENDS)
-async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(
-    tmp_path: Path, backend: str
-) -> None:
+@pytest.mark.usefixtures("backend")
+async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(tmp_path: Path) -> None:
     require_slow("hookd run")
     samples, summary = await soak(
-        tmp_path, duration=20, rate=50, interval=2, storage=storage_keys(backend), log=print
+        tmp_path, duration=20, rate=50, interval=2, storage=rig_storage(), log=print
     )
     warm = samples[len(samples) // 4]
     after = samples[len(samples) // 4 :]
@@ -94,4 +94,36 @@ async def test_the_delivery_pool_gives_back_the_connections_a_burst_opened() -> 
                 await asyncio.sleep(0.01)
             assert Held.open <= 3
     finally:
+        server.close()
+
+
+async def test_the_reqwest_pool_gives_back_the_connections_a_burst_opened() -> None:
+    """The same through pyreqwest (most deliveries): after the burst, a steady trickle keeps one
+    or two connections and the rest close once idle for ``idle_s`` (before, reqwest's own 90 s:
+    all 30 were still open after 20 s of trickle)."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Held, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    Held.open = 0
+    transport = Transport(idle_s=0.3)
+    assert Transport().idle_s == 15.0  # aiohttp's keepalive_timeout, as the other path
+
+    async def post() -> None:
+        answer = await transport.post(
+            url, b"{}", {}, pin=None, max_response_body=1024, now=time.time(), timeout=5
+        )
+        assert answer.status == 200
+
+    try:
+        Held.delay = 0.2
+        await asyncio.gather(*(post() for _ in range(30)))
+        assert Held.open == 30
+        Held.delay = 0.0
+        end = loop.time() + 2.0
+        while loop.time() < end:  # one every 10 ms: a steady trickle
+            await post()
+            await asyncio.sleep(0.01)
+        assert Held.open <= 3
+    finally:
+        transport.close()
         server.close()

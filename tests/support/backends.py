@@ -121,8 +121,27 @@ def live_state_s() -> float:
     return STATE_S + 1.0 if current() == "postgres" else 0.0
 
 
-# The reliability tests (tests/test_faults_*.py) that run a daemon on each backend.
-DAEMON_BACKENDS = ["sqlite"]
+def rig_storage() -> str:
+    """More keys of the ``storage`` mapping of :mod:`bench.rig`'s daemons (which name a SQLite
+    path) so they run on the test's backend: none on SQLite, the test's database on PostgreSQL."""
+    return ", " + storage(Path()) if current() == "postgres" else ""
+
+
+def database_connections(pid: int) -> int:
+    """How many connections process ``pid`` holds to the test's PostgreSQL server (hookd names
+    each ``hookd[PID]``, libpq's ``application_name``); 0 on SQLite. Its pools open them on
+    demand and keep them (up to 15), so a descriptor count that must come back to a baseline
+    leaves them out: call this after counting, its own connection is closed when it returns."""
+    if current() != "postgres":
+        return 0
+    import psycopg
+
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (f"hookd[{pid}]",)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
 
 # What a refused request must leave alone (tests/test_faults_hostile.py): the rows of these
 # tables, and what each endpoint is (not its failure counter, which deliveries move).
@@ -130,25 +149,20 @@ TABLES = ("events", "deliveries", "endpoints", "tenants", "tenant_tokens")
 ENDPOINT_COLUMNS = "id, source, spec, secrets, enabled, disabled_reason, tenant"
 
 
-def storage_keys(backend: str) -> str:
-    """More keys for ``tests.support.config(storage=...)`` so the daemon runs on ``backend``."""
-    if backend == "sqlite":
-        return ""
-    raise ValueError(f"no daemon test support for backend {backend!r} yet")
+def snapshot(where: Path) -> dict[str, object]:
+    """Rows per table and a digest of every endpoint, read beside the running daemon from the
+    test's database: ``where/hookd.db`` (read-only, as WAL allows), or over the test's DSN."""
+    if current() == "postgres":
+        import psycopg
 
-
-def snapshot(backend: str, where: Path) -> dict[str, object]:
-    """Rows per table and a digest of every endpoint, read beside the running daemon.
-
-    ``where`` is the test's directory (SQLite: ``where/hookd.db``, read-only, as WAL allows).
-    """
-    if backend != "sqlite":
-        raise ValueError(f"no snapshot for backend {backend!r} yet")
-    uri = f"file:{where / 'hookd.db'}?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
-        out: dict[str, object] = {
-            t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES
-        }
-        rows = db.execute(f"SELECT {ENDPOINT_COLUMNS} FROM endpoints ORDER BY id").fetchall()
+        with psycopg.connect(dsn(), autocommit=True) as conn:
+            counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in TABLES]
+            rows = conn.execute(f"SELECT {ENDPOINT_COLUMNS} FROM endpoints ORDER BY id").fetchall()
+    else:
+        uri = f"file:{where / 'hookd.db'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+            counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone() for t in TABLES]
+            rows = db.execute(f"SELECT {ENDPOINT_COLUMNS} FROM endpoints ORDER BY id").fetchall()
+    out: dict[str, object] = {t: int(c[0]) for t, c in zip(TABLES, counts, strict=True) if c}
     out["endpoint_rows"] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return out
