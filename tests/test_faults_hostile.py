@@ -333,6 +333,7 @@ yaml_texts = (
 @example(text='"a\\nb": 1\n')  # a key with a newline in it
 @example(text='"\\e[31mred": 1\n')  # a key with a terminal escape in it
 @example(text="a: 1\nb: \x9a\n")  # a character YAML refuses (PyYAML says so on two lines)
+@example(text="? '\x85  '\n: null\n")  # a key of spaces (NEL folds to one): shown quoted
 def test_generated_yaml_is_a_config_or_problems_with_a_line(text: str) -> None:
     problems: list[str] = []
     try:
