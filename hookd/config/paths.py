@@ -35,7 +35,10 @@ def _line_of_problem(problem: str) -> int:
 
 def shown(path: str) -> str:
     """``path`` as a problem line shows it: one printable line, whatever the keys hold (a newline
-    or a terminal escape in a key is written as its Python escape, ``\\n``, ``\\x1b``)."""
+    or a terminal escape in a key is written as its Python escape, ``\\n``, ``\\x1b``); a path
+    that begins or ends with white space is quoted, so the space shows (``' FZ'``)."""
+    if path != path.strip():
+        return repr(path)
     if path.isprintable():
         return path
     return "".join(
