@@ -334,6 +334,9 @@ yaml_texts = (
 @example(text='"\\e[31mred": 1\n')  # a key with a terminal escape in it
 @example(text="a: 1\nb: \x9a\n")  # a character YAML refuses (PyYAML says so on two lines)
 @example(text="? '\x85  '\n: null\n")  # a key of spaces (NEL folds to one): shown quoted
+@example(text="' FZ': 1\n")  # a key that begins with a space (found by the generator)
+@example(text="{}:")  # a mapping as a key (the path tracker popped an empty stack)
+@example(text="? [a, {b: 1}]\n: x\nlisten: 1\n")  # a sequence holding a mapping as a key
 def test_generated_yaml_is_a_config_or_problems_with_a_line(text: str) -> None:
     problems: list[str] = []
     try:
@@ -342,6 +345,13 @@ def test_generated_yaml_is_a_config_or_problems_with_a_line(text: str) -> None:
         problems = list(exc.problems) or ["(ConfigError without a problem)"]
     if text == "a: 1\nb: \x9a\n":
         assert problems[0].startswith("hostile.yaml:2: YAML syntax error: unacceptable"), problems
+    if text == "' FZ': 1\n":
+        assert problems == [
+            "hostile.yaml:1: ' FZ': unknown key (expected one of: listen, shutdown_timeout, auth,"
+            " storage, limits, delivery, policies, endpoints, plugins, log, event_types)"
+        ]
+    if text == "{}:":
+        assert problems == ["hostile.yaml:1: ?: a key must be text, not a mapping"]
     for problem in problems:
         assert PROBLEM.fullmatch(problem), problem
         assert problem.isprintable(), problem

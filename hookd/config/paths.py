@@ -35,14 +35,13 @@ def _line_of_problem(problem: str) -> int:
 
 def shown(path: str) -> str:
     """``path`` as a problem line shows it: one printable line, whatever the keys hold (a newline
-    or a terminal escape in a key is written as its Python escape, ``\\n``, ``\\x1b``; a path
-    that begins or ends with spaces is quoted: ``FILE:LINE: "  ": unknown key``)."""
-    text = path
-    if not path.isprintable():
-        text = "".join(
-            c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-            for c in path
-        )
-    if text != text.strip():  # a key of spaces, or one that begins or ends with them: quoted
-        return f'"{text}"'
-    return text
+    or a terminal escape in a key is written as its Python escape, ``\\n``, ``\\x1b``); a path
+    that begins or ends with white space is quoted, so the space shows (``' FZ'``)."""
+    if path != path.strip():
+        return repr(path)
+    if path.isprintable():
+        return path
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in path
+    )

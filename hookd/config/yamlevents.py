@@ -114,14 +114,15 @@ class PathTracker:
     """Follows PyYAML's parse events to know the key path of the node being read."""
 
     def __init__(self) -> None:
-        # One frame per open collection: [path, key or index, True while a mapping awaits a key].
+        # One frame per open collection: [path, key or index, True while a mapping awaits a key,
+        # True when the collection is itself a mapping's key].
         self.frames: list[list[Any]] = []
 
     def path(self, *, failed: bool = False) -> str:
         """The path of the innermost collection's current child."""
         if not self.frames:
             return ""
-        path, key, awaiting_key = self.frames[-1]
+        path, key, awaiting_key, _ = self.frames[-1]
         if isinstance(key, int):  # a sequence: its item, or the sequence when the error is
             return path if failed else join(path, key)  # between items
         return path if awaiting_key or key is None else join(path, key)
@@ -130,21 +131,24 @@ class PathTracker:
         """The path of the node the next event starts (a mapping key: its mapping's path)."""
         if not self.frames:
             return ""
-        path, key, awaiting_key = self.frames[-1]
+        path, key, awaiting_key, _ = self.frames[-1]
         if isinstance(key, int):
             return join(path, key + 1)
         return path if awaiting_key else join(path, key)
 
     def feed(self, event: yaml.Event) -> None:
+        as_key = False
         if isinstance(event, yaml.NodeEvent) and self.frames and self._took_key(event):
-            return
+            if not isinstance(event, yaml.CollectionStartEvent):
+                return
+            as_key = True  # a collection as a mapping key (``{}: x``, ``? [a]``): a frame too
         if isinstance(event, yaml.MappingStartEvent):
-            self.frames.append([self.path(), None, True])
+            self.frames.append([self.path(), None, True, as_key])
         elif isinstance(event, yaml.SequenceStartEvent):
-            self.frames.append([self.path(), -1, None])
+            self.frames.append([self.path(), -1, None, as_key])
         elif isinstance(event, yaml.CollectionEndEvent):
-            self.frames.pop()
-            self._node_done()
+            if self.frames and not self.frames.pop()[3]:  # a key's end leaves its value to come
+                self._node_done()
         elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
             self._node_done()
 

@@ -89,6 +89,11 @@ class YamlReader:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):  # `? [a]`, `{}: x`
+                    kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                    self.lines.setdefault(join(path, "?"), key_node.start_mark.line + 1)
+                    self.error(join(path, "?"), f"a key must be text, not a {kind}")
+                    continue
                 key = str(key_node.value)
                 sub = join(path, key)
                 self.lines[sub] = key_node.start_mark.line + 1
