@@ -30,6 +30,7 @@ import msgspec
 from hookd.store import pg_conn as pg
 from hookd.store import pg_schema as schema
 from hookd.store import pg_stats, rules
+from hookd.store import sql as shared_sql
 from hookd.store.pg_batch import Batcher
 from hookd.store.pg_ingest import insert_notices
 from hookd.store.pg_schema import NOW
@@ -328,17 +329,7 @@ class PgDelivery:
             return Recorded(delivery_id=r.delivery_id, applied=False)
         await conn.execute(
             _ATTEMPT,
-            (
-                r.delivery_id,
-                r.n,
-                r.started_at,
-                r.status_code,
-                r.latency_ms,
-                r.error,
-                r.response_body,
-                r.request_headers,
-                r.endpoint,
-            ),
+            shared_sql.attempt_row(r),
         )
         if r.status == "pending" and r.next_attempt_at is not None:
             await self._notify(conn, "due")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hookd.store import pg_conn as pg
+from hookd.store import sql as shared_sql
 from hookd.store import stats
 from hookd.store.records import AttemptResult
 
@@ -81,26 +82,6 @@ async def forget_endpoint(conn: Any, endpoint_id: str) -> None:
         await conn.execute(f"DELETE FROM {table} WHERE endpoint_id = %s", (endpoint_id,))
 
 
-def _selection(endpoint: str | None) -> tuple[str, list[Any]]:
-    if endpoint is not None:
-        return "endpoint_id = %s", [endpoint]
-    return "endpoint_id IN (SELECT id FROM endpoints)", []
-
-
-def _parts(
-    table: str, parts: tuple[stats.Part, ...], endpoint: str | None
-) -> tuple[str, list[Any]]:
-    where, params = _selection(endpoint)
-    branches: list[str] = []
-    values: list[Any] = []
-    for part in parts:
-        branches.append(
-            f"SELECT * FROM {table} WHERE {where} AND span = %s AND slot BETWEEN %s AND %s"
-        )
-        values += [*params, part.span, part.first, part.last]
-    return " UNION ALL ".join(branches), values
-
-
 class PgStats:
     pool: Any
 
@@ -110,7 +91,7 @@ class PgStats:
     async def attempt_stats(
         self, win: stats.Window, *, endpoint: str | None = None
     ) -> stats.AttemptStats:
-        rows, params = _parts("attempt_counts", win.parts, endpoint)
+        rows, params = shared_sql.stats_parts("attempt_counts", win.parts, endpoint, "%s")
         counts = {
             str(e): stats.Counts(
                 succeeded=int(ok),
@@ -124,7 +105,7 @@ class PgStats:
                 params,
             )
         }
-        rows, params = _parts("attempt_latency", win.latency_parts, endpoint)
+        rows, params = shared_sql.stats_parts("attempt_latency", win.latency_parts, endpoint, "%s")
         histograms: dict[str, dict[int, int]] = {}
         for e, index, n in await self._fetch(
             f"SELECT endpoint_id, bucket, sum(n) FROM ({rows}) AS l GROUP BY endpoint_id, bucket",
@@ -144,7 +125,7 @@ class PgStats:
         self, win: stats.Window, endpoint: str | None
     ) -> tuple[dict[str, stats.Ranked], stats.Ranked | None]:
         """Exact p50 and p99 of the window's attempts on record: per endpoint, and together."""
-        where, params = _selection(endpoint)
+        where, params = shared_sql.stats_selection(endpoint, "%s")
         values: dict[str, list[float]] = {}
         for e, latency in await self._fetch(
             f"SELECT endpoint_id, latency_ms FROM attempts WHERE {where} AND started_at >= %s",
@@ -158,7 +139,7 @@ class PgStats:
         )
 
     async def _minutes(self, win: stats.Window, endpoint: str | None) -> dict[int, tuple[int, int]]:
-        where, params = _selection(endpoint)
+        where, params = shared_sql.stats_selection(endpoint, "%s")
         minutes = win.minutes
         return {
             int(slot): (int(ok), int(bad))

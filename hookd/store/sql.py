@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hookd.store.records import DeliveryFilter
+from hookd.store import stats
+from hookd.store.records import AttemptResult, DeliveryFilter
 from hookd.store.rules import decode_cursor
 
 # deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
@@ -55,3 +56,39 @@ def delivery_where(
         params.extend(where.code_range)
     text = " WHERE " + " AND ".join(clauses) if clauses else ""
     return text.replace("?", mark), params
+
+
+def stats_selection(endpoint: str | None, mark: str = "?") -> tuple[str, list[Any]]:
+    """Stats rows of one endpoint, or of every endpoint that exists (the primary key's first
+    column either way, so each lookup is an index range)."""
+    if endpoint is not None:
+        return f"endpoint_id = {mark}", [endpoint]
+    return "endpoint_id IN (SELECT id FROM endpoints)", []
+
+
+def stats_parts(
+    table: str, parts: tuple[stats.Part, ...], endpoint: str | None, mark: str = "?"
+) -> tuple[str, list[Any]]:
+    """``table``'s rows in those slots, one ``UNION ALL`` branch per part."""
+    where, params = stats_selection(endpoint, mark)
+    branch = f"SELECT * FROM {table} WHERE {where} AND span = ? AND slot BETWEEN ? AND ?"
+    values: list[Any] = []
+    for part in parts:
+        values += [*params, part.span, part.first, part.last]
+    return " UNION ALL ".join([branch.replace("?", mark)] * len(parts)), values
+
+
+def attempt_row(r: AttemptResult) -> tuple[Any, ...]:
+    """An attempt's values in the column order both backends insert them: delivery_id, n,
+    started_at, status_code, latency_ms, error, response_body, request_headers, endpoint_id."""
+    return (
+        r.delivery_id,
+        r.n,
+        r.started_at,
+        r.status_code,
+        r.latency_ms,
+        r.error,
+        r.response_body,
+        r.request_headers,
+        r.endpoint,
+    )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hookd.store import rules, sqlite_stats
+from hookd.store import sql as shared_sql
 from hookd.store.records import AttemptResult, Job, NewDelivery, NewEvent, Notices, Toggled
 from hookd.store.sqlite_schema import chunks, marks
 
@@ -123,17 +124,7 @@ def record_attempt(
         "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
         " latency_ms, error, response_body, request_headers, endpoint_id)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            r.delivery_id,
-            r.n,
-            r.started_at,
-            r.status_code,
-            r.latency_ms,
-            r.error,
-            r.response_body,
-            r.request_headers,
-            r.endpoint,
-        ),
+        shared_sql.attempt_row(r),
     )
     tallies.add(r)
     return True
