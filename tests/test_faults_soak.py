@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -67,6 +68,21 @@ class Held(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
+async def burst_then_trickle(post: Callable[[], Awaitable[None]]) -> None:
+    """30 POSTs at once (each held 0.2 s, so 30 connections), then one every 10 ms for 2 s:
+    by the end, at most 3 connections are still open."""
+    loop = asyncio.get_running_loop()
+    Held.delay = 0.2
+    await asyncio.gather(*(post() for _ in range(30)))
+    assert Held.open == 30
+    Held.delay = 0.0
+    end = loop.time() + 2.0
+    while loop.time() < end:  # one every 10 ms: a steady trickle
+        await post()
+        await asyncio.sleep(0.01)
+    assert Held.open <= 3
+
+
 async def test_the_delivery_pool_gives_back_the_connections_a_burst_opened() -> None:
     """30 concurrent POSTs to one receiver, then steady POSTs one at a time: the connections the
     burst opened close after keepalive_timeout, and the steady load keeps one or two. (aiohttp
@@ -84,15 +100,7 @@ async def test_the_delivery_pool_gives_back_the_connections_a_burst_opened() -> 
                 async with http.post(url, data=b"{}") as resp:
                     await resp.read()
 
-            Held.delay = 0.2
-            await asyncio.gather(*(post() for _ in range(30)))
-            assert Held.open == 30
-            Held.delay = 0.0
-            end = loop.time() + 2.0
-            while loop.time() < end:  # one every 10 ms: a steady trickle
-                await post()
-                await asyncio.sleep(0.01)
-            assert Held.open <= 3
+            await burst_then_trickle(post)
     finally:
         server.close()
 
@@ -115,15 +123,7 @@ async def test_the_reqwest_pool_gives_back_the_connections_a_burst_opened() -> N
         assert answer.status == 200
 
     try:
-        Held.delay = 0.2
-        await asyncio.gather(*(post() for _ in range(30)))
-        assert Held.open == 30
-        Held.delay = 0.0
-        end = loop.time() + 2.0
-        while loop.time() < end:  # one every 10 ms: a steady trickle
-            await post()
-            await asyncio.sleep(0.01)
-        assert Held.open <= 3
+        await burst_then_trickle(post)
     finally:
         transport.close()
         server.close()
