@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 import pytest
@@ -17,6 +18,7 @@ from bench.soak import soak
 from hookd.delivery.client import DeliveryConnector
 from hookd.delivery.reqwest import Transport
 from tests.support.backends import rig_storage
+from tests.support.polling import wait_for
 from tests.support.slow import require_slow
 
 
@@ -50,14 +52,17 @@ class Held(asyncio.Protocol):
 
     open = 0
     delay = 0.0
+    live: ClassVar[set[asyncio.Transport]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         Held.open += 1
+        Held.live.add(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         Held.open -= 1
+        Held.live.discard(self.transport)
 
     def data_received(self, data: bytes) -> None:
         if b"\r\n\r\n" in data:
@@ -66,6 +71,17 @@ class Held(asyncio.Protocol):
     def answer(self) -> None:
         if not self.transport.is_closing():
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+async def stop_held(server: asyncio.Server) -> None:
+    """Stop the server and close the connections it still has (``Server.close`` leaves them
+    open): each closes on a later turn of the loop, so wait for that, or the test's loop ends
+    with their sockets open and a later test fails on the ResourceWarning."""
+    server.close()
+    for transport in list(Held.live):
+        transport.close()
+    await wait_for(lambda: not Held.live, timeout=10)
+    await server.wait_closed()
 
 
 async def burst_then_trickle(post: Callable[[], Awaitable[None]]) -> None:
@@ -102,7 +118,7 @@ async def test_the_delivery_pool_gives_back_the_connections_a_burst_opened() -> 
 
             await burst_then_trickle(post)
     finally:
-        server.close()
+        await stop_held(server)
 
 
 async def test_the_reqwest_pool_gives_back_the_connections_a_burst_opened() -> None:
@@ -126,4 +142,4 @@ async def test_the_reqwest_pool_gives_back_the_connections_a_burst_opened() -> N
         await burst_then_trickle(post)
     finally:
         transport.close()
-        server.close()
+        await stop_held(server)
