@@ -210,8 +210,10 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
 
 
 # On PostgreSQL an ingest is answered by its deadline at the latest: a batch waits up to
-# POOL_TIMEOUT_S (5 s) for a pooled connection, and the next batch queues behind it.
-PG_ANSWER_S = STORE_DEADLINE + 1.0
+# POOL_TIMEOUT_S (5 s) for a pooled connection, and the next batch queues behind it. Timed by
+# the client, so the bound adds what a busy 2-core machine adds to any request (CI: 10.76 s
+# seen); what it tells apart is the deadline from the client's own 30 s timeout.
+PG_ANSWER_S = STORE_DEADLINE + 3.0
 
 
 @pytest.mark.slow
