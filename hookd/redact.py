@@ -10,6 +10,7 @@ not secrets (receivers and operators compare them).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -39,18 +40,26 @@ def redact_url(url: str) -> str:
     return f"{m.group(1)}{user}:{MASK}@{url[m.end() :]}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _credential_like(name: str) -> bool:
+    """Whether a header's name says it carries a credential (asked per attempt for the same
+    few names, so remembered: the regex search costs more than the lookup)."""
+    return _CREDENTIAL_HEADER.search(name) is not None
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers as shown to operators: values of credential-like headers hidden."""
-    return {k: REDACTED if _CREDENTIAL_HEADER.search(k) else v for k, v in headers.items()}
+    return {k: REDACTED if _credential_like(k) else v for k, v in headers.items()}
 
 
 def redact_custom(headers: Mapping[str, str], custom: Iterable[str]) -> dict[str, str]:
     """Headers sent to an endpoint as shown to operators: the values of the endpoint's own
     headers (``custom``, by name, any case) hidden, and those of credential-like names."""
     names = {name.lower() for name in custom}
+    if not names:
+        return {k: REDACTED if _credential_like(k) else v for k, v in headers.items()}
     return {
-        k: REDACTED if k.lower() in names or _CREDENTIAL_HEADER.search(k) else v
-        for k, v in headers.items()
+        k: REDACTED if k.lower() in names or _credential_like(k) else v for k, v in headers.items()
     }
 
 

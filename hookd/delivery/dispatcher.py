@@ -43,7 +43,6 @@ from hookd.delivery.wheel import TimerWheel
 from hookd.endpoints import Endpoint, EndpointTable
 from hookd.errors import StoreError
 from hookd.metrics import Metrics
-from hookd.redact import redact_headers
 from hookd.registry import Observer
 from hookd.store import (
     DISABLED,
@@ -380,7 +379,7 @@ class Dispatcher:
             latency_ms=round(response.latency_ms, 3),
             error=error,
             response_body=response.body,
-            request_headers=orjson.dumps(redact_headers(headers)).decode(),
+            request_headers=orjson.dumps(headers).decode(),  # as attempt() redacted them
             status=status,
             next_attempt_at=next_at,
             endpoint=ep.id,
