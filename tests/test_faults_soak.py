@@ -35,12 +35,17 @@ async def test_twenty_seconds_of_load_and_failures_grow_no_descriptors(tmp_path:
     assert len(samples) >= 9
     # descriptors that are not sockets (database, WAL, log, pipes): exactly flat
     assert max(s.files for s in after) <= warm.files, samples
-    # sockets: a descriptor kept per request or delivery would add hundreds in 20 s; the
-    # keep-alive pools move with the concurrency of the moment (and recede after 15-30 s), so
-    # the halves are compared by their medians
+    # sockets: a descriptor kept per request or delivery would add hundreds in 20 s (1,000
+    # requests, more deliveries); the keep-alive pools move with the concurrency of the moment
+    # (and recede after 15-30 s), so the halves are compared by their medians, and without the
+    # inbound connections: those are the load generator's pool (open loop, no limit), which
+    # grows with the answer time when the machine stalls (seen: 3 -> 8 with a CPU hog beside
+    # the suite's two workers), not hookd's doing. Every descriptor counts in the last bound.
     half = len(after) // 2
     first, second = after[:half], after[half:]
-    assert statistics.median(s.fds for s in second) <= statistics.median(s.fds for s in first) + 5
+    own_first = statistics.median(s.fds - s.inbound for s in first)
+    own_second = statistics.median(s.fds - s.inbound for s in second)
+    assert own_second <= own_first + 8, samples
     assert max(s.fds for s in after) <= warm.fds + 60, samples
     assert summary["accepted"] >= 20 * 50 * 0.9
     assert summary["receiver_500s"] > 0
