@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from hookd.store import (
@@ -474,7 +474,7 @@ async def test_record_writes_the_operational_events_it_causes(any_store: Store) 
     for n in range(2):
         [job] = await any_store.jobs([f"dlv_e{n}_a"])
         [claimed] = await any_store.claim([job], lease_s=60)
-        failed = replace(
+        failed = msgspec.structs.replace(
             attempt_result(f"dlv_e{n}_a", "a", "failed", lease=claimed.lease, code=500),
             disable_after=2,
             event_id=f"e{n}",
@@ -503,7 +503,7 @@ async def test_no_event_about_a_delivery_of_an_operational_event(any_store: Stor
     await any_store.ingest([new_event("e1", "a", kind="hookd.endpoint.enabled")])
     [job] = await any_store.jobs(["dlv_e1_a"])
     [claimed] = await any_store.claim([job], lease_s=60)
-    failed = replace(
+    failed = msgspec.structs.replace(
         attempt_result("dlv_e1_a", "a", "failed", lease=claimed.lease, code=500),
         event_type="hookd.endpoint.enabled",
         notices=Notices(exhausted=(NoticeRoute(endpoint="b"),)),

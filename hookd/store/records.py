@@ -1,7 +1,8 @@
 """What goes in and out of a store: plain frozen records, the same for every backend.
 
-The records made once per event or delivery on the hot paths (:class:`NewEvent`,
-:class:`NewDelivery`, :class:`Accepted`, :class:`Job`) are msgspec Structs: frozen alike, but
+The records made once per event, delivery or attempt on the hot paths (:class:`NewEvent`,
+:class:`NewDelivery`, :class:`Accepted`, :class:`Job`, :class:`AttemptResult`,
+:class:`Recorded`) are msgspec Structs: frozen alike, but
 made ten times faster than a frozen dataclass (measured 2.2 µs -> 0.2 µs for eight fields);
 copy one with ``msgspec.structs.replace``."""
 
@@ -150,8 +151,7 @@ class Claim(list[Job]):
         self.retry_at = retry_at
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AttemptResult:
+class AttemptResult(msgspec.Struct, frozen=True, kw_only=True):
     """One finished attempt with the delivery's next state, written together.
 
     The endpoint's failure counter is kept by the store (see :func:`~hookd.store.rules.
@@ -178,8 +178,7 @@ class AttemptResult:
     notices: Notices | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Recorded:
+class Recorded(msgspec.Struct, frozen=True, kw_only=True):
     """What recording one attempt did: ``applied`` is False when its claim was stale (another
     attempt, or a delete, got there first). ``consecutive_failures`` is the endpoint's counter
     after this result (None when it did not change); ``disabled`` is the reason when this result
