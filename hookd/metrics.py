@@ -57,10 +57,13 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        for status in ("succeeded", "failed"):  # every series shows from the first scrape
-            self.deliveries.labels(status=status)
-        for result in ("success", "http_error", "timeout", "network", "refused"):
-            self.attempts.labels(result=result)
+        # every series shows from the first scrape; the children are kept, since labels() costs
+        # more than the inc() it leads to and runs once per attempt
+        self._finished = {s: self.deliveries.labels(status=s) for s in ("succeeded", "failed")}
+        self._results = {
+            result: self.attempts.labels(result=result)
+            for result in ("success", "http_error", "timeout", "network", "refused")
+        }
         for kind in ("deliveries", "attempts", "events"):
             self.purged.labels(kind=kind)
 
@@ -71,10 +74,12 @@ class Metrics:
             result = outcome.error
         else:
             result = "http_error"
-        self.attempts.labels(result=result).inc()
+        child = self._results.get(result)
+        (child if child is not None else self.attempts.labels(result=result)).inc()
         self.latency.observe(seconds)
-        if status in ("succeeded", "failed"):
-            self.deliveries.labels(status=status).inc()
+        finished = self._finished.get(status)
+        if finished is not None:
+            finished.inc()
 
     def gauges(self, read: Callable[[], dict[str, float]]) -> None:
         """Register gauges computed at scrape time from ``read()``."""
