@@ -26,6 +26,7 @@ HTTP/2 always sends them; HTTP/1.1 names are case-insensitive), with ``accept: *
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -41,6 +42,12 @@ DNS_TTL_S = 60.0
 IDLE_S = 15.0
 CANCEL_SLACK_S = 0.05  # reqwest's own bound ends after asyncio's, which records the timeout
 MAX_PINNED = 1024  # pinned clients kept at most (one per destination address)
+
+
+@functools.lru_cache(maxsize=256)
+def _bound(timeout: float) -> timedelta:
+    """reqwest's own bound for an attempt of ``timeout`` seconds (one per policy: remembered)."""
+    return timedelta(seconds=timeout + CANCEL_SLACK_S)
 
 
 class Answer:
@@ -109,8 +116,9 @@ class Transport:
         reqwest is given the same bound (and a little more) so that it drops the request, and
         closes its connection, too: cancelling the Python side alone leaves a hung request's
         connection open on reqwest's threads (the fault matrix counted one per attempt)."""
-        request = self.client(pin).post(url).body_bytes(body).headers(dict(headers))
-        request = request.timeout(timedelta(seconds=timeout + CANCEL_SLACK_S))
+        sent = headers if type(headers) is dict else dict(headers)
+        request = self.client(pin).post(url).body_bytes(body).headers(sent)
+        request = request.timeout(_bound(timeout))
         async with request.build_streamed() as resp:
             reader = resp.body_reader
             chunks: list[bytes] = []

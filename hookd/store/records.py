@@ -146,6 +146,8 @@ class Claim(list[Job]):
     longer pending, so there is nothing to try again.
     """
 
+    __slots__ = ("retry_at",)
+
     def __init__(self, jobs: Iterable[Job] = (), *, retry_at: float | None = None) -> None:
         super().__init__(jobs)
         self.retry_at = retry_at

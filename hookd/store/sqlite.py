@@ -241,8 +241,13 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
     ) -> Claim:
         """In-process leases (the file has one owner, whose lanes keep ``limits``). A job that
         is no longer pending may be claimed here; its record then applies nothing."""
-        tokens = [(job, self._leases.take(job.id, lease_s)) for job in jobs]
-        return Claim(msgspec.structs.replace(job, lease=t) for job, t in tokens if t is not None)
+        take, replace = self._leases.take, msgspec.structs.replace
+        claimed = Claim()
+        for job in jobs:  # (one job per call, once per attempt: a plain loop, no generators)
+            token = take(job.id, lease_s)
+            if token is not None:
+                claimed.append(replace(job, lease=token))
+        return claimed
 
     async def release(self, ids: Sequence[str]) -> None:
         self._leases.end_all(ids)
