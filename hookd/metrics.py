@@ -74,8 +74,7 @@ class Metrics:
             result = outcome.error
         else:
             result = "http_error"
-        child = self._results.get(result)
-        (child if child is not None else self.attempts.labels(result=result)).inc()
+        self._results[result].inc()  # every result an Outcome can have is kept
         self.latency.observe(seconds)
         finished = self._finished.get(status)
         if finished is not None:

@@ -57,7 +57,7 @@ def redact_custom(headers: Mapping[str, str], custom: Iterable[str]) -> dict[str
     headers (``custom``, by name, any case) hidden, and those of credential-like names."""
     names = {name.lower() for name in custom}
     if not names:
-        return {k: REDACTED if _credential_like(k) else v for k, v in headers.items()}
+        return redact_headers(headers)
     return {
         k: REDACTED if k.lower() in names or _credential_like(k) else v for k, v in headers.items()
     }

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,18 @@ def fails_first(hit: Received, n: int) -> int:
     return 500 if n == 1 and zlib.crc32(hit.webhook_id.encode()) % 5 == 0 else 200
 
 
+def counting(delivered: collections.Counter[str]) -> Callable[[Received, int], int]:
+    """:func:`fails_first`, counting each event's 2xx answers in ``delivered``."""
+
+    def decide(hit: Received, n: int) -> int:
+        answer = fails_first(hit, n)
+        if answer == 200:
+            delivered[hit.webhook_id] += 1
+        return answer
+
+    return decide
+
+
 async def readyz_is(http: aiohttp.ClientSession, process: Process, status: int) -> bool:
     async with http.get(process.url + "/readyz") as resp:
         return resp.status == status
@@ -133,11 +145,7 @@ async def test_a_storage_outage_under_load_is_bounded_quiet_and_loses_nothing(
 ) -> None:
     delivered: collections.Counter[str] = collections.Counter()  # 2xx answers per event
 
-    def decide(hit: Received, n: int) -> int:
-        answer = fails_first(hit, n)
-        if answer == 200:
-            delivered[hit.webhook_id] += 1
-        return answer
+    decide = counting(delivered)
 
     async with receiver(decide=decide) as rec:
         database = fault.database(tmp_path)
@@ -228,11 +236,7 @@ async def test_postgres_down_under_load_is_bounded_quiet_and_loses_nothing(tmp_p
     discarded as ``delivery.attempt_stale`` and the delivery is due again), never otherwise."""
     delivered: collections.Counter[str] = collections.Counter()
 
-    def decide(hit: Received, n: int) -> int:
-        answer = fails_first(hit, n)
-        if answer == 200:
-            delivered[hit.webhook_id] += 1
-        return answer
+    decide = counting(delivered)
 
     with pg_server.separate_server() as server:
         async with receiver(decide=decide) as rec:
