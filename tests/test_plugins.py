@@ -148,7 +148,8 @@ async def test_the_example_plugin_shapes_routes_and_logs_real_deliveries(
 
         sink.default = 500
         status, body = await d.post_event("flaky.thing", {})
-        await wait_for(failures.exists)
+        # (the plugin's thread opens the file, then writes: wait for a whole line)
+        await wait_for(lambda: failures.exists() and failures.read_text().endswith("\n"))
         line = json.loads(failures.read_text().splitlines()[0])
         assert line["delivery"] == body["deliveries"][0]["id"]
         assert (line["endpoint"], line["status_code"], line["attempts"]) == ("flaky", 500, 1)
