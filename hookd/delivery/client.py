@@ -153,17 +153,30 @@ class DeliveryConnector(aiohttp.TCPConnector):
             return {"headers": headers, "proxy": self.proxy, "proxy_headers": self.proxy_headers}
         return {"headers": {**headers, **self.proxy_headers}, "proxy": self.proxy}
 
+    def pin_now(self, url: str) -> tuple[bool, tuple[str, str, int] | None]:
+        """:meth:`pin` when it needs no name lookup: ``(True, pin)``; ``(False, None)`` when
+        the name must be resolved (first seen, or kept longer than DNS_TTL_S)."""
+        if self.guard is None:
+            return True, None
+        host, port = _destination(url)  # as the client will read it (full-width digits...)
+        if _is_literal(host):
+            return True, None
+        if _NUMERIC_HOST.fullmatch(host):  # 127.1, 0x7f.1: not a canonical address
+            raise aiohttp.InvalidURL(url)
+        found = self._pins.get((host, port))
+        if found is None or found[0] <= time.monotonic():
+            return False, None
+        return True, (host, found[1], port)
+
     async def pin(self, url: str) -> tuple[str, str, int] | None:
         """``(host, address, port)``: the allowed address a request to ``url`` must connect to
         (resolved by the guard, kept DNS_TTL_S); None when any address may be used (no guard,
         or an IP literal, judged before). Raises PrivateAddressRefused."""
-        if self.guard is None:
-            return None
-        host, port = _destination(url)  # as the client will read it (full-width digits...)
-        if _is_literal(host):
-            return None
-        if _NUMERIC_HOST.fullmatch(host):  # 127.1, 0x7f.1: not a canonical address
-            raise aiohttp.InvalidURL(url)
+        ready, pinned = self.pin_now(url)
+        if ready:
+            return pinned
+        assert self.guard is not None  # pin_now needs a lookup only with a guard
+        host, port = _destination(url)
         now = time.monotonic()
         found = self._pins.get((host, port))
         if found is None or found[0] <= now:
@@ -245,24 +258,16 @@ async def post(
     way = connector if isinstance(connector, DeliveryConnector) else None
     fast = way.fast if way is not None and ssl is None else None
     try:
-        async with asyncio.timeout(timeout):
-            if fast is not None and way is not None:
-                pin = await way.pin(url)
-                answer = await fast.post(
-                    url,
-                    body,
-                    headers,
-                    pin=pin,
-                    max_response_body=max_response_body,
-                    now=now,
-                    timeout=timeout,
-                )
-                raw, retry_after, status = answer.body, answer.retry_after, answer.status
-            else:
+        if fast is not None and way is not None:
+            raw, retry_after, status = await _post_reqwest(
+                way, fast, url, body, headers, max_response_body, now, timeout, started
+            )
+        else:
+            async with asyncio.timeout(timeout):
                 raw, retry_after, status = await _post_aiohttp(
                     session, way, url, body, headers, max_response_body, now, ssl
                 )
-    except TimeoutError:
+    except TimeoutError:  # asyncio's, or reqwest's (its timeout errors are TimeoutErrors)
         return done(Outcome(error="timeout"), f"timeout: no complete response within {timeout}s")
     except aiohttp.InvalidURL as exc:  # also non-canonical IPv4 like 127.1: never gets better
         return done(Outcome(error="refused"), f"refused: invalid URL: {_describe(exc)}")
@@ -276,6 +281,33 @@ async def post(
         return done(Outcome(error="network"), f"network: {type(exc).__name__}: {_describe(exc)}")
     text = raw.decode("utf-8", errors="replace")
     return done(Outcome(status_code=status, retry_after=retry_after), None, text)
+
+
+async def _post_reqwest(
+    way: DeliveryConnector,
+    fast: Transport,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    max_response_body: int,
+    now: float,
+    timeout: float,  # noqa: ASYNC109 -- the attempt's bound, kept by reqwest
+    started: float,
+) -> tuple[bytes, float | None, int]:
+    """The POST through reqwest, within ``timeout`` of ``started`` (a perf_counter time)."""
+    ready, pin = way.pin_now(url)
+    left = timeout
+    if not ready:  # a name to look up first, within the attempt's time
+        async with asyncio.timeout(timeout):
+            pin = await way.pin(url)
+        left = timeout - (time.perf_counter() - started)
+        if left <= 0:
+            raise TimeoutError
+    # reqwest bounds the rest itself (a TimeoutError), from connect to the body's end
+    answer = await fast.post(
+        url, body, headers, pin=pin, max_response_body=max_response_body, now=now, timeout=left
+    )
+    return answer.body, answer.retry_after, answer.status
 
 
 async def _post_aiohttp(
