@@ -23,6 +23,7 @@ from hookd.store import (
     NoticeRoute,
     Notices,
     OverCapacity,
+    Status,
     Store,
 )
 from tests.conftest import BACKENDS, open_backend
@@ -250,6 +251,28 @@ async def test_the_failure_counter_is_kept_in_the_database(any_store: Store) -> 
     await any_store.ingest([new_event("e9", "a")])
     await finish(any_store, "dlv_e3_a", "failed", 500)
     assert (await finish(any_store, "dlv_e9_a", "succeeded")).consecutive_failures == 0
+
+
+async def test_the_failure_counter_follows_the_order_within_one_record_call(
+    any_store: Store,
+) -> None:
+    """Results recorded together count in their order: a failure after a success counts again,
+    and each result says what it changed (None: the counter was already where it leaves it)."""
+    statuses: list[Status] = ["failed", "succeeded", "succeeded", "failed", "failed", "succeeded"]
+    await any_store.ingest([new_event(f"e{n}", "a") for n in range(len(statuses))])
+    jobs = await any_store.jobs([f"dlv_e{n}_a" for n in range(len(statuses))])
+    claimed = await any_store.claim(jobs, lease_s=60)
+    codes = [500 if status == "failed" else 200 for status in statuses]
+    results = [
+        attempt_result(job.id, "a", status, lease=job.lease, code=code)
+        for job, status, code in zip(claimed, statuses, codes, strict=True)
+    ]
+    recorded = await any_store.record(results)
+    assert [r.applied for r in recorded] == [True] * len(statuses)
+    assert [r.consecutive_failures for r in recorded] == [1, 0, None, 1, 2, 0]
+    row = await any_store.endpoint("a")
+    assert row is not None
+    assert row.consecutive_failures == 0
 
 
 async def test_a_result_may_disable_its_endpoint_at_once(any_store: Store) -> None:

@@ -263,13 +263,14 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
             out: list[Recorded] = []
             delta = 0
             tallies = Tallies()
+            zeroed: set[str] = set()  # endpoints whose counter is known to be 0 here
             for r in results:
                 if not leases.holds(r.delivery_id, r.lease) or not writes.record_attempt(
                     db, r, now, tallies
                 ):
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
-                failures, disabled = writes.count(db, r, now)
+                failures, disabled = writes.count(db, r, now, zeroed)
                 if disabled is not None:
                     self._live.forget()
                 made = rules.attempt_notices(r, failures, disabled, now)

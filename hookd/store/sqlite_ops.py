@@ -130,16 +130,26 @@ def record_attempt(
     return True
 
 
-def count(db: sqlite3.Connection, r: AttemptResult, now: float) -> tuple[int | None, str | None]:
-    """The endpoint's failure counter after ``r`` (None: unchanged) and a disable it causes."""
+def count(
+    db: sqlite3.Connection, r: AttemptResult, now: float, zeroed: set[str]
+) -> tuple[int | None, str | None]:
+    """The endpoint's failure counter after ``r`` (None: unchanged) and a disable it causes.
+
+    ``zeroed`` (one set per transaction) holds the endpoints whose counter this transaction
+    has seen at 0 since it last counted a failure for them: another success for one changes
+    nothing, and skips the statement that would say so (most of a busy endpoint's results)."""
     if r.status == "succeeded":
+        if r.endpoint in zeroed:
+            return None, None
         cur = db.execute(
             "UPDATE endpoints SET consecutive_failures = 0, updated_at = ?"
             " WHERE id = ? AND consecutive_failures != 0",
             (now, r.endpoint),
         )
+        zeroed.add(r.endpoint)
         return (0 if cur.rowcount else None), None
     if r.status == "failed":
+        zeroed.discard(r.endpoint)
         db.execute(
             "UPDATE endpoints SET consecutive_failures = consecutive_failures + 1,"
             " updated_at = ? WHERE id = ?",
