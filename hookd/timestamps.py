@@ -4,6 +4,7 @@ with milliseconds, ``2026-01-02T03:04:05.678Z``."""
 from __future__ import annotations
 
 import functools
+import math
 from datetime import UTC, datetime
 
 
@@ -14,7 +15,19 @@ def format_timestamp(moment: datetime | float) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@functools.lru_cache(maxsize=64)
 def _format_unix(seconds: float) -> str:
-    # a batch formats one `now` for every event in it
-    return format_timestamp(datetime.fromtimestamp(seconds, UTC))
+    """What ``format_timestamp(datetime.fromtimestamp(seconds, UTC))`` gives, with the date
+    and time of day made once per second: every single-event ingest formats its own ``now``
+    (2.2 -> 0.5 us)."""
+    frac, whole = math.modf(seconds)
+    micros = round(frac * 1e6)  # as datetime.fromtimestamp rounds (half to even)
+    if micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    elif micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return f"{_second(int(whole))}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).isoformat(timespec="seconds").removesuffix("+00:00")
