@@ -18,7 +18,7 @@ def format_timestamp(moment: datetime | float) -> str:
 def _format_unix(seconds: float) -> str:
     """What ``format_timestamp(datetime.fromtimestamp(seconds, UTC))`` gives, with the date
     and time of day made once per second: every single-event ingest formats its own ``now``
-    (2.2 -> 0.5 us)."""
+    (timeit: 2.5 -> 1.2 us a call)."""
     frac, whole = math.modf(seconds)
     micros = round(frac * 1e6)  # as datetime.fromtimestamp rounds (half to even)
     if micros < 0:

@@ -176,21 +176,20 @@ class DeliveryConnector(aiohttp.TCPConnector):
         if ready:
             return pinned
         assert self.guard is not None  # pin_now needs a lookup only with a guard
-        host, port = _destination(url)
+        host, port = _destination(url)  # not known, or kept too long: resolve it
         now = time.monotonic()
-        found = self._pins.get((host, port))
-        if found is None or found[0] <= now:
-            try:
-                results = await self.guard.resolve(host, port, socket.AF_UNSPEC)
-            except PrivateAddressRefused:
-                raise
-            except OSError as exc:  # worded as aiohttp's path words it
-                why = exc.strerror or str(exc)
-                raise OSError(f"Cannot connect to host {host}:{port} ssl:default [{why}]") from None
-            if len(self._pins) > 4096:
-                self._pins.clear()
-            found = self._pins[(host, port)] = (now + DNS_TTL_S, results[0]["host"])
-        return host, found[1], port
+        try:
+            results = await self.guard.resolve(host, port, socket.AF_UNSPEC)
+        except PrivateAddressRefused:
+            raise
+        except OSError as exc:  # worded as aiohttp's path words it
+            why = exc.strerror or str(exc)
+            raise OSError(f"Cannot connect to host {host}:{port} ssl:default [{why}]") from None
+        if len(self._pins) > 4096:
+            self._pins.clear()
+        address = results[0]["host"]
+        self._pins[(host, port)] = (now + DNS_TTL_S, address)
+        return host, address, port
 
 
 def make_session(
