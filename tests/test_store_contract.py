@@ -275,6 +275,57 @@ async def test_the_failure_counter_follows_the_order_within_one_record_call(
     assert row.consecutive_failures == 0
 
 
+async def test_one_record_call_applies_exactly_the_results_its_claims_allow(
+    any_store: Store,
+) -> None:
+    """A hundred results in one call (more than one statement's worth on SQLite): each is
+    applied or refused on its own, by its claim and its attempt number, and a result named
+    twice counts once; the applied ones leave their state and their attempt row, the refused
+    ones nothing."""
+    count = 100
+    await any_store.ingest([new_event(f"e{n}", "a" if n % 3 else "b") for n in range(count)])
+    ids = [f"dlv_e{n}_{'a' if n % 3 else 'b'}" for n in range(count)]
+    claimed = await any_store.claim(await any_store.jobs(ids), lease_s=60)
+    assert [j.id for j in claimed] == ids
+    later = time.time() + 3600
+    results = []
+    for n, job in enumerate(claimed):
+        status: Status = ("succeeded", "pending", "failed")[n % 3]
+        results.append(
+            attempt_result(
+                job.id,
+                job.endpoint,
+                status,
+                lease=job.lease + 1 if n % 10 == 7 else job.lease,  # not this claim's lease
+                n=2 if n % 10 == 9 else 1,  # not the next attempt
+                code=200 if status == "succeeded" else 500 + n,
+                next_attempt_at=later + n if status == "pending" else None,
+            )
+        )
+    results.insert(5, results[4])  # the same result twice, side by side
+    recorded = await any_store.record(results)
+    expected = [n % 10 not in (7, 9) for n in range(count)]
+    expected.insert(5, False)
+    assert [r.delivery_id for r in recorded] == [r.delivery_id for r in results]
+    assert [r.applied for r in recorded] == expected
+    for n, delivery_id in enumerate(ids):
+        row = await any_store.delivery(delivery_id)
+        assert row is not None
+        attempts = await any_store.attempts(delivery_id)
+        if n % 10 in (7, 9):
+            assert (row.status, row.attempt_count, row.last_status_code) == ("pending", 0, None)
+            assert attempts == []
+            continue
+        status = ("succeeded", "pending", "failed")[n % 3]
+        code = 200 if status == "succeeded" else 500 + n
+        assert (row.status, row.attempt_count, row.last_status_code) == (status, 1, code)
+        assert row.last_error == (None if status == "succeeded" else f"HTTP {code}")
+        assert row.next_attempt_at == (later + n if status == "pending" else None)
+        assert [(a.n, a.status_code) for a in attempts] == [(1, code)]
+    finished = sum(1 for n in range(count) if n % 10 not in (7, 9) and n % 3 != 1)
+    assert any_store.pending == count - finished == await any_store.count_pending()
+
+
 async def test_a_result_may_disable_its_endpoint_at_once(any_store: Store) -> None:
     await any_store.ingest([new_event("e1", "a")])
     [job] = await any_store.jobs(["dlv_e1_a"])

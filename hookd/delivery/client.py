@@ -24,10 +24,10 @@ import ssl
 import time
 from base64 import b64encode
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import msgspec
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from pyreqwest.exceptions import PyreqwestError
@@ -216,8 +216,7 @@ def make_session(
     )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Response:
+class Response(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome
     latency_ms: float
     body: str | None

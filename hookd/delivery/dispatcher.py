@@ -34,7 +34,7 @@ import structlog
 from hookd.config import DeliveryConfig
 from hookd.delivery import client, observe
 from hookd.delivery.attempt import attempt
-from hookd.delivery.lanes import Lane, limits_of
+from hookd.delivery.lanes import Lane
 from hookd.delivery.outage import Outage
 from hookd.delivery.policy import Outcome, disable_reason, is_retryable, next_delay
 from hookd.delivery.recorder import Recorder
@@ -101,6 +101,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # see _create_task
         self.outage = Outage(probe=store.ping, resume=self._resume)
 
     @property
@@ -245,7 +246,7 @@ class Dispatcher:
 
     def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lane.in_flight += 1
-        task = asyncio.create_task(self._attempt(job, ep, lane), name=f"attempt:{job.id}")
+        task = self._create_task(self._attempt(job, ep, lane), f"attempt:{job.id}")
         self.in_flight[job.id] = task
         task.add_done_callback(lambda t: self._finished(job, lane, t))
 
@@ -329,7 +330,7 @@ class Dispatcher:
 
     async def _attempt(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lease_s = ep.policy.timeout + self.lease_slack
-        claimed = await self.store.claim([job], lease_s=lease_s, limits=limits_of(ep.config))
+        claimed = await self.store.claim([job], lease_s=lease_s, limits=ep.limits)
         if not claimed and claimed.retry_at is not None and not self._stopping:
             lane.hold(job, claimed.retry_at)  # limits shared with other processes: not yet
             self._queued.add(job.id)
@@ -482,6 +483,14 @@ class Dispatcher:
             with contextlib.suppress(Exception):  # else their leases simply expire
                 await asyncio.wait_for(self.store.release(stragglers), timeout=5)
         return stragglers
+
+    def _create_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """asyncio.create_task on the loop looked up once (asyncio.get_running_loop(), which
+        create_task calls, makes a getpid() system call each time in Python 3.11)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.create_task(coro, name=name)
 
     def _helper(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)

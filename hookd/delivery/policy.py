@@ -16,6 +16,8 @@ from email.utils import parsedate_tz
 from types import MappingProxyType
 from typing import Literal, TypeAlias, get_args
 
+import msgspec
+
 from hookd.units import parse_duration
 
 __all__ = [
@@ -129,9 +131,11 @@ class RetryPolicy:
         return 1 + len(self.delays)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Outcome:
-    """How one attempt ended. ``error`` wins over ``status_code`` when both are set."""
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """How one attempt ended. ``error`` wins over ``status_code`` when both are set.
+
+    (A msgspec Struct, like Response: one of each per attempt, built in C in a fifth of a
+    frozen dataclass's time.)"""
 
     status_code: int | None = None  # HTTP status if a response came back
     # timeout: no full response within policy.timeout; network: DNS/connect/reset/etc;

@@ -18,6 +18,7 @@ from typing import Any
 from hookd.config import Config, EndpointConfig, SigningConfig
 from hookd.delivery import policy as retry
 from hookd.delivery.client import USER_AGENT
+from hookd.delivery.lanes import limits_of
 from hookd.delivery.tls import TLSConfig, TLSProblem, make_context, summary
 from hookd.endpoints.keys import config_keys
 from hookd.errors import HookdError
@@ -33,6 +34,7 @@ from hookd.registry import (
     SignerConfig,
     SigningKey,
 )
+from hookd.store import Limits
 
 OWN_PREFIX = "hookd."  # hookd's own event types (operational events, hookd.test)
 
@@ -55,11 +57,13 @@ class Endpoint:
     ssl: ssl.SSLContext | None = None  # its TLS settings, built once, used by every attempt
     view: EndpointView = field(init=False)
     headers: Mapping[str, str] = field(init=False)  # every request's, before its signature
+    limits: Limits = field(init=False)  # what each claim of its deliveries is held to
 
     def __post_init__(self) -> None:
         c = self.config
         self.view = EndpointView(id=c.id, url=c.url, events=c.events, options=c.options)
         self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **c.headers}
+        self.limits = limits_of(c)
 
     @property
     def id(self) -> str:

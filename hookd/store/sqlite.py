@@ -264,10 +264,10 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
             delta = 0
             tallies = Tallies()
             zeroed: set[str] = set()  # endpoints whose counter is known to be 0 here
-            for r in results:
-                if not leases.holds(r.delivery_id, r.lease) or not writes.record_attempt(
-                    db, r, now, tallies
-                ):
+            held = [leases.holds(r.delivery_id, r.lease) for r in results]
+            applied = writes.record_attempts(db, results, held, now, tallies)
+            for r, ok in zip(results, applied, strict=True):
+                if not ok:
                     out.append(Recorded(delivery_id=r.delivery_id, applied=False))
                     continue
                 failures, disabled = writes.count(db, r, now, zeroed)

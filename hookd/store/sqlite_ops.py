@@ -107,27 +107,61 @@ def deliveries_of(
     return {k: tuple(v) for k, v in out.items()}
 
 
-def record_attempt(
-    db: sqlite3.Connection, r: AttemptResult, now: float, tallies: sqlite_stats.Tallies
-) -> bool:
-    """The delivery's new state and its attempt row, if it is still pending at ``n - 1``; its
-    rollups go to ``tallies`` (written by the caller before the transaction ends)."""
-    cur = db.execute(
-        "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
-        " last_status_code = ?, last_error = ?, updated_at = ?"
-        " WHERE id = ? AND status = 'pending' AND attempt_count = ?",
-        (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now, r.delivery_id, r.n - 1),
-    )
-    if cur.rowcount != 1:
-        return False
-    db.execute(
+def record_attempts(
+    db: sqlite3.Connection,
+    results: Sequence[AttemptResult],
+    held: Sequence[bool],
+    now: float,
+    tallies: sqlite_stats.Tallies,
+) -> list[bool]:
+    """Each delivery's new state and its attempt row, for each result whose claim is ``held``
+    and whose delivery is still pending at ``n - 1``; which results were applied, in order.
+    Their rollups go to ``tallies`` (written by the caller before the transaction ends).
+
+    A few statements for the lot: an UPDATE ... FROM VALUES for 64, 32, ... or 1 results
+    moves on the deliveries still pending at ``n - 1`` and names them (RETURNING), and their
+    attempt rows go in multi-row INSERTs (:func:`insert_rows`), instead of two statements per
+    attempt. A delivery named twice counts once, as the first of two calls would (the second
+    would find it moved on)."""
+    first: dict[str, int] = {}
+    for i, (r, ok) in enumerate(zip(results, held, strict=True)):
+        if ok:
+            first.setdefault(r.delivery_id, i)
+    todo = [results[i] for i in first.values()]
+    moved: set[str] = set()
+    start, size = 0, ROWS
+    while start < len(todo):  # 64, 32, ... or 1 at a time, as insert_rows does
+        while size > len(todo) - start:
+            size //= 2
+        params: list[Any] = [now]
+        for r in todo[start : start + size]:
+            params += (r.delivery_id, r.n - 1, r.status, r.next_attempt_at, r.status_code, r.error)
+        moved.update(row[0] for row in db.execute(_moved_on(size), params))
+        start += size
+    done = [r for r in todo if r.delivery_id in moved]
+    insert_rows(
+        db,
         "INSERT OR REPLACE INTO attempts (delivery_id, n, started_at, status_code,"
-        " latency_ms, error, response_body, request_headers, endpoint_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        shared_sql.attempt_row(r),
+        " latency_ms, error, response_body, request_headers, endpoint_id)",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [shared_sql.attempt_row(r) for r in done],
     )
-    tallies.add(r)
-    return True
+    for r in done:
+        tallies.add(r)
+    return [r.delivery_id in moved and first.get(r.delivery_id) == i for i, r in enumerate(results)]
+
+
+@functools.cache
+def _moved_on(size: int) -> str:
+    """The UPDATE of :func:`record_attempts` for ``size`` results (``?1`` is the time)."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * size)
+    return (
+        "UPDATE deliveries SET status = v.column3, attempt_count = v.column2 + 1,"
+        " next_attempt_at = v.column4, last_status_code = v.column5, last_error = v.column6,"
+        f" updated_at = ?1 FROM (VALUES {values}) AS v"
+        " WHERE deliveries.id = v.column1 AND deliveries.status = 'pending'"
+        " AND deliveries.attempt_count = v.column2 RETURNING deliveries.id"
+    )
 
 
 def count(
