@@ -123,6 +123,8 @@ class Transport:
         request = request.timeout(_bound(timeout))
         async with request.build_streamed() as resp:
             reader = resp.body_reader
+            length = resp.headers.get("content-length")
+            expected = int(length) if length is not None and length.isdigit() else None
             chunks: list[bytes] = []
             size = 0
             while size < max_response_body:
@@ -132,6 +134,8 @@ class Transport:
                 piece = bytes(chunk)
                 chunks.append(piece)
                 size += len(piece)
+                if expected is not None and size >= expected:
+                    break  # all of it: no last read to hear "no more" (each read drops the GIL)
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
             return Answer(resp.status, b"".join(chunks), retry_after)
 
