@@ -121,7 +121,10 @@ class Transport:
         sent = headers if type(headers) is dict else dict(headers)
         request = self.client(pin).post(url).body_bytes(body).headers(sent)
         request = request.timeout(_bound(timeout))
-        async with request.build_streamed() as resp:
+        stream = request.build_streamed()
+        resp = await stream.__aenter__()
+        whole = False
+        try:
             reader = resp.body_reader
             length = resp.headers.get("content-length")
             expected = int(length) if length is not None and length.isdigit() else None
@@ -135,9 +138,13 @@ class Transport:
                 chunks.append(piece)
                 size += len(piece)
                 if expected is not None and size >= expected:
-                    break  # all of it: no last read to hear "no more" (each read drops the GIL)
+                    whole = True  # no last read to hear "no more" (each read drops the GIL)
+                    break
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
             return Answer(resp.status, b"".join(chunks), retry_after)
+        finally:
+            if not whole:  # a body left unread: stop reqwest's reader of it now
+                await stream.__aexit__(None, None, None)
 
     def close(self) -> None:
         self._open = None
