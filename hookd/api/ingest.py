@@ -14,6 +14,7 @@ from hookd import ingest, jsontext
 from hookd.api.access import INGEST, OPEN, route
 from hookd.api.http import ApiProblem, json_response, parse_json, read_raw, state_of
 from hookd.catalog import Catalog
+from hookd.deadlines import Deadline
 from hookd.state import State
 from hookd.store import Conflict, OverCapacity
 
@@ -21,6 +22,7 @@ from hookd.store import Conflict, OverCapacity
 # writer fails a locked or full database within about a second; this bounds everything else).
 STORE_DEADLINE = 10.0
 READY_DEADLINE = 3.0
+_STORE_BOUND = Deadline(STORE_DEADLINE)
 
 
 def _refuse_when_draining(state: State) -> None:
@@ -112,7 +114,7 @@ def _checked(i: int, item: Any, catalog: Catalog) -> ingest.Posted:
 
 async def _commit(state: State, events: list[Any], *, header_keyed: bool = False) -> list[Any]:
     try:
-        async with asyncio.timeout(STORE_DEADLINE):
+        async with _STORE_BOUND():  # asyncio.timeout(STORE_DEADLINE), one timer for all
             accepted = await state.store.ingest(events)
     except TimeoutError as exc:
         raise _no_answer() from exc
