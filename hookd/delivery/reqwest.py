@@ -52,6 +52,22 @@ def _bound(timeout: float) -> timedelta:
     return timedelta(seconds=timeout)
 
 
+def _text(headers: Mapping[str, str], name: str) -> str | None:
+    """A header of the answer as text, None when absent or not text: hyper passes such a value
+    on (it does not even check Content-Length on a 204 or 304), and pyreqwest raises
+    ValueError when asked for it; the attempt goes on as if it were absent."""
+    try:
+        return headers.get(name)
+    except ValueError:
+        return None
+
+
+def _length(headers: Mapping[str, str]) -> int | None:
+    """The answer's Content-Length, when it is one plain number."""
+    length = _text(headers, "content-length")
+    return int(length) if length is not None and length.isascii() and length.isdigit() else None
+
+
 class Answer:
     """What came back: status, the capped body, and Retry-After as a delay."""
 
@@ -126,8 +142,7 @@ class Transport:
         whole = False
         try:
             reader = resp.body_reader
-            length = resp.headers.get("content-length")
-            expected = int(length) if length is not None and length.isdigit() else None
+            expected = _length(resp.headers)
             chunks: list[bytes] = []
             size = 0
             while size < max_response_body:
@@ -137,10 +152,10 @@ class Transport:
                 piece = bytes(chunk)
                 chunks.append(piece)
                 size += len(piece)
-                if expected is not None and size >= expected:
+                if size == expected:
                     whole = True  # no last read to hear "no more" (each read drops the GIL)
                     break
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
+            retry_after = parse_retry_after(_text(resp.headers, "Retry-After"), now)
             return Answer(resp.status, b"".join(chunks), retry_after)
         finally:
             if not whole:  # a body left unread: stop reqwest's reader of it now
