@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 from typing import Any
 
 import pytest
+import uvloop
 
-from hookd.deadlines import Deadline
+from hookd.deadlines import Deadline, _Ring
 
 
 async def test_a_block_past_its_time_raises_timeout_error() -> None:
@@ -104,3 +107,63 @@ def test_one_deadline_serves_blocks_in_several_event_loops() -> None:
 
     assert asyncio.run(timed_out())
     assert asyncio.run(timed_out())  # a new loop: a timer of its own
+
+
+def test_an_event_loop_done_with_is_not_kept() -> None:
+    """The rings are per loop and hold nothing of an idle loop: a closed loop goes."""
+    bound = Deadline(30)
+
+    async def one() -> None:
+        async with bound():
+            await asyncio.sleep(0)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(one())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_timer_that_fires_a_little_early_does_not_spin() -> None:
+    """uvloop counts whole milliseconds, so the shared timer may fire just before a deadline
+    of 10.5 ms: the block is due then (asyncio's own loop runs timers that early too), not
+    re-armed again and again until the clock ticks."""
+    fired = 0
+    expire = _Ring.expire
+
+    def counting(ring: _Ring) -> None:
+        nonlocal fired
+        fired += 1
+        expire(ring)
+
+    async def blocks(bound: Deadline) -> int:
+        timed_out = 0
+        for _ in range(20):
+            try:
+                async with bound():
+                    await asyncio.sleep(30)
+            except TimeoutError:
+                timed_out += 1
+        return timed_out
+
+    _Ring.expire = counting  # type: ignore[method-assign]
+    try:
+        loop = uvloop.new_event_loop()
+        try:
+            assert loop.run_until_complete(blocks(Deadline(0.0105))) == 20
+        finally:
+            loop.close()
+    finally:
+        _Ring.expire = expire  # type: ignore[method-assign]
+    assert fired <= 2 * 20
+
+
+async def test_a_block_is_entered_once() -> None:
+    block = Deadline(1)()
+    async with block:
+        pass
+    with pytest.raises(RuntimeError, match="entered once"):
+        async with block:
+            pass
