@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from hookd.errors import StoreError
-from hookd.store import MIGRATIONS, DeliveryFilter, SQLiteStore
+from hookd.store import MIGRATIONS, DeliveryFilter, SQLiteStore, sqlite_ops
 from hookd.store.sqlite_ops import insert_rows
-from tests.support import new_event
+from tests.support import attempt_result, new_event
 
 
 async def test_schema_is_at_the_latest_migration(store: SQLiteStore, tmp_path: Path) -> None:
@@ -65,3 +65,37 @@ def test_insert_rows_keeps_every_row_in_order(n: int) -> None:
     rows = [(f"r{i}", i) for i in range(n)]
     insert_rows(db, "INSERT INTO t (a, b)", "(?, ?)", rows)
     assert db.execute("SELECT a, b FROM t ORDER BY seq").fetchall() == rows
+
+
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "one-by-one"])
+async def test_a_record_call_applies_the_same_with_or_without_update_from(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, update_from: bool
+) -> None:
+    """SQLite older than 3.35 has no UPDATE ... FROM ... RETURNING: there each delivery is
+    moved on by a statement of its own, with the same outcome for every result (70 of them,
+    past one statement's 64; every fifth with a wrong attempt number; one named twice)."""
+    monkeypatch.setattr(sqlite_ops, "UPDATE_FROM", update_from)
+    await store.ingest([new_event(f"e{n}", "a") for n in range(70)])
+    claimed = await store.claim(await store.jobs([f"dlv_e{n}_a" for n in range(70)]), lease_s=60)
+    results = [
+        attempt_result(
+            job.id,
+            "a",
+            "succeeded" if n % 2 else "failed",
+            lease=job.lease,
+            n=2 if n % 5 == 4 else 1,
+            code=200 if n % 2 else 500,
+        )
+        for n, job in enumerate(claimed)
+    ]
+    recorded = await store.record([*results, results[0]])
+    expected = [n % 5 != 4 for n in range(70)] + [False]
+    assert [r.applied for r in recorded] == expected
+    for n in range(70):
+        row = await store.delivery(f"dlv_e{n}_a")
+        assert row is not None
+        if n % 5 == 4:
+            assert (row.status, row.attempt_count) == ("pending", 0)
+        else:
+            assert (row.status, row.attempt_count) == ("succeeded" if n % 2 else "failed", 1)
+    assert len(await store.attempts("dlv_e0_a")) == 1

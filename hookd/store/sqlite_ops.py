@@ -107,6 +107,16 @@ def deliveries_of(
     return {k: tuple(v) for k, v in out.items()}
 
 
+# UPDATE ... FROM needs SQLite 3.33 and RETURNING 3.35 (2021); with an older library (a
+# Python built against Debian 11's 3.34, say) each delivery is moved on by a statement of its own.
+UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 35, 0)
+_MOVED_ON_ONE = (
+    "UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,"
+    " last_status_code = ?, last_error = ?, updated_at = ?"
+    " WHERE id = ? AND status = 'pending' AND attempt_count = ?"
+)
+
+
 def record_attempts(
     db: sqlite3.Connection,
     results: Sequence[AttemptResult],
@@ -121,16 +131,22 @@ def record_attempts(
     A few statements for the lot: an UPDATE ... FROM VALUES for 64, 32, ... or 1 results
     moves on the deliveries still pending at ``n - 1`` and names them (RETURNING), and their
     attempt rows go in multi-row INSERTs (:func:`insert_rows`), instead of two statements per
-    attempt. A delivery named twice counts once, as the first of two calls would (the second
-    would find it moved on)."""
+    attempt (one UPDATE per result where the SQLite library is older than 3.35). A delivery
+    named twice counts once, as the first of two calls would (the second would find it moved
+    on)."""
     first: dict[str, int] = {}
     for i, (r, ok) in enumerate(zip(results, held, strict=True)):
         if ok:
             first.setdefault(r.delivery_id, i)
     todo = [results[i] for i in first.values()]
     moved: set[str] = set()
+    if not UPDATE_FROM:
+        for r in todo:
+            state = (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now)
+            if db.execute(_MOVED_ON_ONE, (*state, r.delivery_id, r.n - 1)).rowcount == 1:
+                moved.add(r.delivery_id)
     start, size = 0, ROWS
-    while start < len(todo):  # 64, 32, ... or 1 at a time, as insert_rows does
+    while UPDATE_FROM and start < len(todo):  # 64, 32, ... or 1 at a time, as insert_rows does
         while size > len(todo) - start:
             size //= 2
         params: list[Any] = [now]
