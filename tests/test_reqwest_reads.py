@@ -75,16 +75,20 @@ async def _post(transport: Transport, url: str, cap: int) -> bytes:
     return answer.body
 
 
+async def _post_twice(url: str) -> tuple[bytes, bytes]:
+    """Two requests to ``url`` through one new Transport (the cap well above the body)."""
+    transport = Transport()
+    try:
+        return await _post(transport, url, 1 << 20), await _post(transport, url, 1 << 20)
+    finally:
+        transport.close()
+
+
 @pytest.mark.parametrize("size", [0, 17, 65_536, 300_000])
 async def test_a_body_with_a_length_is_read_whole_and_its_connection_reused(
     answers: Answers, size: int
 ) -> None:
-    transport = Transport()
-    try:
-        first = await _post(transport, f"{answers.url}/length/{size}", 1 << 20)
-        second = await _post(transport, f"{answers.url}/length/{size}", 1 << 20)
-    finally:
-        transport.close()
+    first, second = await _post_twice(f"{answers.url}/length/{size}")
     assert first == second == BIG[:size]
     assert len(answers.ports) == 2
     assert answers.ports[0] == answers.ports[1]  # one kept-alive connection served both
@@ -92,12 +96,7 @@ async def test_a_body_with_a_length_is_read_whole_and_its_connection_reused(
 
 @pytest.mark.parametrize("size", [0, 25_000, 300_000])
 async def test_a_chunked_body_is_read_to_its_end(answers: Answers, size: int) -> None:
-    transport = Transport()
-    try:
-        first = await _post(transport, f"{answers.url}/chunked/{size}", 1 << 20)
-        second = await _post(transport, f"{answers.url}/chunked/{size}", 1 << 20)
-    finally:
-        transport.close()
+    first, second = await _post_twice(f"{answers.url}/chunked/{size}")
     assert first == second == BIG[:size]
     assert answers.ports[0] == answers.ports[1]
 

@@ -493,7 +493,7 @@ class Dispatcher:
         return loop.create_task(coro, name=name)
 
     def _helper(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
+        task = self._create_task(coro, name)
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
         task.add_done_callback(_log_failure)

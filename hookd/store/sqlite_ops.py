@@ -7,14 +7,15 @@ import contextlib
 import functools
 import itertools
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from hookd.store import rules, sqlite_stats
 from hookd.store import sql as shared_sql
 from hookd.store.records import AttemptResult, Job, NewDelivery, NewEvent, Notices, Toggled
 from hookd.store.sqlite_schema import chunks, marks
 
+_T = TypeVar("_T")
 ROWS = 64  # rows per multi-row INSERT at most: 64 x 9 parameters stay under SQLite's old 999
 
 
@@ -23,12 +24,17 @@ def insert_rows(db: sqlite3.Connection, head: str, row: str, rows: Sequence[Sequ
     all: one statement steps all its rows, where executemany binds and steps each row apart and
     takes the GIL back between them (measured: a third less writer CPU for ingest rows). The
     statements hold 64, 32, ... or 1 rows, so that few texts reach the statement cache."""
+    for chunk in _runs(rows):
+        db.execute(_values(head, row, len(chunk)), list(itertools.chain.from_iterable(chunk)))
+
+
+def _runs(rows: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """``rows`` in order, in runs of 64, 32, ... or 1 (few sizes: few statement texts)."""
     start, size = 0, ROWS
     while start < len(rows):
         while size > len(rows) - start:
             size //= 2
-        chunk = rows[start : start + size]
-        db.execute(_values(head, row, size), list(itertools.chain.from_iterable(chunk)))
+        yield rows[start : start + size]
         start += size
 
 
@@ -140,20 +146,18 @@ def record_attempts(
             first.setdefault(r.delivery_id, i)
     todo = [results[i] for i in first.values()]
     moved: set[str] = set()
-    if not UPDATE_FROM:
+    if UPDATE_FROM:
+        for chunk in _runs(todo):
+            params: list[Any] = [now]
+            for r in chunk:
+                params += (r.delivery_id, r.n - 1, r.status, r.next_attempt_at)
+                params += (r.status_code, r.error)
+            moved.update(row[0] for row in db.execute(_moved_on(len(chunk)), params))
+    else:
         for r in todo:
             state = (r.status, r.n, r.next_attempt_at, r.status_code, r.error, now)
             if db.execute(_MOVED_ON_ONE, (*state, r.delivery_id, r.n - 1)).rowcount == 1:
                 moved.add(r.delivery_id)
-    start, size = 0, ROWS
-    while UPDATE_FROM and start < len(todo):  # 64, 32, ... or 1 at a time, as insert_rows does
-        while size > len(todo) - start:
-            size //= 2
-        params: list[Any] = [now]
-        for r in todo[start : start + size]:
-            params += (r.delivery_id, r.n - 1, r.status, r.next_attempt_at, r.status_code, r.error)
-        moved.update(row[0] for row in db.execute(_moved_on(size), params))
-        start += size
     done = [r for r in todo if r.delivery_id in moved]
     insert_rows(
         db,
