@@ -56,6 +56,7 @@ def main() -> int:
             events=0,
             rows=0,
             soon=0,
+            backlog=0,
             dsn=None,
         )
         print(f"\n### {name}", flush=True)

@@ -17,6 +17,10 @@
    ``next_attempt_at`` (carried in the event's ``data.t``) is its lateness; peak RSS.
 5. SIGKILL, start again: time to ``/readyz`` after the crash; peak RSS of the new process.
    Repeated 3 times (the median and the slowest are reported); the baseline likewise.
+6. A backlog of new deliveries: ``--backlog`` events (400,000) ingested in batches of 100 to
+   the parked endpoint of :mod:`bench.ingest` (one request at a time to a receiver that never
+   answers), so every delivery is due and waits behind it; RSS once idle (the baseline) and
+   after the ingest, and the peak.
 
 Ratios are against the empty-database baseline measured in the same run.
 """
@@ -34,6 +38,8 @@ from typing import Any
 from bench import common
 from bench.common import Proc, Report
 from bench.delivery import reset_sink, sink_stats, wait_count
+from bench.ingest import TOKEN as INGEST_TOKEN
+from bench.ingest import start_parked
 
 ENDPOINTS = 10
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -221,8 +227,33 @@ def due_soon_lateness(hookd: Proc, sink: Proc, soon: int, closes: float) -> list
     return [s * 1000 for s in sink_stats(sink, samples=True)["samples"]]
 
 
+def backlog_rss(tmp: Path, events: int) -> dict[str, float]:
+    """RSS before and after ``events`` due deliveries pile up behind one parked endpoint."""
+    hole_port = common.free_port()
+    hole = common.start_server(tmp, "blackhole", port=hole_port)
+    with common.running(hole):
+        common.wait_listening(hole, hole_port)
+        parked = start_parked(tmp, "backlog", hole_port)
+        with common.running(parked):
+            common.wait_ready(parked, timeout=60)
+            time.sleep(1.0)
+            idle = parked.status_kb("VmRSS") / 1024
+            started = time.monotonic()
+            done = common.loadgen(
+                "bulk", "--url", parked.url, "--token", INGEST_TOKEN, "--events", str(events),
+                timeout=1800,
+            )  # fmt: skip
+            took = time.monotonic() - started
+            if done.get("errors"):
+                raise RuntimeError(f"backlog ingest failed: {done['errors'][:3]}")
+            after = parked.status_kb("VmRSS") / 1024
+            peak = parked.status_kb("VmHWM") / 1024
+    return {"idle": idle, "after": after, "peak": peak, "ingest_s": took}
+
+
 def run(args: argparse.Namespace) -> Report:
     report = Report("scale", quick=args.quick)
+    backlog = args.backlog or (40_000 if args.quick else 400_000)
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     soon = args.soon or (1_000 if args.quick else 3_000)
     restarts = 1 if args.quick else 3
@@ -298,6 +329,13 @@ def run(args: argparse.Namespace) -> Report:
                 f"peak RSS {big_rss:.0f} / {big_rss2:.0f} MB",
                 flush=True,
             )
+        # 6. a backlog of new deliveries behind one endpoint
+        piled = backlog_rss(tmp, backlog)
+        print(
+            f"  backlog: {backlog:,} deliveries queued in {piled['ingest_s']:.1f} s, RSS "
+            f"{piled['idle']:.0f} → {piled['after']:.0f} MB",
+            flush=True,
+        )
 
     pending = status.get("deliveries", {}).get("pending", "?")
     t = report.table(
@@ -340,8 +378,22 @@ def run(args: argparse.Namespace) -> Report:
         "",
         "",
     )
+    bt = report.table(
+        f"{backlog:,} due deliveries waiting behind one endpoint (one request at a time, never "
+        "answered); ratio = backlog / idle",
+        ["figure", "idle", "backlog", "ratio", "target"],
+    )
+    bt.add("RSS, MB", piled["idle"], piled["after"], f"{piled['after'] / piled['idle']:.2f}", "")
+    bt.add(
+        "peak RSS (VmHWM), MB",
+        piled["idle"],
+        piled["peak"],
+        f"{piled['peak'] / piled['idle']:.2f}",
+        "≤ 150 MB",
+    )
     report.check("slowest SIGKILL restart → /readyz", max(big_restarts), "<=", 5.0, " s")
     report.check("peak RSS", peak, "<=", 150.0, " MB")
+    report.check("peak RSS behind a backlog", piled["peak"], "<=", 150.0, " MB")
     report.check("retry lateness p99", common.percentile(late_ms, 99), "<=", 100.0, " ms")
     report.notes.append(
         f"insert of {rows + soon:,} deliveries and events took {filled['insert_s']:.1f} s "
@@ -355,6 +407,7 @@ def main() -> None:
     parser = common.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=0, help="far-future retries (1,000,000)")
     parser.add_argument("--soon", type=int, default=0, help="retries due within 30 s (3,000)")
+    parser.add_argument("--backlog", type=int, default=0, help="deliveries queued (400,000)")
     args = parser.parse_args()
     report = run(args)
     common.finish(report, write_doc=not args.no_doc)

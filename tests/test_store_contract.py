@@ -165,6 +165,30 @@ async def test_jobs_come_with_their_event_in_ingest_order(any_store: Store) -> N
     assert await any_store.fifo_head("b") is None
 
 
+async def test_due_jobs_reads_back_an_endpoints_due_deliveries_earliest_first(
+    any_store: Store,
+) -> None:
+    await any_store.ingest([new_event(f"e{i}", "a", "b", data={"i": i}) for i in range(6)])
+    await finish(any_store, "dlv_e1_a", "succeeded")
+    await finish(any_store, "dlv_e2_a", "pending")  # retried in 60 s: not due yet
+    [job] = await any_store.jobs(["dlv_e5_a"])
+    await any_store.claim([job], lease_s=60)
+    now = time.time() + 1
+    due = await any_store.due_jobs("a", now=now, limit=10)
+    # A shared backend leaves a delivery under a lease to its holder; one process knows its own.
+    expected = ["dlv_e0_a", "dlv_e3_a", "dlv_e4_a"] + ([] if any_store.shared else ["dlv_e5_a"])
+    assert [j.id for j in due] == expected
+    assert (due[0].event_id, due[0].endpoint, due[0].data, due[0].lease) == (
+        "e0",
+        "a",
+        '{"i": 0}',
+        0,
+    )
+    assert [j.id for j in await any_store.due_jobs("a", now=now, limit=2)] == expected[:2]
+    assert await any_store.due_jobs("a", now=0.0, limit=10) == []
+    assert await any_store.due_jobs("nope", now=now, limit=10) == []
+
+
 async def test_a_claimed_delivery_cannot_be_claimed_again_until_its_claim_ends(
     any_store: Store,
 ) -> None:

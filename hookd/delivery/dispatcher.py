@@ -9,6 +9,10 @@ a full lane is pumped again when one of its attempts ends, and lanes starved of 
 wait their turn, round robin, for any attempt to end. ``ordering: fifo`` lanes hold at most the
 endpoint's oldest pending delivery, read from the database. A delivery id is in at most one
 place (a lane queue or in flight), so a re-fired id never makes a second concurrent attempt.
+A lane holds at most :data:`LANE_MAX` due deliveries: behind a slow or limited endpoint the rest
+stay pending in the database (where they already are), and the lane reads them back, earliest
+due first, once its queue is down to :data:`LANE_REFILL_AT`, so memory stays flat however long
+the backlog.
 
 Each attempt claims its delivery with the endpoint's limits; a store shared by several processes
 enforces them for all, and what it refuses for now goes back to the head of its lane, paused
@@ -61,6 +65,10 @@ LOAD_BATCH = 512
 CRASH_RETRY_S = 5.0  # an attempt whose outcome could not be recorded runs again after this
 STORE_RETRY_S = 1.0  # a store that failed a read is asked again after this
 _EARLY = 0.001  # a delivery due within this many seconds counts as due now
+# Due deliveries one lane holds in memory (about 0.75 kB each); the rest wait in the database
+# until the lane's queue is down to LANE_REFILL_AT, enough to keep its slots busy meanwhile.
+LANE_MAX = 4096
+LANE_REFILL_AT = 1024
 
 
 class Dispatcher:
@@ -187,6 +195,9 @@ class Dispatcher:
 
     def _enqueue(self, job: Job, ep: Endpoint) -> None:
         lane = self._lane(ep)
+        if len(lane.queue) >= LANE_MAX:
+            lane.behind = True  # it stays pending in the database: _refill reads it back
+            return
         lane.queue.append(job)
         self._queued.add(job.id)
         self._pump(lane)
@@ -195,6 +206,38 @@ class Dispatcher:
 
     def _pump(self, lane: Lane) -> None:
         ep = self.endpoints.get(lane.id)
+        self._start_queued(lane, ep)
+        if lane.behind and not lane.refilling and len(lane.queue) <= LANE_REFILL_AT:
+            if ep is None or not ep.enabled or ep.config.ordering == "fifo":
+                lane.behind = False  # enabling reloads everything; fifo reads its head itself
+            elif not self._stopping and not self.outage.open:
+                lane.refilling = True
+                self._helper(self._refill(lane), f"refill:{lane.id}")
+
+    async def _refill(self, lane: Lane) -> None:
+        """Read back the due deliveries ``lane`` left in the database when its queue was full."""
+        lane.behind = False  # what arrives meanwhile is queued, or sets it again
+        # The queued and in-flight ones come back too (they are due and pending) and are skipped.
+        limit = LANE_MAX + len(lane.queue) + lane.in_flight
+        try:
+            jobs = await self.store.due_jobs(lane.id, now=self.clock() + _EARLY, limit=limit)
+        except StoreError as exc:  # the database is away: try again soon
+            log.warning("dispatcher.store_error", error=str(exc), endpoint=lane.id)
+            lane.behind = True
+            self._arm(lane, self.clock() + STORE_RETRY_S)
+            return
+        finally:
+            lane.refilling = False
+        if self._stopping:
+            return
+        now = self.clock()
+        for job in jobs:
+            self._consider(job, now)
+        if len(jobs) == limit:  # more may wait: once the queue is down again, read on
+            lane.behind = True
+            self._pump(lane)
+
+    def _start_queued(self, lane: Lane, ep: Endpoint | None) -> None:
         while lane.queue and not self._stopping and not self.outage.open:
             if ep is None or not ep.enabled:
                 self._drop_queue(lane)  # held in the database; enabling the endpoint reloads
@@ -224,6 +267,7 @@ class Dispatcher:
         for job in lane.queue:
             self._queued.discard(job.id)
         lane.queue.clear()
+        lane.behind = False  # enabling the endpoint reloads what waits in the database
 
     def _arm(self, lane: Lane, when: float) -> None:
         """Pump ``lane`` again at ``when`` (one timer per lane; an earlier time wins)."""

@@ -48,6 +48,8 @@ class Lane:
     timer_at: float = math.inf
     fifo_busy: bool = False  # a head lookup is running
     fifo_again: bool = False  # kicked during that lookup: look again when it ends
+    behind: bool = False  # its queue was full: due deliveries wait in the database
+    refilling: bool = False  # reading them back
 
     def hold(self, job: Job, until: float) -> None:
         """Put ``job`` back at the head, and start nothing before ``until``."""

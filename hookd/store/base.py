@@ -92,6 +92,12 @@ class DeliveryStore(Protocol):
         """The oldest pending delivery of an endpoint (``ordering: fifo`` runs only this one)."""
         ...
 
+    async def due_jobs(self, endpoint: str, *, now: float, limit: int) -> list[Job]:
+        """Up to ``limit`` pending deliveries of one endpoint due by ``now`` (and, on a shared
+        backend, under no lease), earliest due first: how a lane that left deliveries in the
+        database, its queue full, reads them back."""
+        ...
+
     async def claim(
         self, jobs: Sequence[Job], *, lease_s: float, limits: Limits | None = None
     ) -> Claim:

@@ -124,11 +124,15 @@ class PgDelivery:
         if not ids:
             return []
         rows = await self._fetch(f"{schema.JOBS} WHERE d.id = ANY(%s) ORDER BY d.seq", (list(ids),))
-        return [schema.job(row) for row in rows]
+        return [shared_sql.job(row) for row in rows]
 
     async def fifo_head(self, endpoint: str) -> Job | None:
         rows = await self._fetch(schema.FIFO_HEAD, (endpoint,))
-        return schema.job(rows[0]) if rows else None
+        return shared_sql.job(rows[0]) if rows else None
+
+    async def due_jobs(self, endpoint: str, *, now: float, limit: int) -> list[Job]:
+        rows = await self._fetch(schema.DUE_JOBS, (endpoint, now, limit))
+        return [shared_sql.job(row) for row in rows]
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:

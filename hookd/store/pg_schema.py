@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 
 from hookd.errors import StoreError
-from hookd.store.records import AttemptRow, DeliveryRow, EndpointRow, EventRow, Job
+from hookd.store.records import AttemptRow, DeliveryRow, EndpointRow, EventRow
+from hookd.store.sql import JOB_COLUMNS
 from hookd.store.stats import GAMMA, MIN_LATENCY_MS
 
 log = structlog.get_logger("hookd.store")
@@ -188,12 +189,12 @@ async def migrate(conn: Any, where: str) -> int:
 
 # --------------------------------------------------------------------------- queries
 
-JOB_COLUMNS = (
-    "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data, e.tenant"
-)
 JOBS = f"{JOB_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 FIFO_HEAD = f"{JOBS} WHERE d.endpoint_id = %s AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
+DUE_JOBS = (  # deliveries_ready; a claim moves next_attempt_at to its lease's end
+    f"{JOBS} WHERE d.endpoint_id = %s AND d.status = 'pending' AND d.next_attempt_at <= %s"
+    " ORDER BY d.next_attempt_at, d.seq LIMIT %s"
+)
 DELIVERY_COLUMNS = (
     "id, event_id, endpoint_id, event_type, status, attempt_count, next_attempt_at,"
     " last_status_code, last_error, origin, created_at, updated_at, tenant"
@@ -231,21 +232,6 @@ def glob_regex(glob: str) -> str:
 
 
 # --------------------------------------------------------------------------- rows to records
-
-
-def job(row: tuple[Any, ...]) -> Job:
-    return Job(
-        id=row[1],
-        event_id=row[2],
-        endpoint=row[3],
-        event_type=row[4],
-        status=row[5],
-        attempt_count=row[6],
-        next_attempt_at=row[7],
-        event_timestamp=row[8],
-        data=row[9],
-        tenant=row[10],
-    )
 
 
 def delivery(row: tuple[Any, ...]) -> DeliveryRow:

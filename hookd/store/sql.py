@@ -3,12 +3,35 @@ another placeholder style (psycopg's ``%s``) passes its own ``mark``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hookd.store import stats
-from hookd.store.records import AttemptResult, DeliveryFilter
+from hookd.store.records import AttemptResult, DeliveryFilter, Job
 from hookd.store.rules import decode_cursor
+
+JOB_COLUMNS = (  # a Job: a delivery with its event (d: deliveries, e: events)
+    "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
+    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data, e.tenant"
+)
+
+
+def job(row: Sequence[Any]) -> Job:
+    """A row of JOB_COLUMNS, by position (a ``sqlite3.Row``'s lookup by name compares every
+    column's name)."""
+    return Job(
+        id=row[1],
+        event_id=row[2],
+        endpoint=row[3],
+        event_type=row[4],
+        status=row[5],
+        attempt_count=row[6],
+        next_attempt_at=row[7],
+        event_timestamp=row[8],
+        data=row[9],
+        tenant=row[10],
+    )
+
 
 # deliveries to an endpoint whose tenant is exactly the scope's (a tenant sees nothing else)
 SCOPE = "tenant = ? AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant = ?)"

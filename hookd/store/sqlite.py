@@ -25,6 +25,7 @@ import msgspec
 
 from hookd.errors import StoreError
 from hookd.store import rules
+from hookd.store import sql as shared_sql
 from hookd.store import sqlite_ops as writes
 from hookd.store import sqlite_schema as schema
 from hookd.store.leases import Leases
@@ -229,12 +230,16 @@ class SQLiteStore(SQLiteHistory, SQLiteStats, SingleProcess):
             async with self.reader.execute(sql, chunk) as cur:
                 rows.extend(await cur.fetchall())
         rows.sort(key=lambda r: int(r["seq"]))
-        return [schema.job(row) for row in rows]
+        return [shared_sql.job(row) for row in rows]
 
     async def fifo_head(self, endpoint: str) -> Job | None:
         async with self.reader.execute(schema.FIFO_HEAD, (endpoint,)) as cur:
             row = await cur.fetchone()
-        return schema.job(row) if row else None
+        return shared_sql.job(row) if row else None
+
+    async def due_jobs(self, endpoint: str, *, now: float, limit: int) -> list[Job]:
+        async with self.reader.execute(schema.DUE_JOBS, (now, endpoint, limit)) as cur:
+            return [shared_sql.job(row) for row in await cur.fetchall()]
 
     async def claim(
         self, jobs: Sequence[Job], *, lease_s: float, limits: Limits | None = None

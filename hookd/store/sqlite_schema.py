@@ -12,7 +12,8 @@ from typing import Any
 import structlog
 
 from hookd.errors import StoreError
-from hookd.store.records import AttemptRow, DeliveryRow, EndpointRow, EventRow, Job
+from hookd.store.records import AttemptRow, DeliveryRow, EndpointRow, EventRow
+from hookd.store.sql import JOB_COLUMNS
 from hookd.store.stats import bucket
 
 log = structlog.get_logger("hookd.store")
@@ -141,10 +142,6 @@ MIGRATIONS: tuple[str, ...] = (
 
 CHUNK = 500  # bound parameters per IN (...) list
 
-JOB_COLUMNS = (  # a Job: a delivery with its event
-    "SELECT d.seq, d.id, d.event_id, d.endpoint_id, d.event_type, d.status,"
-    " d.attempt_count, d.next_attempt_at, e.timestamp, e.data, e.tenant"
-)
 JOBS = f"{JOB_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 # INDEXED BY: without statistics the planner prefers deliveries_status and walks every pending
 # delivery (~280 ms at 1,000,000 pending) on the connection jobs() shares
@@ -152,6 +149,14 @@ FIFO_HEAD = (
     f"{JOB_COLUMNS} FROM deliveries d INDEXED BY deliveries_endpoint"
     " JOIN events e ON e.id = d.event_id"
     " WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
+)
+# The due index in due order, filtered by endpoint: a lane reads back only when it is behind,
+# so its own deliveries are the due ones, and others' are passed over only while they are due.
+DUE_JOBS = (
+    f"{JOB_COLUMNS} FROM deliveries d INDEXED BY deliveries_due"
+    " JOIN events e ON e.id = d.event_id"
+    " WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.endpoint_id = ?"
+    " ORDER BY d.next_attempt_at, d.seq LIMIT ?"
 )
 
 
@@ -203,21 +208,6 @@ def dumps(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- rows to records
-
-
-def job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        event_id=row["event_id"],
-        endpoint=row["endpoint_id"],
-        event_type=row["event_type"],
-        status=row["status"],
-        attempt_count=row["attempt_count"],
-        next_attempt_at=row["next_attempt_at"],
-        event_timestamp=row["timestamp"],
-        data=row["data"],
-        tenant=row["tenant"],
-    )
 
 
 def delivery(row: sqlite3.Row) -> DeliveryRow:
