@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hookd.delivery import dispatcher
+from hookd.store import Job
 from tests.support import config, endpoint, receiver, running_daemon, wait_for
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -69,3 +70,35 @@ async def test_retries_that_find_the_lane_full_are_read_back_too(tmp_path: Path)
     assert [r.attempt_count for r in rows] == [2] * 30
     ids = [h.webhook_id for h in rec.requests]
     assert sorted(ids) == sorted(item["id"] for item in answer["items"] for _ in range(2))
+
+
+@pytest.mark.usefixtures("small_lanes")
+async def test_what_is_attempted_while_the_read_back_runs_is_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    """The read-back returns what it read, while the lane goes on: each read here is held
+    until attempts have started and finished after it, so it shows deliveries that were then
+    sent (and recorded) as still pending. None of them is sent twice."""
+    async with receiver() as rec:
+        endpoints = endpoint("slow", rec.url, max_in_flight="1")
+        async with running_daemon(tmp_path, config(endpoints)) as d:
+            dispatch = d.state.dispatcher
+            assert dispatch is not None
+            read = dispatch.store.due_jobs
+            reads: list[int] = []
+
+            async def stale_read(endpoint_id: str, *, now: float, limit: int) -> list[Job]:
+                jobs = await read(endpoint_id, now=now, limit=limit)
+                lane = dispatch._lanes[endpoint_id]
+                await wait_for(lambda: len(lane.touched or ()) >= 4 or not lane.in_flight)
+                reads.append(len(jobs))
+                return jobs
+
+            dispatch.store.due_jobs = stale_read  # type: ignore[method-assign]
+            body = [{"type": "bulk", "data": {"i": i}} for i in range(40)]
+            status, answer = await d.request("POST", "/v1/events/batch", json=body)
+            assert status == 202, answer
+            rows = await d.settled(*(item["deliveries"][0]["id"] for item in answer["items"]))
+    assert len(reads) >= 3  # the backlog was read back several times, each read held
+    assert [r.status for r in rows] == ["succeeded"] * 40
+    assert [h.webhook_id for h in rec.requests] == [item["id"] for item in answer["items"]]

@@ -215,26 +215,35 @@ class Dispatcher:
                 self._helper(self._refill(lane), f"refill:{lane.id}")
 
     async def _refill(self, lane: Lane) -> None:
-        """Read back the due deliveries ``lane`` left in the database when its queue was full."""
+        """Read back the due deliveries ``lane`` left in the database when its queue was full.
+
+        The queued and in-flight ones come back too (due and pending when read) and are skipped;
+        so are those attempted while the read ran, which it may show as they were before."""
         lane.behind = False  # what arrives meanwhile is queued, or sets it again
-        # The queued and in-flight ones come back too (they are due and pending) and are skipped.
         limit = LANE_MAX + len(lane.queue) + lane.in_flight
+        touched: set[str] = set()  # _start and _finished add to it until the read is in
+        lane.touched = touched
         try:
             jobs = await self.store.due_jobs(lane.id, now=self.clock() + _EARLY, limit=limit)
-        except StoreError as exc:  # the database is away: try again soon
-            log.warning("dispatcher.store_error", error=str(exc), endpoint=lane.id)
-            lane.behind = True
+        except Exception as exc:
+            lane.behind = True  # nothing read: the backlog is still there; go again soon
             self._arm(lane, self.clock() + STORE_RETRY_S)
+            if not isinstance(exc, StoreError):
+                raise  # logged by _helper
+            log.warning("dispatcher.store_error", error=str(exc), endpoint=lane.id)
             return
         finally:
             lane.refilling = False
+            lane.touched = None
         if self._stopping:
             return
         now = self.clock()
         for job in jobs:
-            self._consider(job, now)
+            if job.id not in touched:
+                self._consider(job, now)
         if len(jobs) == limit:  # more may wait: once the queue is down again, read on
             lane.behind = True
+        if lane.behind:  # (also set while the read ran) with the queue low, read on now
             self._pump(lane)
 
     def _start_queued(self, lane: Lane, ep: Endpoint | None) -> None:
@@ -290,6 +299,8 @@ class Dispatcher:
 
     def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lane.in_flight += 1
+        if lane.touched is not None:
+            lane.touched.add(job.id)
         task = self._create_task(self._attempt(job, ep, lane), f"attempt:{job.id}")
         self.in_flight[job.id] = task
         task.add_done_callback(lambda t: self._finished(job, lane, t))
@@ -297,6 +308,8 @@ class Dispatcher:
     def _finished(self, job: Job, lane: Lane, task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job.id, None)
         lane.in_flight -= 1
+        if lane.touched is not None:
+            lane.touched.add(job.id)
         crashed = not task.cancelled() and task.exception() is not None
         if crashed:
             self._log_crash(job, task.exception())

@@ -160,6 +160,14 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE endpoint_id IS NOT NULL AND started_at >= {NOW} - s.keep
         GROUP BY endpoint_id, s.span, slot, bucket;
     """,
+    # 4: one endpoint's due deliveries in (due, seq) order, for a lane reading back its backlog
+    # (without seq the planner walks deliveries_due and filters the endpoint); the cluster's
+    # ready() uses its prefix as it used deliveries_ready
+    """
+    CREATE INDEX deliveries_ready_seq ON deliveries (endpoint_id, next_attempt_at, seq)
+        WHERE status = 'pending';
+    DROP INDEX deliveries_ready;
+    """,
 )
 
 
@@ -191,7 +199,7 @@ async def migrate(conn: Any, where: str) -> int:
 
 JOBS = f"{JOB_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 FIFO_HEAD = f"{JOBS} WHERE d.endpoint_id = %s AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
-DUE_JOBS = (  # deliveries_ready; a claim moves next_attempt_at to its lease's end
+DUE_JOBS = (  # deliveries_ready_seq; a claim moves next_attempt_at to its lease's end
     f"{JOBS} WHERE d.endpoint_id = %s AND d.status = 'pending' AND d.next_attempt_at <= %s"
     " ORDER BY d.next_attempt_at, d.seq LIMIT %s"
 )

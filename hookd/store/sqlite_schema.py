@@ -137,6 +137,12 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE endpoint_id IS NOT NULL AND started_at >= strftime('%s', 'now') - keep
         GROUP BY endpoint_id, span, slot, bucket;
     """,
+    # 6: one endpoint's due deliveries in due order (a lane reads back its backlog: the due
+    # index alone would walk every other endpoint's due rows, a disabled one's held ones too)
+    """
+    CREATE INDEX deliveries_ready ON deliveries(endpoint_id, next_attempt_at)
+        WHERE status = 'pending';
+    """,
 )
 
 
@@ -150,10 +156,8 @@ FIFO_HEAD = (
     " JOIN events e ON e.id = d.event_id"
     " WHERE d.endpoint_id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1"
 )
-# The due index in due order, filtered by endpoint: a lane reads back only when it is behind,
-# so its own deliveries are the due ones, and others' are passed over only while they are due.
-DUE_JOBS = (
-    f"{JOB_COLUMNS} FROM deliveries d INDEXED BY deliveries_due"
+DUE_JOBS = (  # (an index's entries end with the rowid, seq: no sort)
+    f"{JOB_COLUMNS} FROM deliveries d INDEXED BY deliveries_ready"
     " JOIN events e ON e.id = d.event_id"
     " WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.endpoint_id = ?"
     " ORDER BY d.next_attempt_at, d.seq LIMIT ?"
