@@ -51,6 +51,33 @@ async def test_fifo_moves_on_when_the_head_fails_for_good(tmp_path: Path) -> Non
     assert [h.webhook_id for h in rec.requests] == [order[0]] * 4 + order[1:]
 
 
+async def test_an_endpoint_patched_from_fifo_to_none_sends_what_waited_behind_its_head(
+    tmp_path: Path,
+) -> None:
+    """A fifo head whose retry is an hour away holds the rest back; once the endpoint's
+    ordering is patched to none, the deliveries behind it go at once, not after a restart."""
+    async with receiver(decide=lambda hit, n: 500 if b'"step":0' in hit.body else 200) as rec:
+        text = config(policies="  later: {delays: [1h], jitter: none}\n")
+        async with running_daemon(tmp_path, text) as d:
+            await d.create_endpoint(id="ordered", url=rec.url, ordering="fifo", policy="later")
+            events = [await d.send("order.step", {"step": i}) for i in range(3)]
+            await rec.received(1)
+
+            async def head_retried() -> bool:  # recorded, its retry an hour away
+                head = await d.row(events[0]["ordered"])
+                return (head.status, head.attempt_count) == ("pending", 1)
+
+            await wait_for(head_retried)
+            assert len(rec.requests) == 1  # fifo: the others wait behind it
+            status, answer = await d.request(
+                "PATCH", "/v1/endpoints/ordered", json={"ordering": "none"}
+            )
+            assert status == 200, answer
+            rows = await d.settled(events[1]["ordered"], events[2]["ordered"])
+    assert [r.status for r in rows] == ["succeeded", "succeeded"]
+    assert [h.webhook_id for h in rec.requests[1:]] == [events[1]["event"], events[2]["event"]]
+
+
 def busiest_window(times: list[float], width: float) -> int:
     """The most arrivals in any closed window of ``width`` seconds."""
     times = sorted(times)

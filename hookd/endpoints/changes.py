@@ -127,8 +127,12 @@ async def update(
         sealed = seal_keys(endpoint_id, [(secret, None)], state.box) if secret else None
         stored = seal_spec(endpoint_id, spec, state.box)
         await state.store.update_endpoint(endpoint_id, spec=stored, secrets=sealed)
+        before = state.endpoints.get(endpoint_id)
         state.endpoints.put(new)
     log.info("endpoint.updated", endpoint=endpoint_id, fields=sorted(changed))
+    reordered = before is not None and before.config.ordering != new.config.ordering
+    if reordered and state.scheduler is not None:
+        state.scheduler.reset()  # a fifo lane took only its head from the wheel: the rest too
     return new
 
 
