@@ -89,8 +89,8 @@ async def test_what_is_attempted_while_the_read_back_runs_is_not_sent_again(
 
             async def stale_read(endpoint_id: str, *, now: float, limit: int) -> list[Job]:
                 jobs = await read(endpoint_id, now=now, limit=limit)
-                lane = dispatch._lanes[endpoint_id]
-                await wait_for(lambda: len(lane.touched or ()) >= 4 or not lane.in_flight)
+                lane, moved = dispatch._lanes[endpoint_id], dispatch._open_reads[-1]
+                await wait_for(lambda: len(moved) >= 4 or not lane.in_flight)
                 reads.append(len(jobs))
                 return jobs
 

@@ -28,7 +28,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -109,6 +109,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._stopping = False
         self._helpers: set[asyncio.Task[None]] = set()
+        self._open_reads: list[set[str]] = []  # one per store read under way (see _read)
         self._loop: asyncio.AbstractEventLoop | None = None  # see _create_task
         self.outage = Outage(probe=store.ping, resume=self._resume)
 
@@ -146,7 +147,7 @@ class Dispatcher:
                 if not ids:
                     continue
                 try:
-                    jobs = await self.store.jobs(ids)
+                    jobs, _ = await self._read(self.store.jobs(ids))
                 except StoreError as exc:  # the database is away: keep them, look again soon
                     log.warning("dispatcher.store_error", error=str(exc), deliveries=len(ids))
                     self._fired.extendleft(reversed(ids))
@@ -215,16 +216,14 @@ class Dispatcher:
                 self._helper(self._refill(lane), f"refill:{lane.id}")
 
     async def _refill(self, lane: Lane) -> None:
-        """Read back the due deliveries ``lane`` left in the database when its queue was full.
-
-        The queued and in-flight ones come back too (due and pending when read) and are skipped;
-        so are those attempted while the read ran, which it may show as they were before."""
+        """Read back the due deliveries ``lane`` left in the database when its queue was full
+        (the queued and in-flight ones come back too, and are skipped)."""
         lane.behind = False  # what arrives meanwhile is queued, or sets it again
         limit = LANE_MAX + len(lane.queue) + lane.in_flight
-        touched: set[str] = set()  # _start and _finished add to it until the read is in
-        lane.touched = touched
         try:
-            jobs = await self.store.due_jobs(lane.id, now=self.clock() + _EARLY, limit=limit)
+            jobs, read = await self._read(
+                self.store.due_jobs(lane.id, now=self.clock() + _EARLY, limit=limit)
+            )
         except Exception as exc:
             lane.behind = True  # nothing read: the backlog is still there; go again soon
             self._arm(lane, self.clock() + STORE_RETRY_S)
@@ -234,17 +233,27 @@ class Dispatcher:
             return
         finally:
             lane.refilling = False
-            lane.touched = None
         if self._stopping:
             return
         now = self.clock()
         for job in jobs:
-            if job.id not in touched:
-                self._consider(job, now)
-        if len(jobs) == limit:  # more may wait: once the queue is down again, read on
+            self._consider(job, now)
+        if read == limit:  # more may wait: once the queue is down again, read on
             lane.behind = True
         if lane.behind:  # (also set while the read ran) with the queue low, read on now
             self._pump(lane)
+
+    async def _read(self, fetch: Awaitable[list[Job]]) -> tuple[list[Job], int]:
+        """Jobs a store read returns, less those an attempt started or finished while it ran
+        (it may show them as they were before: pending, their attempt not yet recorded); and
+        how many it returned. SQLite's claim, an in-memory lease, would let them run again."""
+        moved: set[str] = set()  # _start and _finished add to every open read's set
+        self._open_reads.append(moved)
+        try:
+            jobs = await fetch
+        finally:
+            self._open_reads.remove(moved)
+        return ([job for job in jobs if job.id not in moved] if moved else jobs), len(jobs)
 
     def _start_queued(self, lane: Lane, ep: Endpoint | None) -> None:
         while lane.queue and not self._stopping and not self.outage.open:
@@ -299,8 +308,8 @@ class Dispatcher:
 
     def _start(self, job: Job, ep: Endpoint, lane: Lane) -> None:
         lane.in_flight += 1
-        if lane.touched is not None:
-            lane.touched.add(job.id)
+        for moved in self._open_reads:
+            moved.add(job.id)
         task = self._create_task(self._attempt(job, ep, lane), f"attempt:{job.id}")
         self.in_flight[job.id] = task
         task.add_done_callback(lambda t: self._finished(job, lane, t))
@@ -308,8 +317,8 @@ class Dispatcher:
     def _finished(self, job: Job, lane: Lane, task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job.id, None)
         lane.in_flight -= 1
-        if lane.touched is not None:
-            lane.touched.add(job.id)
+        for moved in self._open_reads:
+            moved.add(job.id)
         crashed = not task.cancelled() and task.exception() is not None
         if crashed:
             self._log_crash(job, task.exception())

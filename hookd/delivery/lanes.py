@@ -50,7 +50,6 @@ class Lane:
     fifo_again: bool = False  # kicked during that lookup: look again when it ends
     behind: bool = False  # its queue was full: due deliveries wait in the database
     refilling: bool = False  # reading them back
-    touched: set[str] | None = None  # while reading: ids started or finished meanwhile
 
     def hold(self, job: Job, until: float) -> None:
         """Put ``job`` back at the head, and start nothing before ``until``."""
