@@ -162,11 +162,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 4: one endpoint's due deliveries in (due, seq) order, for a lane reading back its backlog
     # (without seq the planner walks deliveries_due and filters the endpoint); the cluster's
-    # ready() uses its prefix as it used deliveries_ready
+    # ready() uses its prefix as it used deliveries_ready. The DROP first: it takes the table's
+    # strongest lock before the build, which a CREATE first would upgrade, and deadlock with an
+    # older process claiming meanwhile (a rolling upgrade)
     """
+    DROP INDEX deliveries_ready;
     CREATE INDEX deliveries_ready_seq ON deliveries (endpoint_id, next_attempt_at, seq)
         WHERE status = 'pending';
-    DROP INDEX deliveries_ready;
     """,
 )
 
