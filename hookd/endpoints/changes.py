@@ -130,8 +130,8 @@ async def update(
         before = state.endpoints.get(endpoint_id)
         state.endpoints.put(new)
     log.info("endpoint.updated", endpoint=endpoint_id, fields=sorted(changed))
-    reordered = before is not None and before.config.ordering != new.config.ordering
-    if reordered and state.scheduler is not None:
+    unordered = before is not None and before.config.ordering == "fifo" != new.config.ordering
+    if unordered and state.scheduler is not None:
         state.scheduler.reset()  # a fifo lane took only its head from the wheel: the rest too
     return new
 
